@@ -1,0 +1,74 @@
+package io.vetcd.api;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
+import io.vetcd.proto.etcdserverpb.ClusterGrpcService;
+import io.vetcd.proto.etcdserverpb.KVGrpcService;
+import io.vetcd.proto.etcdserverpb.MaintenanceGrpcService;
+import io.vetcd.server.Member;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The client port, one per listen URL, as etcd has it (ARCHITECTURE §2): gRPC (HTTP/2, cleartext h2c)
+ * and HTTP/1.1 on the same port. Requests whose content type is {@code application/grpc*} go to the
+ * gRPC server; everything else to the HTTP router (health, version).
+ */
+public final class ClientServer extends VerticleBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ClientServer.class);
+  /** etcd lets gRPC messages exceed the request limit by this much, then answers "request is too large". */
+  private static final long GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+  private final Member member;
+  private final List<HttpServer> servers = new ArrayList<>();
+
+  public ClientServer(Member member) {
+    this.member = member;
+  }
+
+  @Override
+  public Future<?> start() {
+    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
+        .setMaxMessageSize(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES));
+    grpc.addService(KVGrpcService.of(new KvGrpc(vertx, member)));
+    grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
+    grpc.addService(ClusterGrpcService.of(new ClusterGrpc(member)));
+    Router router = httpRoutes();
+    List<Future<HttpServer>> listening = new ArrayList<>();
+    for (String url : member.config().listenClientUrls()) {
+      URI uri = URI.create(url);
+      HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+          .requestHandler(req -> {
+            String type = req.getHeader("content-type");
+            if (type != null && type.startsWith("application/grpc")) {
+              grpc.handle(req);
+            } else {
+              router.handle(req);
+            }
+          });
+      servers.add(server);
+      listening.add(server.listen(uri.getPort(), uri.getHost())
+          .onSuccess(s -> LOG.info("serving client requests on {}", url)));
+    }
+    return Future.all(listening);
+  }
+
+  private Router httpRoutes() {
+    Router router = Router.router(vertx);
+    router.get("/health").handler(ctx -> ctx.json(new JsonObject().put("health", "true")));
+    router.get("/version").handler(ctx -> ctx.json(new JsonObject()
+        .put("etcdserver", Member.API_VERSION)
+        .put("etcdcluster", "3.4.0")));
+    return router;
+  }
+}

@@ -1,0 +1,126 @@
+package io.vetcd.api;
+
+import com.google.protobuf.Message;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.CompactionRequest;
+import io.vetcd.proto.etcdserverpb.CompactionResponse;
+import io.vetcd.proto.etcdserverpb.DeleteRangeRequest;
+import io.vetcd.proto.etcdserverpb.DeleteRangeResponse;
+import io.vetcd.proto.etcdserverpb.KVService;
+import io.vetcd.proto.etcdserverpb.PutRequest;
+import io.vetcd.proto.etcdserverpb.PutResponse;
+import io.vetcd.proto.etcdserverpb.RangeRequest;
+import io.vetcd.proto.etcdserverpb.RangeResponse;
+import io.vetcd.proto.etcdserverpb.TxnRequest;
+import io.vetcd.proto.etcdserverpb.TxnResponse;
+import io.vetcd.proto.internal.InternalRequest;
+import io.vetcd.server.EtcdError;
+import io.vetcd.server.KvApplier;
+import io.vetcd.server.Member;
+import java.util.function.Function;
+
+/**
+ * etcd's KV service. Writes go through the log ({@link Member#propose}); reads are served from the
+ * local keyspace, after a read barrier unless the request asks for a serializable read.
+ */
+final class KvGrpc extends KVService {
+
+  private final Vertx vertx;
+  private final Member member;
+
+  KvGrpc(Vertx vertx, Member member) {
+    this.vertx = vertx;
+    this.member = member;
+  }
+
+  @Override
+  public Future<RangeResponse> range(RangeRequest request) {
+    return GrpcErrors.call(() -> {
+      RequestChecks.range(request);
+      return read(request.getSerializable(), view -> KvApplier.range(view, request))
+          .map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
+    });
+  }
+
+  @Override
+  public Future<PutResponse> put(PutRequest request) {
+    return GrpcErrors.call(() -> {
+      RequestChecks.put(request);
+      return write(InternalRequest.newBuilder().setPut(request))
+          .map(m -> {
+            PutResponse resp = (PutResponse) m;
+            return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
+          });
+    });
+  }
+
+  @Override
+  public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
+    return GrpcErrors.call(() -> {
+      RequestChecks.deleteRange(request);
+      return write(InternalRequest.newBuilder().setDeleteRange(request))
+          .map(m -> {
+            DeleteRangeResponse resp = (DeleteRangeResponse) m;
+            return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
+          });
+    });
+  }
+
+  @Override
+  public Future<TxnResponse> txn(TxnRequest request) {
+    return GrpcErrors.call(() -> {
+      RequestChecks.txn(request, member.config().maxTxnOps());
+      Future<TxnResponse> result;
+      if (KvApplier.isReadOnly(request)) {
+        // Ranges only: no entry in the log, as etcd serves read-only txns.
+        boolean serializable = request.getSuccessList().stream().allMatch(op -> serializable(op))
+            && request.getFailureList().stream().allMatch(op -> serializable(op));
+        result = read(serializable, view -> KvApplier.readOnlyTxn(view, request));
+      } else {
+        result = write(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
+      }
+      return result.map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
+    });
+  }
+
+  @Override
+  public Future<CompactionResponse> compact(CompactionRequest request) {
+    return GrpcErrors.call(() -> write(InternalRequest.newBuilder().setCompaction(request))
+        .map(m -> {
+          CompactionResponse resp = (CompactionResponse) m;
+          return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
+        }));
+  }
+
+  private static boolean serializable(io.vetcd.proto.etcdserverpb.RequestOp op) {
+    return switch (op.getRequestCase()) {
+      case REQUEST_RANGE -> op.getRequestRange().getSerializable();
+      case REQUEST_TXN -> op.getRequestTxn().getSuccessList().stream().allMatch(KvGrpc::serializable)
+          && op.getRequestTxn().getFailureList().stream().allMatch(KvGrpc::serializable);
+      default -> true;
+    };
+  }
+
+  /** Proposes a write, refusing (as etcd does) one whose log entry would exceed the request limit. */
+  private Future<Message> write(InternalRequest.Builder request) {
+    if (request.build().getSerializedSize() > member.config().maxRequestBytes()) {
+      return Future.failedFuture(EtcdError.REQUEST_TOO_LARGE.exception());
+    }
+    return member.propose(request);
+  }
+
+  /**
+   * Runs a read off the event loop (a big range must not stall other clients) in a short LMDB read
+   * transaction, after the read barrier unless serializable.
+   */
+  private <T> Future<T> read(boolean serializable, Function<MvccStore.ReadView, T> reader) {
+    Future<Void> ready = serializable ? Future.succeededFuture() : member.readBarrier();
+    return ready.compose(v -> vertx.executeBlocking(() -> {
+      try (MvccStore.ReadView view = member.store().read()) {
+        return reader.apply(view);
+      }
+    }, false));
+  }
+}

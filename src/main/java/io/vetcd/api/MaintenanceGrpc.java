@@ -1,0 +1,72 @@
+package io.vetcd.api;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vetcd.mvcc.MvccException;
+import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.AlarmResponse;
+import io.vetcd.proto.etcdserverpb.HashKVRequest;
+import io.vetcd.proto.etcdserverpb.HashKVResponse;
+import io.vetcd.proto.etcdserverpb.MaintenanceService;
+import io.vetcd.proto.etcdserverpb.StatusRequest;
+import io.vetcd.proto.etcdserverpb.StatusResponse;
+import io.vetcd.server.KvApplier;
+import io.vetcd.server.Member;
+
+/** etcd's Maintenance service: status, keyspace hash and alarms (none are raised yet). */
+final class MaintenanceGrpc extends MaintenanceService {
+
+  private final Vertx vertx;
+  private final Member member;
+
+  MaintenanceGrpc(Vertx vertx, Member member) {
+    this.vertx = vertx;
+    this.member = member;
+  }
+
+  @Override
+  public Future<StatusResponse> status(StatusRequest request) {
+    return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
+      long revision;
+      try (MvccStore.ReadView view = member.store().read()) {
+        revision = view.revision();
+      }
+      return StatusResponse.newBuilder()
+          .setHeader(member.header(revision))
+          .setVersion(Member.API_VERSION)
+          .setDbSize(member.store().dbSize())
+          .setDbSizeInUse(member.store().dbSizeInUse())
+          .setLeader(member.leaderId())
+          .setRaftIndex(member.commitIndex())
+          .setRaftTerm(member.term())
+          .setRaftAppliedIndex(member.appliedIndex())
+          .setIsLearner(false)
+          .build();
+    }, false));
+  }
+
+  @Override
+  public Future<HashKVResponse> hashKV(HashKVRequest request) {
+    return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
+      try (MvccStore.ReadView view = member.store().read()) {
+        return HashKVResponse.newBuilder()
+            .setHeader(member.header(view.revision()))
+            .setHash((int) view.hash(request.getRevision()))
+            .setCompactRevision(view.compactRevision())
+            .build();
+      } catch (MvccException e) {
+        throw KvApplier.toEtcd(e);
+      }
+    }, false));
+  }
+
+  @Override
+  public Future<AlarmResponse> alarm(AlarmRequest request) {
+    return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
+      try (MvccStore.ReadView view = member.store().read()) {
+        return AlarmResponse.newBuilder().setHeader(member.header(view.revision())).build();
+      }
+    }, false));
+  }
+}

@@ -1,0 +1,413 @@
+package io.vetcd.mvcc;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.vetcd.proto.mvccpb.KeyValue;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.CRC32C;
+import org.lmdbjava.ByteArrayProxy;
+import org.lmdbjava.Cursor;
+import org.lmdbjava.Dbi;
+import org.lmdbjava.DbiFlags;
+import org.lmdbjava.Env;
+import org.lmdbjava.EnvFlags;
+import org.lmdbjava.EnvInfo;
+import org.lmdbjava.GetOp;
+import org.lmdbjava.Stat;
+import org.lmdbjava.Txn;
+
+/**
+ * The MVCC keyspace in one LMDB environment, as etcd keeps it in bbolt:
+ * <ul>
+ *   <li>{@code rev}: {@link Revision} (16 bytes) → a flag byte (0 put, 1 tombstone) + the KeyValue
+ *       as protobuf. The full history, oldest first.
+ *   <li>{@code key}: user key → its {@link KeyIndex} (see {@link KeyIndexTable}).
+ *   <li>{@code meta}: the current and compacted revisions and the applied log index, written in the
+ *       same transaction as the changes they describe, so the three never disagree after a crash.
+ * </ul>
+ * Write transactions are made by one thread only, the apply thread ({@link #write()}); reads take a
+ * short read transaction on any thread ({@link #read()}). LMDB runs without its own fsync: the log is
+ * the durable record, and replay from the applied index repairs what the page cache lost.
+ */
+public final class MvccStore implements AutoCloseable {
+
+  static final byte PUT = 0;
+  static final byte TOMBSTONE = 1;
+  private static final byte[] CURRENT_REVISION = meta("current_revision");
+  private static final byte[] COMPACT_REVISION = meta("compact_revision");
+  private static final byte[] APPLIED_INDEX = meta("applied_index");
+
+  private final Env<byte[]> env;
+  private final Dbi<byte[]> revisions;
+  private final Dbi<byte[]> metadata;
+  private final KeyIndexTable keys;
+
+  private MvccStore(Env<byte[]> env) {
+    this.env = env;
+    this.revisions = env.openDbi("rev", DbiFlags.MDB_CREATE);
+    this.metadata = env.openDbi("meta", DbiFlags.MDB_CREATE);
+    this.keys = new KeyIndexTable(env);
+  }
+
+  /**
+   * Opens (creating if needed) the keyspace in {@code dir}. {@code mapSize} bounds the file: size it
+   * above the backend quota so that the quota alarm, not LMDB's MDB_MAP_FULL, is what users meet.
+   */
+  public static MvccStore open(Path dir, long mapSize) {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    Env<byte[]> env = Env.create(ByteArrayProxy.PROXY_BA)
+        .setMapSize(mapSize)
+        .setMaxDbs(8)
+        .setMaxReaders(4096)
+        .open(dir.toFile(), EnvFlags.MDB_NOSYNC, EnvFlags.MDB_NOTLS);
+    return new MvccStore(env);
+  }
+
+  /** A consistent read of the newest committed state; close it soon (a long reader pins old pages). */
+  public ReadView read() {
+    return new ReadView(env.txnRead());
+  }
+
+  /** Starts the write transaction of one batch of log entries. Apply thread only. */
+  public WriteBatch write() {
+    return new WriteBatch(env.txnWrite());
+  }
+
+  /** The log index of the last entry applied; replay starts after it. */
+  public long appliedIndex() {
+    try (Txn<byte[]> txn = env.txnRead()) {
+      return getLong(txn, APPLIED_INDEX);
+    }
+  }
+
+  /** Forces LMDB's pages to disk (at snapshot points and on shutdown). */
+  public void sync() {
+    env.sync(true);
+  }
+
+  /** Bytes of the database file that LMDB has used so far (etcd's dbSize). */
+  public long dbSize() {
+    EnvInfo info = env.info();
+    return (info.lastPageNumber + 1) * (long) env.stat().pageSize;
+  }
+
+  /** Bytes of pages holding live data (etcd's dbSizeInUse); freed pages are reused in place. */
+  public long dbSizeInUse() {
+    try (Txn<byte[]> txn = env.txnRead()) {
+      long pages = 2; // LMDB's two meta pages
+      for (Dbi<byte[]> dbi : new Dbi[] {revisions, metadata, keys.dbi()}) {
+        Stat s = dbi.stat(txn);
+        pages += s.branchPages + s.leafPages + s.overflowPages;
+      }
+      return pages * env.stat().pageSize;
+    }
+  }
+
+  @Override
+  public void close() {
+    env.sync(true);
+    env.close();
+  }
+
+  private static byte[] meta(String name) {
+    return name.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  private long getLong(Txn<byte[]> txn, byte[] key) {
+    byte[] v = metadata.get(txn, key);
+    return v == null ? 0 : ByteBuffer.wrap(v).getLong();
+  }
+
+  private void putLong(Txn<byte[]> txn, byte[] key, long value) {
+    metadata.put(txn, key, ByteBuffer.allocate(8).putLong(value).array());
+  }
+
+  private static KeyValue decodeValue(byte[] stored) {
+    try {
+      return KeyValue.parseFrom(ByteBuffer.wrap(stored, 1, stored.length - 1));
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("corrupt revision record", e);
+    }
+  }
+
+  private static byte[] encodeValue(byte flag, KeyValue kv) {
+    byte[] body = kv.toByteArray();
+    byte[] stored = new byte[body.length + 1];
+    stored[0] = flag;
+    System.arraycopy(body, 0, stored, 1, body.length);
+    return stored;
+  }
+
+  /** Range reads over one LMDB transaction; the revision they see is the subclass's. */
+  private abstract class Reader implements KvReader {
+    final Txn<byte[]> txn;
+
+    Reader(Txn<byte[]> txn) {
+      this.txn = txn;
+    }
+
+    @Override
+    public long compactRevision() {
+      return getLong(txn, COMPACT_REVISION);
+    }
+
+    @Override
+    public RangeResult range(byte[] key, byte[] end, long atRevision, long limit, boolean countOnly) {
+      long current = revision();
+      long at = checkRevision(atRevision, current);
+      java.util.List<Revision> found = new java.util.ArrayList<>();
+      long[] count = {0};
+      if (end == null) {
+        KeyIndex index = keys.get(txn, key);
+        Revision r = index == null ? null : index.find(at);
+        if (r != null) {
+          count[0] = 1;
+          found.add(r);
+        }
+      } else {
+        keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
+          Revision r = index.find(at);
+          if (r != null) {
+            count[0]++;
+            if (limit <= 0 || found.size() < limit) {
+              found.add(r);
+            }
+          }
+          return true;
+        });
+      }
+      if (countOnly) {
+        return new RangeResult(java.util.List.of(), count[0], current);
+      }
+      java.util.List<KeyValue> kvs = new java.util.ArrayList<>(found.size());
+      for (Revision r : found) {
+        kvs.add(load(r));
+      }
+      return new RangeResult(kvs, count[0], current);
+    }
+
+    long checkRevision(long atRevision, long current) {
+      if (atRevision > current) {
+        throw new MvccException(MvccException.Kind.FUTURE_REVISION);
+      }
+      long at = atRevision <= 0 ? current : atRevision;
+      if (at < compactRevision()) {
+        throw new MvccException(MvccException.Kind.COMPACTED);
+      }
+      return at;
+    }
+
+    KeyValue load(Revision r) {
+      byte[] stored = revisions.get(txn, r.toBytes());
+      if (stored == null) {
+        throw new IllegalStateException("key index names revision " + r + " which is not stored");
+      }
+      return decodeValue(stored);
+    }
+
+    /**
+     * etcd's HashKV: a CRC-32C over every stored revision record up to {@code atRevision}. Compaction
+     * is physical, so equal histories give equal hashes on every member.
+     */
+    public long hash(long atRevision) {
+      long at = checkRevision(atRevision, revision());
+      CRC32C crc = new CRC32C();
+      try (Cursor<byte[]> cursor = revisions.openCursor(txn)) {
+        boolean found = cursor.first();
+        while (found) {
+          byte[] k = cursor.key();
+          if (Revision.fromBytes(k).main() > at) {
+            break;
+          }
+          crc.update(k);
+          crc.update(cursor.val());
+          found = cursor.next();
+        }
+      }
+      return crc.getValue();
+    }
+  }
+
+  /** A read of the newest committed state. */
+  public final class ReadView extends Reader implements AutoCloseable {
+    private ReadView(Txn<byte[]> txn) {
+      super(txn);
+    }
+
+    @Override
+    public long revision() {
+      return Math.max(1, getLong(txn, CURRENT_REVISION));
+    }
+
+    public long appliedIndex() {
+      return getLong(txn, APPLIED_INDEX);
+    }
+
+    @Override
+    public void close() {
+      txn.close();
+    }
+  }
+
+  /**
+   * One LMDB write transaction covering a batch of log entries. Each entry that changes the keyspace
+   * does so through one {@link StoreTxn} (ended or aborted before the next begins), which owns one main
+   * revision.
+   */
+  public final class WriteBatch implements AutoCloseable {
+    private final Txn<byte[]> txn;
+    private long current;
+
+    private WriteBatch(Txn<byte[]> txn) {
+      this.txn = txn;
+      this.current = Math.max(1, getLong(txn, CURRENT_REVISION));
+    }
+
+    public long revision() {
+      return current;
+    }
+
+    public StoreTxn begin() {
+      return new StoreTxn(this);
+    }
+
+    /**
+     * Drops the history before {@code revision} (etcd's Compact): afterwards reads below it fail and
+     * only each key's value as of {@code revision} (and later changes) remain.
+     */
+    public void compact(long revision) {
+      if (revision <= getLong(txn, COMPACT_REVISION)) {
+        throw new MvccException(MvccException.Kind.COMPACTED);
+      }
+      if (revision > current) {
+        throw new MvccException(MvccException.Kind.FUTURE_REVISION);
+      }
+      java.util.List<byte[]> touched = new java.util.ArrayList<>();
+      java.util.List<KeyIndex> indexes = new java.util.ArrayList<>();
+      keys.scan(txn, new byte[0], null, (k, index) -> {
+        for (Revision r : index.compact(revision)) {
+          revisions.delete(txn, r.toBytes());
+          if (touched.isEmpty() || touched.get(touched.size() - 1) != k) {
+            touched.add(k);
+            indexes.add(index);
+          }
+        }
+        return true;
+      });
+      for (int i = 0; i < touched.size(); i++) {
+        keys.put(txn, touched.get(i), indexes.get(i));
+      }
+      putLong(txn, COMPACT_REVISION, revision);
+    }
+
+    public void setAppliedIndex(long index) {
+      putLong(txn, APPLIED_INDEX, index);
+    }
+
+    public long appliedIndex() {
+      return getLong(txn, APPLIED_INDEX);
+    }
+
+    public void commit() {
+      putLong(txn, CURRENT_REVISION, current);
+      txn.commit();
+    }
+
+    @Override
+    public void close() {
+      txn.close();
+    }
+  }
+
+  /**
+   * The changes of one request (a put, a delete or a whole txn): they share main revision
+   * {@code begin + 1}, numbered by sub revision, and reads through this txn see them.
+   */
+  public final class StoreTxn extends Reader {
+    private final WriteBatch batch;
+    private final long beginRevision;
+    private int changes;
+
+    private StoreTxn(WriteBatch batch) {
+      super(env.txn(batch.txn)); // a nested LMDB txn: a request that fails halfway leaves no trace
+      this.batch = batch;
+      this.beginRevision = batch.current;
+    }
+
+    @Override
+    public long revision() {
+      return changes == 0 ? beginRevision : beginRevision + 1;
+    }
+
+    /** Puts a key and returns its previous value, or null if it did not exist. */
+    public KeyValue put(byte[] key, com.google.protobuf.ByteString value, long lease) {
+      Revision revision = new Revision(beginRevision + 1, changes++);
+      KeyIndex index = keys.get(txn, key);
+      if (index == null) {
+        index = new KeyIndex();
+      }
+      Revision live = index.isLive() ? index.find(Long.MAX_VALUE) : null;
+      KeyValue prev = live == null ? null : load(live);
+      KeyValue kv = KeyValue.newBuilder()
+          .setKey(com.google.protobuf.ByteString.copyFrom(key))
+          .setCreateRevision(prev == null ? revision.main() : prev.getCreateRevision())
+          .setModRevision(revision.main())
+          .setVersion(prev == null ? 1 : prev.getVersion() + 1)
+          .setValue(value)
+          .setLease(lease)
+          .build();
+      revisions.put(txn, revision.toBytes(), encodeValue(PUT, kv));
+      index.put(revision);
+      keys.put(txn, key, index);
+      return prev;
+    }
+
+    /** Deletes the live keys of the range (bounds as in {@link KvReader}); returns what was deleted. */
+    public java.util.List<KeyValue> deleteRange(byte[] key, byte[] end) {
+      java.util.List<KeyValue> deleted = new java.util.ArrayList<>();
+      if (end == null) {
+        KeyIndex index = keys.get(txn, key);
+        if (index != null && index.isLive()) {
+          deleted.add(load(index.find(Long.MAX_VALUE)));
+        }
+      } else {
+        keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
+          if (index.isLive()) {
+            deleted.add(load(index.find(Long.MAX_VALUE)));
+          }
+          return true;
+        });
+      }
+      for (KeyValue kv : deleted) {
+        byte[] k = kv.getKey().toByteArray();
+        Revision revision = new Revision(beginRevision + 1, changes++);
+        KeyIndex index = keys.get(txn, k);
+        index.tombstone(revision);
+        revisions.put(txn, revision.toBytes(),
+            encodeValue(TOMBSTONE, KeyValue.newBuilder().setKey(kv.getKey()).setModRevision(revision.main()).build()));
+        keys.put(txn, k, index);
+      }
+      return deleted;
+    }
+
+    /** Ends the request: if it changed anything, the store moves to its revision. */
+    public void end() {
+      txn.commit();
+      batch.current = revision();
+    }
+
+    /** Drops every change of the request. */
+    public void abort() {
+      txn.close();
+    }
+  }
+
+}

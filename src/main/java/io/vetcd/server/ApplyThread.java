@@ -1,0 +1,145 @@
+package io.vetcd.server;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import io.vetcd.mvcc.MvccException;
+import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.CompactionResponse;
+import io.vetcd.proto.internal.InternalRequest;
+import io.vetcd.raft.Entry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one thread that writes the keyspace. Committed entries are applied in batches, one LMDB write
+ * transaction per batch, with the applied index written in the same transaction: after a crash, replay
+ * resumes exactly after the last applied entry. Each entry gets one main revision if it changes
+ * anything; a request that fails is rolled back alone (nested transaction) and answered with its error.
+ */
+final class ApplyThread implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ApplyThread.class);
+
+  /** The outcome of one entry: a response, or the etcd error to answer with. */
+  record Result(long requestId, Message response, RuntimeException error) {}
+
+  /** Receives, on this thread, the index now applied and the outcomes of the requests in the batch. */
+  interface Sink {
+    void applied(long index, List<Result> results);
+  }
+
+  private static final List<Entry> STOP = new ArrayList<>(); // compared by identity
+
+  private final MvccStore store;
+  private final Sink sink;
+  private final LinkedBlockingQueue<List<Entry>> queue = new LinkedBlockingQueue<>();
+  private final Thread thread;
+
+  ApplyThread(MvccStore store, Sink sink) {
+    this.store = store;
+    this.sink = sink;
+    this.thread = new Thread(this::run, "vetcd-apply");
+    this.thread.start();
+  }
+
+  void submit(List<Entry> committed) {
+    if (!committed.isEmpty()) {
+      queue.add(committed);
+    }
+  }
+
+  private void run() {
+    List<List<Entry>> batches = new ArrayList<>();
+    try {
+      while (true) {
+        batches.clear();
+        batches.add(queue.take());
+        queue.drainTo(batches);
+        List<Entry> entries = new ArrayList<>();
+        boolean stop = false;
+        for (List<Entry> b : batches) {
+          if (b == STOP) {
+            stop = true;
+          }
+          entries.addAll(b);
+        }
+        if (!entries.isEmpty()) {
+          List<Result> results = apply(store, entries);
+          sink.applied(entries.get(entries.size() - 1).index(), results);
+        }
+        if (stop) {
+          return;
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (RuntimeException e) {
+      LOG.error("applying committed entries failed; the member stops applying", e);
+    }
+  }
+
+  /** Applies entries in one transaction; entries at or below the stored applied index are skipped. */
+  static List<Result> apply(MvccStore store, List<Entry> entries) {
+    List<Result> results = new ArrayList<>(entries.size());
+    try (MvccStore.WriteBatch batch = store.write()) {
+      long applied = batch.appliedIndex();
+      for (Entry e : entries) {
+        if (e.index() <= applied) {
+          continue; // already in the keyspace: replay after a crash overlaps what was applied
+        }
+        if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
+          results.add(applyRequest(batch, e));
+        }
+        applied = e.index();
+      }
+      batch.setAppliedIndex(applied);
+      batch.commit();
+    }
+    return results;
+  }
+
+  private static Result applyRequest(MvccStore.WriteBatch batch, Entry e) {
+    InternalRequest req;
+    try {
+      req = InternalRequest.parseFrom(e.data());
+    } catch (InvalidProtocolBufferException ex) {
+      throw new IllegalStateException("log entry " + e.index() + " does not decode", ex);
+    }
+    if (req.getRequestCase() == InternalRequest.RequestCase.COMPACTION) {
+      try {
+        batch.compact(req.getCompaction().getRevision());
+        return new Result(req.getId(),
+            CompactionResponse.newBuilder().setHeader(KvApplier.header(batch.revision())).build(), null);
+      } catch (MvccException ex) {
+        return new Result(req.getId(), null, KvApplier.toEtcd(ex));
+      }
+    }
+    MvccStore.StoreTxn txn = batch.begin();
+    try {
+      Message response = switch (req.getRequestCase()) {
+        case PUT -> KvApplier.put(txn, req.getPut());
+        case DELETE_RANGE -> KvApplier.deleteRange(txn, req.getDeleteRange());
+        case TXN -> KvApplier.txn(txn, req.getTxn());
+        default -> throw new IllegalStateException("log entry " + e.index() + " holds no request");
+      };
+      txn.end();
+      return new Result(req.getId(), response, null);
+    } catch (EtcdError.EtcdException ex) {
+      txn.abort();
+      return new Result(req.getId(), null, ex);
+    } catch (MvccException ex) {
+      txn.abort();
+      return new Result(req.getId(), null, KvApplier.toEtcd(ex));
+    }
+  }
+
+  /** Applies what is queued, then stops. */
+  @Override
+  public void close() throws InterruptedException {
+    queue.add(STOP);
+    thread.join();
+  }
+}

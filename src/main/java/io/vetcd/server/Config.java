@@ -1,0 +1,51 @@
+package io.vetcd.server;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A member's configuration, from etcd's flags and {@code ETCD_*} variables (see {@link Flags}).
+ *
+ * @param name human-readable member name (etcd {@code --name})
+ * @param dataDir where the log and keyspace live
+ * @param listenClientUrls URLs the client port binds (gRPC and HTTP on one port)
+ * @param advertiseClientUrls client URLs told to clients (member list)
+ * @param listenPeerUrls URLs the peer port binds
+ * @param initialAdvertisePeerUrls this member's peer URLs as the cluster knows them
+ * @param initialCluster the members of a new cluster: name → peer URLs, as "n1=u1,n2=u2"
+ * @param initialClusterToken mixes into the member and cluster ids, so two clusters differ
+ * @param initialClusterState "new" or "existing"
+ * @param maxRequestBytes the largest client request accepted
+ * @param maxTxnOps the most operations in one txn branch
+ * @param quotaBackendBytes the keyspace size that raises the NOSPACE alarm
+ * @param heartbeatIntervalMs Raft heartbeat period
+ * @param electionTimeoutMs Raft election timeout
+ * @param snapshotCount applied entries between snapshots
+ * @param logLevel debug, info, warn, error
+ */
+public record Config(
+    String name,
+    Path dataDir,
+    List<String> listenClientUrls,
+    List<String> advertiseClientUrls,
+    List<String> listenPeerUrls,
+    List<String> initialAdvertisePeerUrls,
+    String initialCluster,
+    String initialClusterToken,
+    String initialClusterState,
+    long maxRequestBytes,
+    int maxTxnOps,
+    long quotaBackendBytes,
+    long heartbeatIntervalMs,
+    long electionTimeoutMs,
+    long snapshotCount,
+    String logLevel) {
+
+  /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
+  public static final long DEFAULT_QUOTA_BYTES = 2L * 1024 * 1024 * 1024;
+
+  /** The quota in force: etcd treats 0 (and negative values) as its default. */
+  public long effectiveQuotaBytes() {
+    return quotaBackendBytes <= 0 ? DEFAULT_QUOTA_BYTES : quotaBackendBytes;
+  }
+}

@@ -1,0 +1,64 @@
+package io.vetcd.server;
+
+import io.vertx.grpc.common.GrpcStatus;
+
+/**
+ * Every error vetcd answers clients with, as etcd 3.4 words it (api/v3rpc/rpctypes/error.go): the gRPC
+ * status code and the message, word for word. Go clients match errors by their text, so a changed
+ * word is a broken client.
+ */
+public enum EtcdError {
+  EMPTY_KEY(GrpcStatus.INVALID_ARGUMENT, "etcdserver: key is not provided"),
+  KEY_NOT_FOUND(GrpcStatus.INVALID_ARGUMENT, "etcdserver: key not found"),
+  VALUE_PROVIDED(GrpcStatus.INVALID_ARGUMENT, "etcdserver: value is provided"),
+  LEASE_PROVIDED(GrpcStatus.INVALID_ARGUMENT, "etcdserver: lease is provided"),
+  TOO_MANY_OPS(GrpcStatus.INVALID_ARGUMENT, "etcdserver: too many operations in txn request"),
+  DUPLICATE_KEY(GrpcStatus.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request"),
+  COMPACTED(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"),
+  FUTURE_REVISION(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"),
+  NO_SPACE(GrpcStatus.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"),
+  LEASE_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: requested lease not found"),
+  REQUEST_TOO_LARGE(GrpcStatus.INVALID_ARGUMENT, "etcdserver: request is too large"),
+  NO_LEADER(GrpcStatus.UNAVAILABLE, "etcdserver: no leader"),
+  NOT_LEADER(GrpcStatus.FAILED_PRECONDITION, "etcdserver: not leader"),
+  TIMEOUT(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out"),
+  STOPPED(GrpcStatus.UNAVAILABLE, "etcdserver: server stopped"),
+  CORRUPT(GrpcStatus.DATA_LOSS, "etcdserver: corrupt cluster"),
+  NOT_CAPABLE(GrpcStatus.UNAVAILABLE, "etcdserver: not capable"),
+  MEMBER_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: member not found");
+
+  private final GrpcStatus status;
+  private final String message;
+
+  EtcdError(GrpcStatus status, String message) {
+    this.status = status;
+    this.message = message;
+  }
+
+  public GrpcStatus status() {
+    return status;
+  }
+
+  public String message() {
+    return message;
+  }
+
+  /** The error as an exception to fail a request with. */
+  public EtcdException exception() {
+    return new EtcdException(this);
+  }
+
+  /** Thrown (or used to fail a future) to answer a request with one of etcd's errors. */
+  public static final class EtcdException extends RuntimeException {
+    private final EtcdError error;
+
+    EtcdException(EtcdError error) {
+      super(error.message, null, false, false);
+      this.error = error;
+    }
+
+    public EtcdError error() {
+      return error;
+    }
+  }
+}

@@ -1,0 +1,224 @@
+package io.vetcd.server;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * etcd's command line: the same flag names, defaults and {@code ETCD_*} variables (flag
+ * {@code --data-dir} ↔ {@code ETCD_DATA_DIR}); a flag on the command line wins over its variable.
+ * Accepts Go's forms: {@code --flag value}, {@code --flag=value}, {@code -flag}, and bare boolean
+ * flags. A flag etcd does not have is an error (exit code 2, as etcd's).
+ */
+public final class Flags {
+
+  /** Why the process should not start, and with which exit code. */
+  public static final class UsageException extends Exception {
+    private final int exitCode;
+
+    UsageException(String message, int exitCode) {
+      super(message);
+      this.exitCode = exitCode;
+    }
+
+    public int exitCode() {
+      return exitCode;
+    }
+  }
+
+  /** What the command line asked for. */
+  public sealed interface Command permits Run, Help, Version {}
+
+  public record Run(Config config) implements Command {}
+
+  public record Help() implements Command {}
+
+  public record Version() implements Command {}
+
+  private record Spec(String name, String defaultValue, boolean bool, String help) {}
+
+  private static final Map<String, Spec> SPECS = new LinkedHashMap<>();
+
+  private static void flag(String name, String defaultValue, String help) {
+    SPECS.put(name, new Spec(name, defaultValue, false, help));
+  }
+
+  private static void bool(String name, String help) {
+    SPECS.put(name, new Spec(name, "false", true, help));
+  }
+
+  static {
+    flag("name", "default", "Human-readable name for this member.");
+    flag("data-dir", "${name}.vetcd", "Path to the data directory.");
+    flag("listen-client-urls", "http://localhost:2379",
+        "List of URLs to listen on for client traffic (gRPC and HTTP on the same port).");
+    flag("advertise-client-urls", "http://localhost:2379",
+        "List of this member's client URLs to advertise to the public.");
+    flag("listen-peer-urls", "http://localhost:2380", "List of URLs to listen on for peer traffic.");
+    flag("initial-advertise-peer-urls", "http://localhost:2380",
+        "List of this member's peer URLs to advertise to the rest of the cluster.");
+    flag("initial-cluster", "default=http://localhost:2380",
+        "Initial cluster configuration for bootstrapping (name=peer-url,...).");
+    flag("initial-cluster-state", "new", "Initial cluster state ('new' or 'existing').");
+    flag("initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap.");
+    flag("max-request-bytes", "1572864", "Maximum client request size in bytes the server will accept.");
+    flag("max-txn-ops", "128", "Maximum number of operations permitted in a transaction.");
+    flag("quota-backend-bytes", "0",
+        "Raise alarms when the keyspace size exceeds the given quota (0 defaults to 2 GiB).");
+    flag("heartbeat-interval", "100", "Time (in milliseconds) of a heartbeat interval.");
+    flag("election-timeout", "1000", "Time (in milliseconds) for an election to timeout.");
+    flag("snapshot-count", "10000", "Number of committed transactions to trigger a snapshot to disk.");
+    flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
+    flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
+    flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
+    bool("enable-pprof", "Accepted for etcd compatibility; Go's pprof has no JVM counterpart (ignored).");
+    bool("help", "Show the help information about vetcd.");
+    bool("h", "Show the help information about vetcd.");
+    bool("version", "Print the version and exit.");
+  }
+
+  private Flags() {}
+
+  public static Command parse(String[] args, Map<String, String> env) throws UsageException {
+    Map<String, String> values = new LinkedHashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      String arg = args[i];
+      if (!arg.startsWith("-") || arg.equals("-") || arg.equals("--")) {
+        throw new UsageException("vetcd: unexpected argument " + arg + " (flags only; see --help)", 2);
+      }
+      String body = arg.startsWith("--") ? arg.substring(2) : arg.substring(1);
+      String name = body;
+      String value = null;
+      int eq = body.indexOf('=');
+      if (eq >= 0) {
+        name = body.substring(0, eq);
+        value = body.substring(eq + 1);
+      }
+      Spec spec = SPECS.get(name);
+      if (spec == null) {
+        throw new UsageException("flag provided but not defined: -" + name + "\n(see vetcd --help)", 2);
+      }
+      if (value == null) {
+        if (spec.bool()) {
+          value = "true";
+        } else if (i + 1 < args.length) {
+          value = args[++i];
+        } else {
+          throw new UsageException("flag needs an argument: -" + name, 2);
+        }
+      }
+      values.put(name, value);
+    }
+    if (isTrue(values, "help") || isTrue(values, "h")) {
+      return new Help();
+    }
+    if (isTrue(values, "version")) {
+      return new Version();
+    }
+    for (Spec spec : SPECS.values()) {
+      String var = "ETCD_" + spec.name().toUpperCase(Locale.ROOT).replace('-', '_');
+      if (env.containsKey(var) && !values.containsKey(spec.name())) {
+        values.put(spec.name(), env.get(var));
+      }
+    }
+    return new Run(toConfig(values));
+  }
+
+  private static boolean isTrue(Map<String, String> values, String name) {
+    return "true".equalsIgnoreCase(values.getOrDefault(name, "false"));
+  }
+
+  private static Config toConfig(Map<String, String> v) throws UsageException {
+    String name = get(v, "name");
+    String dataDir = v.containsKey("data-dir") ? v.get("data-dir") : name + ".vetcd";
+    List<String> peerUrls = urls(v, "initial-advertise-peer-urls");
+    String initialCluster = v.containsKey("initial-cluster")
+        ? v.get("initial-cluster")
+        : name + "=" + String.join(",", peerUrls);
+    String state = get(v, "initial-cluster-state");
+    if (!state.equals("new") && !state.equals("existing")) {
+      throw new UsageException("vetcd: invalid value \"" + state + "\" for flag -initial-cluster-state: "
+          + "valid values are \"new\" or \"existing\"", 2);
+    }
+    String level = get(v, "log-level");
+    if (!List.of("debug", "info", "warn", "error", "panic", "fatal").contains(level)) {
+      throw new UsageException("vetcd: unknown log-level \"" + level + "\" (debug, info, warn, error)", 2);
+    }
+    return new Config(
+        name,
+        Path.of(dataDir),
+        urls(v, "listen-client-urls"),
+        urls(v, "advertise-client-urls"),
+        urls(v, "listen-peer-urls"),
+        peerUrls,
+        initialCluster,
+        get(v, "initial-cluster-token"),
+        state,
+        number(v, "max-request-bytes"),
+        (int) number(v, "max-txn-ops"),
+        number(v, "quota-backend-bytes"),
+        number(v, "heartbeat-interval"),
+        number(v, "election-timeout"),
+        number(v, "snapshot-count"),
+        level);
+  }
+
+  private static String get(Map<String, String> v, String name) {
+    return v.getOrDefault(name, SPECS.get(name).defaultValue());
+  }
+
+  private static long number(Map<String, String> v, String name) throws UsageException {
+    String s = get(v, name);
+    try {
+      return Long.parseLong(s.trim());
+    } catch (NumberFormatException e) {
+      throw new UsageException("invalid value \"" + s + "\" for flag -" + name + ": parse error", 2);
+    }
+  }
+
+  private static List<String> urls(Map<String, String> v, String name) throws UsageException {
+    List<String> urls = Arrays.stream(get(v, name).split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+    for (String url : urls) {
+      if (!url.matches("(?i)(http|https|unix|unixs)://[^/]+/?")) {
+        throw new UsageException("vetcd: invalid value \"" + get(v, name) + "\" for flag -" + name
+            + ": URL must look like http://host:port", 2);
+      }
+    }
+    if (urls.isEmpty()) {
+      throw new UsageException("vetcd: flag -" + name + " needs at least one URL", 2);
+    }
+    return urls;
+  }
+
+  /** The text of --help, in etcd's layout. */
+  public static String usage() {
+    StringBuilder out = new StringBuilder("""
+        Usage:
+
+          vetcd [flags]
+            Start a vetcd member (etcd's v3 API, etcd's flags and ETCD_* variables).
+
+          vetcd --version
+            Show the version of vetcd.
+
+          vetcd -h | --help
+            Show the help information about vetcd.
+
+        Flags (each may also be set by its ETCD_* variable, e.g. --data-dir by ETCD_DATA_DIR):
+        """);
+    for (Spec spec : SPECS.values()) {
+      if (spec.name().equals("h")) {
+        continue;
+      }
+      out.append("  --").append(spec.name());
+      if (!spec.bool()) {
+        out.append(" '").append(spec.defaultValue()).append('\'');
+      }
+      out.append("\n    ").append(spec.help()).append('\n');
+    }
+    return out.toString();
+  }
+}

@@ -1,0 +1,152 @@
+package io.vetcd.server;
+
+import com.google.protobuf.Message;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.ResponseHeader;
+import io.vetcd.proto.internal.InternalRequest;
+import io.vetcd.wal.Wal;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One vetcd member: its log, keyspace and consensus loop, and what the client API asks of them.
+ * Results come back on the caller's context, so API handlers never touch another event loop's state.
+ */
+public final class Member {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Member.class);
+
+  /** The etcd API version this member serves; clients gate features on it. */
+  public static final String API_VERSION = "3.4.23";
+
+  private final Vertx vertx;
+  private final Config config;
+  private final Membership membership;
+  private final Membership.MemberInfo self;
+  private final MvccStore store;
+  private final Wal wal;
+  private final RaftVerticle raft;
+  private String deploymentId;
+
+  private Member(Vertx vertx, Config config, Membership membership, Membership.MemberInfo self,
+      MvccStore store, Wal wal, RaftVerticle raft) {
+    this.vertx = vertx;
+    this.config = config;
+    this.membership = membership;
+    this.self = self;
+    this.store = store;
+    this.wal = wal;
+    this.raft = raft;
+  }
+
+  /** Opens the data directory, replays the log into the keyspace, and starts the consensus loop. */
+  public static Future<Member> start(Vertx vertx, Config config) {
+    return vertx.executeBlocking(() -> open(vertx, config))
+        .compose(m -> vertx.deployVerticle(m.raft).map(id -> {
+          m.deploymentId = id;
+          return m;
+        }));
+  }
+
+  private static Member open(Vertx vertx, Config config) {
+    Membership initial = Membership.initial(config.initialCluster(), config.initialClusterToken());
+    Membership.MemberInfo local = initial.byName(config.name());
+    if (local == null) {
+      throw new IllegalArgumentException("couldn't find local name \"" + config.name()
+          + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
+    }
+    Membership membership = initial.withClientUrls(local.id(), config.advertiseClientUrls());
+    Path dir = config.dataDir().resolve("member");
+    // Twice the quota: the NOSPACE alarm (at the quota), not LMDB's map-full error, is what users meet.
+    MvccStore store = MvccStore.open(dir.resolve("db"), 2 * config.effectiveQuotaBytes());
+    Wal wal = Wal.open(dir.resolve("wal"));
+    long applied = store.appliedIndex();
+    Wal.Replay replay = wal.replay(applied);
+    // The only voter: every entry in its log was committed (it reached a quorum of one disk).
+    ApplyThread.apply(store, replay.entries());
+    long last = Math.max(applied, replay.lastIndex());
+    LOG.info("member {} ({}) of cluster {}: replayed {} log entries after applied index {}, last index {}",
+        Long.toHexString(local.id()), config.name(), Long.toHexString(membership.clusterId()),
+        replay.entries().size(), applied, last);
+    long requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs(); // etcd's ReqTimeout
+    RaftVerticle raft = new RaftVerticle(local.id(), wal, store, replay.hardState(), last, requestTimeoutMs);
+    return new Member(vertx, config, membership, membership.byName(config.name()), store, wal, raft);
+  }
+
+  /** Stops the consensus loop after its queued writes, then closes the log and keyspace. */
+  public Future<Void> stop() {
+    return vertx.undeploy(deploymentId)
+        .eventually(() -> vertx.executeBlocking(() -> {
+          wal.close();
+          store.close();
+          return null;
+        }))
+        .mapEmpty();
+  }
+
+  /**
+   * Proposes a write; the future completes on the caller's context with the response (header revision
+   * only) once the entry is applied, or fails with an {@link EtcdError.EtcdException}.
+   */
+  public Future<Message> propose(InternalRequest.Builder request) {
+    Context caller = vertx.getOrCreateContext();
+    Promise<Message> promise = Promise.promise();
+    raft.propose(request, result -> caller.runOnContext(v -> promise.handle(result)));
+    return promise.future();
+  }
+
+  /** Completes on the caller's context once a read of {@link #store()} is linearizable. */
+  public Future<Void> readBarrier() {
+    Context caller = vertx.getOrCreateContext();
+    Promise<Void> promise = Promise.promise();
+    raft.readBarrier().onComplete(result -> caller.runOnContext(v -> promise.handle(result)));
+    return promise.future();
+  }
+
+  /** The response header etcd puts on the outermost response. */
+  public ResponseHeader header(long revision) {
+    return ResponseHeader.newBuilder()
+        .setClusterId(membership.clusterId())
+        .setMemberId(self.id())
+        .setRevision(revision)
+        .setRaftTerm(raft.term())
+        .build();
+  }
+
+  public MvccStore store() {
+    return store;
+  }
+
+  public Config config() {
+    return config;
+  }
+
+  public Membership membership() {
+    return membership;
+  }
+
+  public Membership.MemberInfo self() {
+    return self;
+  }
+
+  public long leaderId() {
+    return self.id(); // the only voter leads
+  }
+
+  public long term() {
+    return raft.term();
+  }
+
+  public long commitIndex() {
+    return raft.commitIndex();
+  }
+
+  public long appliedIndex() {
+    return raft.appliedIndex();
+  }
+}

@@ -1,0 +1,228 @@
+package io.vetcd.it;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * One single-member server process — real etcd or vetcd, launched with the same etcd flags — on
+ * free loopback ports with its own temporary data dir. Ports and data dir survive {@link #kill9()}
+ * / {@link #stop()} so {@link #restart()} brings back the same member. Output goes to
+ * {@code target/it-logs/<logName>.log}.
+ */
+final class MemberProcess implements AutoCloseable {
+
+    enum Kind { ETCD, VETCD }
+
+    static final Path LOG_DIR = Path.of(System.getProperty("it.logs.dir", "target/it-logs"));
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final long POLL_INTERVAL_MS = 50;
+    private static final String HOST = "127.0.0.1";
+
+    private final Kind kind;
+    private final String name = "default";
+    private final Path rootDir;
+    private final Path logFile;
+    private final int clientPort;
+    private final int peerPort;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    private Process process;
+
+    /**
+     * The implementation under test: vetcd, unless {@code -Dit.candidate=etcd}, which makes every
+     * IT run against real etcd instead — that is how the tests themselves are validated.
+     */
+    static Kind candidateKind() {
+        String value = System.getProperty("it.candidate", "vetcd");
+        return switch (value) {
+            case "vetcd" -> Kind.VETCD;
+            case "etcd" -> Kind.ETCD;
+            default -> throw new IllegalArgumentException("it.candidate must be vetcd or etcd, not " + value);
+        };
+    }
+
+    /** Starts a fresh member and waits until /health reports true; fails with the log tail if it doesn't. */
+    static MemberProcess start(Kind kind, String logName) throws IOException, InterruptedException {
+        MemberProcess member = new MemberProcess(kind, logName);
+        try {
+            member.launchAndAwaitReady();
+        } catch (Throwable t) {
+            member.close(); // never leak a half-started process or its temp dir
+            throw t;
+        }
+        return member;
+    }
+
+    private MemberProcess(Kind kind, String logName) throws IOException {
+        this.kind = kind;
+        int[] ports = freePorts(2);
+        this.clientPort = ports[0];
+        this.peerPort = ports[1];
+        this.rootDir = Files.createTempDirectory("vetcd-it-" + logName + "-");
+        Files.createDirectories(LOG_DIR);
+        this.logFile = LOG_DIR.resolve(logName + ".log");
+        Files.deleteIfExists(logFile);
+    }
+
+    Kind kind() {
+        return kind;
+    }
+
+    String endpoint() {
+        return "http://" + HOST + ":" + clientPort;
+    }
+
+    /** SIGKILL: no shutdown hooks, no flushing — simulates a crash. */
+    void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    /** SIGTERM, then waits for a graceful exit (forcibly after 15 s so a hung shutdown can't hang the build). */
+    void stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(15, TimeUnit.SECONDS)) {
+            kill9();
+        }
+    }
+
+    /** Starts again on the same data dir and ports, after {@link #kill9()} or {@link #stop()}. */
+    void restart() throws IOException, InterruptedException {
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException(kind + " is still running");
+        }
+        launchAndAwaitReady();
+    }
+
+    /** The last lines of this member's log, for failure messages. */
+    String logTail() {
+        try {
+            List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
+            return "--- last lines of " + logFile.toAbsolutePath() + " ---\n"
+                    + String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
+        } catch (IOException e) {
+            return "(no log at " + logFile.toAbsolutePath() + ": " + e + ")";
+        }
+    }
+
+    @Override
+    public void close() throws IOException, InterruptedException {
+        if (process != null && process.isAlive()) {
+            kill9();
+        }
+        if (Files.exists(rootDir)) {
+            try (Stream<Path> paths = Files.walk(rootDir)) {
+                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    private void launchAndAwaitReady() throws IOException, InterruptedException {
+        List<String> command = command();
+        // Restarts append, so one file tells the member's whole story.
+        Files.writeString(logFile, "=== starting: " + String.join(" ", command) + "\n", StandardCharsets.UTF_8,
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+        // etcd reads ETCD_* variables as flags and complains when they shadow command-line ones.
+        builder.environment().keySet().removeIf(k -> k.startsWith("ETCD_"));
+        process = builder.start();
+        process.getOutputStream().close();
+        awaitReady();
+    }
+
+    private List<String> command() {
+        List<String> command = new ArrayList<>();
+        if (kind == Kind.ETCD) {
+            command.add(System.getProperty("etcd.bin", "etcd"));
+        } else {
+            String jar = System.getProperty("vetcd.jar");
+            if (jar == null || !Files.isRegularFile(Path.of(jar))) {
+                fail("system property vetcd.jar must name the server jar (failsafe sets it after package), got: " + jar);
+            }
+            command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            Arrays.stream(System.getProperty("vetcd.jvm.flags", "").trim().split("\\s+"))
+                    .filter(flag -> !flag.isEmpty())
+                    .forEach(command::add);
+            command.add("-jar");
+            command.add(jar);
+        }
+        String peerUrl = "http://" + HOST + ":" + peerPort;
+        command.addAll(List.of(
+                "--name", name,
+                "--data-dir", rootDir.resolve("data").toString(),
+                "--listen-client-urls", endpoint(),
+                "--advertise-client-urls", endpoint(),
+                "--listen-peer-urls", peerUrl,
+                "--initial-advertise-peer-urls", peerUrl,
+                "--initial-cluster", name + "=" + peerUrl));
+        return command;
+    }
+
+    private void awaitReady() throws InterruptedException {
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        while (true) {
+            if (!process.isAlive()) {
+                fail(kind + " exited with code " + process.exitValue() + " before becoming ready\n" + logTail());
+            }
+            if (healthy()) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                fail(kind + " not healthy at " + endpoint() + "/health within " + READY_TIMEOUT + "\n" + logTail());
+            }
+            Thread.sleep(POLL_INTERVAL_MS);
+        }
+    }
+
+    private boolean healthy() throws InterruptedException {
+        HttpRequest request = HttpRequest.newBuilder(URI.create(endpoint() + "/health"))
+                .timeout(Duration.ofSeconds(1))
+                .GET()
+                .build();
+        try {
+            HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+            return response.statusCode() == 200 && response.body().contains("true");
+        } catch (IOException notYetListening) {
+            return false;
+        }
+    }
+
+    /** Holds all sockets open while picking so the ports are distinct. */
+    private static int[] freePorts(int count) throws IOException {
+        ServerSocket[] sockets = new ServerSocket[count];
+        int[] ports = new int[count];
+        try {
+            for (int i = 0; i < count; i++) {
+                sockets[i] = new ServerSocket(0, 1, InetAddress.getByName(HOST));
+                ports[i] = sockets[i].getLocalPort();
+            }
+        } finally {
+            for (ServerSocket socket : sockets) {
+                if (socket != null) {
+                    socket.close();
+                }
+            }
+        }
+        return ports;
+    }
+}
