@@ -63,12 +63,18 @@ public final class Main {
       return;
     }
     log.info("vetcd ready to serve client requests");
+    // A process started in the background by a shell inherits SIGINT ignored, and the JVM then leaves it
+    // ignored; goreman stops members with SIGINT, so take both signals explicitly.
+    for (String signal : new String[] {"INT", "TERM"}) {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> System.exit(0));
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("vetcd received a stop signal; shutting down");
       try {
-        // Queued writes finish and sync before the log and keyspace close.
-        member.stop().eventually(vertx::close).await(3, TimeUnit.SECONDS);
+        // Queued writes finish and sync before the log and keyspace close; then the event loops go.
+        member.close();
+        vertx.close().await(1, TimeUnit.SECONDS);
       } catch (Exception e) {
         log.warn("shutdown did not finish cleanly: {}", e.toString());
       }

@@ -27,7 +27,12 @@ public final class ClientServer extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(ClientServer.class);
   /** etcd lets gRPC messages exceed the request limit by this much, then answers "request is too large". */
-  private static final long GRPC_OVERHEAD_BYTES = 512 * 1024;
+  static final long GRPC_OVERHEAD_BYTES = 512 * 1024;
+  /**
+   * Vert.x's own cap on a gRPC message, above gRPC's limit: a message between the two is read so that
+   * it can be refused with grpc-go's words (see KvGrpc), a bigger one is refused without them.
+   */
+  private static final long GRPC_READ_CAP_BYTES = 64L * 1024 * 1024;
 
   private final Member member;
   private final List<HttpServer> servers = new ArrayList<>();
@@ -39,7 +44,7 @@ public final class ClientServer extends VerticleBase {
   @Override
   public Future<?> start() {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
-        .setMaxMessageSize(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES));
+        .setMaxMessageSize(Math.max(GRPC_READ_CAP_BYTES, 2 * (member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))));
     grpc.addService(KVGrpcService.of(new KvGrpc(vertx, member)));
     grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
     grpc.addService(ClusterGrpcService.of(new ClusterGrpc(member)));

@@ -37,7 +37,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<RangeResponse> range(RangeRequest request) {
-    return GrpcErrors.call(() -> {
+    return call(request, () -> {
       RequestChecks.range(request);
       return read(request.getSerializable(), view -> KvApplier.range(view, request))
           .map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
@@ -46,7 +46,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<PutResponse> put(PutRequest request) {
-    return GrpcErrors.call(() -> {
+    return call(request, () -> {
       RequestChecks.put(request);
       return write(InternalRequest.newBuilder().setPut(request))
           .map(m -> {
@@ -58,7 +58,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
-    return GrpcErrors.call(() -> {
+    return call(request, () -> {
       RequestChecks.deleteRange(request);
       return write(InternalRequest.newBuilder().setDeleteRange(request))
           .map(m -> {
@@ -70,7 +70,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<TxnResponse> txn(TxnRequest request) {
-    return GrpcErrors.call(() -> {
+    return call(request, () -> {
       RequestChecks.txn(request, member.config().maxTxnOps());
       Future<TxnResponse> result;
       if (KvApplier.isReadOnly(request)) {
@@ -87,11 +87,25 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<CompactionResponse> compact(CompactionRequest request) {
-    return GrpcErrors.call(() -> write(InternalRequest.newBuilder().setCompaction(request))
+    return call(request, () -> write(InternalRequest.newBuilder().setCompaction(request))
         .map(m -> {
           CompactionResponse resp = (CompactionResponse) m;
           return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
         }));
+  }
+
+  /**
+   * Runs a handler after gRPC's receive limit (the request limit plus etcd's 512 KiB of slack), which
+   * etcd's gRPC server enforces with this message before the request reaches etcd.
+   */
+  private <T> Future<T> call(Message request, java.util.function.Supplier<Future<T>> handler) {
+    long max = member.config().maxRequestBytes() + ClientServer.GRPC_OVERHEAD_BYTES;
+    int size = request.getSerializedSize();
+    if (size > max) {
+      return Future.failedFuture(new io.vertx.grpc.server.StatusException(io.vertx.grpc.common.GrpcStatus.RESOURCE_EXHAUSTED,
+          "grpc: received message larger than max (" + size + " vs. " + max + ")"));
+    }
+    return GrpcErrors.call(handler);
   }
 
   private static boolean serializable(io.vetcd.proto.etcdserverpb.RequestOp op) {

@@ -10,7 +10,7 @@ public interface KvReader {
   /** The newest revision this reader sees. */
   long revision();
 
-  /** Reads below this revision fail: their history was compacted. */
+  /** Reads below this revision fail: their history was compacted (-1: never compacted, as etcd). */
   long compactRevision();
 
   /**

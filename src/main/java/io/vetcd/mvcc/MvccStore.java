@@ -122,8 +122,12 @@ public final class MvccStore implements AutoCloseable {
   }
 
   private long getLong(Txn<byte[]> txn, byte[] key) {
+    return getLong(txn, key, 0);
+  }
+
+  private long getLong(Txn<byte[]> txn, byte[] key, long absent) {
     byte[] v = metadata.get(txn, key);
-    return v == null ? 0 : ByteBuffer.wrap(v).getLong();
+    return v == null ? absent : ByteBuffer.wrap(v).getLong();
   }
 
   private void putLong(Txn<byte[]> txn, byte[] key, long value) {
@@ -156,7 +160,7 @@ public final class MvccStore implements AutoCloseable {
 
     @Override
     public long compactRevision() {
-      return getLong(txn, COMPACT_REVISION);
+      return getLong(txn, COMPACT_REVISION, -1);
     }
 
     @Override
@@ -284,7 +288,7 @@ public final class MvccStore implements AutoCloseable {
      * only each key's value as of {@code revision} (and later changes) remain.
      */
     public void compact(long revision) {
-      if (revision <= getLong(txn, COMPACT_REVISION)) {
+      if (revision <= getLong(txn, COMPACT_REVISION, -1)) {
         throw new MvccException(MvccException.Kind.COMPACTED);
       }
       if (revision > current) {

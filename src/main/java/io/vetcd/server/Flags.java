@@ -137,7 +137,7 @@ public final class Flags {
     List<String> peerUrls = urls(v, "initial-advertise-peer-urls");
     String initialCluster = v.containsKey("initial-cluster")
         ? v.get("initial-cluster")
-        : name + "=" + String.join(",", peerUrls);
+        : String.join(",", peerUrls.stream().map(url -> name + "=" + url).toList());
     String state = get(v, "initial-cluster-state");
     if (!state.equals("new") && !state.equals("existing")) {
       throw new UsageException("vetcd: invalid value \"" + state + "\" for flag -initial-cluster-state: "

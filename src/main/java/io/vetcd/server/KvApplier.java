@@ -20,6 +20,7 @@ import io.vetcd.proto.etcdserverpb.TxnResponse;
 import io.vetcd.proto.mvccpb.KeyValue;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.List;
 
 /**
@@ -82,6 +83,7 @@ public final class KvApplier {
   }
 
   public static PutResponse put(MvccStore.StoreTxn txn, PutRequest p) {
+    checkLease(p.getLease());
     ByteString value = p.getValue();
     long lease = p.getLease();
     KeyValue prev = null;
@@ -123,14 +125,33 @@ public final class KvApplier {
    * store one revision; its header carries that revision.
    */
   public static TxnResponse txn(MvccStore.StoreTxn txn, TxnRequest t) {
-    checkBranch(txn, t);
-    TxnResponse resp = runTxn(txn, t);
+    List<Boolean> path = comparePath(txn, t, new ArrayList<>());
+    checkBranch(txn, t, path.iterator());
+    TxnResponse resp = runTxn(txn, t, path.iterator());
     return resp.toBuilder().setHeader(header(txn.revision())).build();
   }
 
   /** A txn of ranges only: no log entry, no new revision. */
   public static TxnResponse readOnlyTxn(KvReader reader, TxnRequest t) {
-    return runTxn(reader, t).toBuilder().setHeader(header(reader.revision())).build();
+    List<Boolean> path = comparePath(reader, t, new ArrayList<>());
+    checkBranch(reader, t, path.iterator());
+    return runTxn(reader, t, path.iterator()).toBuilder().setHeader(header(reader.revision())).build();
+  }
+
+  /**
+   * etcd's compareToPath: the outcome of every compare on the path taken — this txn's, then each
+   * nested txn's in the chosen branch, depth first — all evaluated against the state before the txn
+   * writes anything.
+   */
+  private static List<Boolean> comparePath(KvReader reader, TxnRequest t, List<Boolean> path) {
+    boolean succeeded = compares(reader, t);
+    path.add(succeeded);
+    for (RequestOp op : succeeded ? t.getSuccessList() : t.getFailureList()) {
+      if (op.hasRequestTxn()) {
+        comparePath(reader, op.getRequestTxn(), path);
+      }
+    }
+    return path;
   }
 
   /** True when the txn, in either branch and at any depth, only reads. */
@@ -157,8 +178,8 @@ public final class KvApplier {
    * Runs the branch the compares choose. Writes need {@code reader} to be a {@link MvccStore.StoreTxn};
    * read-only txns never reach them. A nested txn's header is empty, as etcd leaves it.
    */
-  private static TxnResponse runTxn(KvReader txn, TxnRequest t) {
-    boolean succeeded = compares(txn, t);
+  private static TxnResponse runTxn(KvReader txn, TxnRequest t, Iterator<Boolean> path) {
+    boolean succeeded = path.next();
     TxnResponse.Builder resp = TxnResponse.newBuilder().setSucceeded(succeeded);
     for (RequestOp op : succeeded ? t.getSuccessList() : t.getFailureList()) {
       ResponseOp.Builder r = ResponseOp.newBuilder();
@@ -168,7 +189,7 @@ public final class KvApplier {
         case REQUEST_DELETE_RANGE ->
             r.setResponseDeleteRange(deleteRange((MvccStore.StoreTxn) txn, op.getRequestDeleteRange()));
         case REQUEST_TXN -> r.setResponseTxn(
-            runTxn(txn, op.getRequestTxn()).toBuilder().setHeader(ResponseHeader.getDefaultInstance()));
+            runTxn(txn, op.getRequestTxn(), path).toBuilder().setHeader(ResponseHeader.getDefaultInstance()));
         default -> { }
       }
       resp.addResponses(r);
@@ -177,8 +198,8 @@ public final class KvApplier {
   }
 
   /** etcd's checkRequests: refuse, before any write, a branch that would fail halfway. */
-  private static void checkBranch(KvReader reader, TxnRequest t) {
-    for (RequestOp op : compares(reader, t) ? t.getSuccessList() : t.getFailureList()) {
+  private static void checkBranch(KvReader reader, TxnRequest t, Iterator<Boolean> path) {
+    for (RequestOp op : path.next() ? t.getSuccessList() : t.getFailureList()) {
       switch (op.getRequestCase()) {
         case REQUEST_RANGE -> {
           long rev = op.getRequestRange().getRevision();
@@ -191,12 +212,13 @@ public final class KvApplier {
         }
         case REQUEST_PUT -> {
           PutRequest p = op.getRequestPut();
+          checkLease(p.getLease());
           if ((p.getIgnoreValue() || p.getIgnoreLease())
               && reader.range(p.getKey().toByteArray(), null, 0, 0, true).count() == 0) {
             throw EtcdError.KEY_NOT_FOUND.exception();
           }
         }
-        case REQUEST_TXN -> checkBranch(reader, op.getRequestTxn());
+        case REQUEST_TXN -> checkBranch(reader, op.getRequestTxn(), path);
         default -> { }
       }
     }
@@ -256,6 +278,16 @@ public final class KvApplier {
       return new byte[0];
     }
     return end.toByteArray();
+  }
+
+  /**
+   * A put may only attach a lease that exists. No lease can be granted yet (the Lease service comes
+   * with the lease issue), so every lease id is unknown, as it would be on an etcd with no leases.
+   */
+  private static void checkLease(long lease) {
+    if (lease != 0) {
+      throw EtcdError.LEASE_NOT_FOUND.exception();
+    }
   }
 
   static ResponseHeader header(long revision) {

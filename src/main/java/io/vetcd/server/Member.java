@@ -31,7 +31,6 @@ public final class Member {
   private final MvccStore store;
   private final Wal wal;
   private final RaftVerticle raft;
-  private String deploymentId;
 
   private Member(Vertx vertx, Config config, Membership membership, Membership.MemberInfo self,
       MvccStore store, Wal wal, RaftVerticle raft) {
@@ -47,10 +46,7 @@ public final class Member {
   /** Opens the data directory, replays the log into the keyspace, and starts the consensus loop. */
   public static Future<Member> start(Vertx vertx, Config config) {
     return vertx.executeBlocking(() -> open(vertx, config))
-        .compose(m -> vertx.deployVerticle(m.raft).map(id -> {
-          m.deploymentId = id;
-          return m;
-        }));
+        .compose(m -> vertx.deployVerticle(m.raft).map(id -> m));
   }
 
   private static Member open(Vertx vertx, Config config) {
@@ -78,15 +74,14 @@ public final class Member {
     return new Member(vertx, config, membership, membership.byName(config.name()), store, wal, raft);
   }
 
-  /** Stops the consensus loop after its queued writes, then closes the log and keyspace. */
-  public Future<Void> stop() {
-    return vertx.undeploy(deploymentId)
-        .eventually(() -> vertx.executeBlocking(() -> {
-          wal.close();
-          store.close();
-          return null;
-        }))
-        .mapEmpty();
+  /**
+   * Stops the member: the log and apply threads finish what is queued (every accepted write is synced
+   * and applied), then the log and keyspace close. Blocking; the process's shutdown calls it.
+   */
+  public void close() throws InterruptedException {
+    raft.closeThreads();
+    wal.close();
+    store.close();
   }
 
   /**

@@ -85,8 +85,8 @@ final class RaftVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     context = vertx.getOrCreateContext();
-    appendThread = new AppendThread(wal, index -> context.runOnContext(v -> onPersisted(index)));
-    applyThread = new ApplyThread(store, (index, results) -> context.runOnContext(v -> onApplied(index, results)));
+    appendThread = new AppendThread(wal, index -> post(() -> onPersisted(index)));
+    applyThread = new ApplyThread(store, (index, results) -> post(() -> onApplied(index, results)));
     List<Entry> first = new ArrayList<>();
     if (lastIndex == 0) {
       // A new member: the bootstrap entry of term 1 records the initial membership, as etcd's does.
@@ -102,13 +102,22 @@ final class RaftVerticle extends VerticleBase {
     return Future.succeededFuture();
   }
 
-  @Override
-  public Future<?> stop() {
-    return vertx.executeBlocking(() -> {
-      appendThread.close();
-      applyThread.close();
-      return null;
-    });
+  /**
+   * Lets the append and apply threads finish what is queued, then stops them. Blocking: called by the
+   * member's shutdown, off the event loop. Completions posted to this context afterwards are dropped.
+   */
+  void closeThreads() throws InterruptedException {
+    appendThread.close();
+    applyThread.close();
+  }
+
+  /** Hands work from the append or apply thread to this loop; during shutdown the loop may be gone. */
+  private void post(Runnable work) {
+    try {
+      context.runOnContext(v -> work.run());
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // Vert.x is closing: nobody is left to answer.
+    }
   }
 
   long term() {

@@ -43,6 +43,14 @@ final class MemberProcess implements AutoCloseable {
     private final int peerPort;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     private Process process;
+    /** Safety net for when the test JVM is stopped before @AfterAll/@AfterEach runs (e.g. fork timeout). */
+    private final Thread killOnJvmExit = new Thread(() -> {
+        try {
+            close();
+        } catch (Exception e) {
+            // best effort: the JVM is going away
+        }
+    });
 
     /**
      * The implementation under test: vetcd, unless {@code -Dit.candidate=etcd}, which makes every
@@ -78,6 +86,7 @@ final class MemberProcess implements AutoCloseable {
         Files.createDirectories(LOG_DIR);
         this.logFile = LOG_DIR.resolve(logName + ".log");
         Files.deleteIfExists(logFile);
+        Runtime.getRuntime().addShutdownHook(killOnJvmExit);
     }
 
     Kind kind() {
@@ -113,7 +122,8 @@ final class MemberProcess implements AutoCloseable {
     /** The last lines of this member's log, for failure messages. */
     String logTail() {
         try {
-            List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
+            // Decoding leniently: a stray non-UTF-8 byte must not hide the log.
+            List<String> lines = new String(Files.readAllBytes(logFile), StandardCharsets.UTF_8).lines().toList();
             return "--- last lines of " + logFile.toAbsolutePath() + " ---\n"
                     + String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
         } catch (IOException e) {
@@ -123,6 +133,11 @@ final class MemberProcess implements AutoCloseable {
 
     @Override
     public void close() throws IOException, InterruptedException {
+        try {
+            Runtime.getRuntime().removeShutdownHook(killOnJvmExit);
+        } catch (IllegalStateException jvmAlreadyExiting) {
+            // the hook is running or will run; nothing to undo
+        }
         if (process != null && process.isAlive()) {
             kill9();
         }

@@ -1,0 +1,143 @@
+package io.vetcd.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** etcd's command line: flag names, defaults, Go's flag syntax, ETCD_* variables. */
+class FlagsTest {
+
+  private static Config run(Map<String, String> env, String... args) throws Flags.UsageException {
+    return assertInstanceOf(Flags.Run.class, Flags.parse(args, env)).config();
+  }
+
+  private static Config run(String... args) throws Flags.UsageException {
+    return run(Map.of(), args);
+  }
+
+  private static Flags.UsageException usage(String... args) {
+    return assertThrows(Flags.UsageException.class, () -> Flags.parse(args, Map.of()));
+  }
+
+  @Test
+  void defaultsAreEtcds() throws Exception {
+    Config c = run();
+    assertEquals("default", c.name());
+    assertEquals(Path.of("default.vetcd"), c.dataDir());
+    assertEquals(List.of("http://localhost:2379"), c.listenClientUrls());
+    assertEquals(List.of("http://localhost:2379"), c.advertiseClientUrls());
+    assertEquals(List.of("http://localhost:2380"), c.listenPeerUrls());
+    assertEquals(List.of("http://localhost:2380"), c.initialAdvertisePeerUrls());
+    assertEquals("default=http://localhost:2380", c.initialCluster());
+    assertEquals("etcd-cluster", c.initialClusterToken());
+    assertEquals("new", c.initialClusterState());
+    assertEquals(1572864, c.maxRequestBytes()); // 1.5 MiB
+    assertEquals(128, c.maxTxnOps());
+    assertEquals(0, c.quotaBackendBytes());
+    assertEquals(2L * 1024 * 1024 * 1024, c.effectiveQuotaBytes(), "0 means etcd's 2 GiB default");
+    assertEquals(100, c.heartbeatIntervalMs());
+    assertEquals(1000, c.electionTimeoutMs());
+    assertEquals(10000, c.snapshotCount());
+    assertEquals("info", c.logLevel());
+  }
+
+  @Test
+  void acceptsGoFlagForms() throws Exception {
+    assertEquals("n1", run("--name=n1").name());
+    assertEquals("n2", run("--name", "n2").name());
+    assertEquals("n3", run("-name", "n3").name());
+    assertEquals("n4", run("-name=n4").name());
+    assertEquals(Path.of("/var/lib/x"), run("--data-dir", "/var/lib/x").dataDir());
+    assertEquals("", run("--name=").name(), "an explicit empty value");
+  }
+
+  @Test
+  void bareBooleanFlagTakesNoValue() throws Exception {
+    Config c = run("--enable-pprof", "--name", "n1");
+    assertEquals("n1", c.name(), "the argument after a boolean flag is the next flag");
+    run("--enable-pprof=true");
+    run("--enable-pprof=false");
+  }
+
+  @Test
+  void helpAndVersion() throws Exception {
+    assertInstanceOf(Flags.Help.class, Flags.parse(new String[] {"--help"}, Map.of()));
+    assertInstanceOf(Flags.Help.class, Flags.parse(new String[] {"-h"}, Map.of()));
+    assertInstanceOf(Flags.Version.class, Flags.parse(new String[] {"--version"}, Map.of()));
+    assertTrue(Flags.usage().contains("--data-dir"));
+  }
+
+  @Test
+  void environmentVariablesSetFlags() throws Exception {
+    Config c = run(Map.of("ETCD_NAME", "envname", "ETCD_MAX_TXN_OPS", "64", "ETCD_INITIAL_CLUSTER_TOKEN", "tok",
+        "ETCD_LISTEN_CLIENT_URLS", "http://127.0.0.1:12379"));
+    assertEquals("envname", c.name());
+    assertEquals(64, c.maxTxnOps());
+    assertEquals("tok", c.initialClusterToken());
+    assertEquals(List.of("http://127.0.0.1:12379"), c.listenClientUrls());
+    assertEquals(Path.of("envname.vetcd"), c.dataDir(), "the data-dir default follows the name from the env");
+  }
+
+  @Test
+  void aFlagWinsOverItsEnvironmentVariable() throws Exception {
+    // etcd: "recognized environment variable ETCD_NAME, but unused: shadowed by corresponding flag"
+    Config c = run(Map.of("ETCD_NAME", "envname", "ETCD_DATA_DIR", "/env"), "--name", "flagname");
+    assertEquals("flagname", c.name());
+    assertEquals(Path.of("/env"), c.dataDir());
+  }
+
+  @Test
+  void unknownFlagIsAUsageErrorWithExitCodeTwo() {
+    Flags.UsageException e = usage("--foo", "bar");
+    assertEquals(2, e.exitCode());
+    // Go's flag package: "flag provided but not defined: -foo"
+    assertTrue(e.getMessage().startsWith("flag provided but not defined: -foo"), e.getMessage());
+    assertTrue(usage("-foo=1").getMessage().startsWith("flag provided but not defined: -foo"));
+  }
+
+  @Test
+  void malformedCommandLinesAreUsageErrors() {
+    assertEquals(2, usage("--name").exitCode(), "a value flag without its value");
+    assertEquals(2, usage("positional").exitCode());
+    assertEquals(2, usage("--max-txn-ops", "many").exitCode());
+    assertEquals(2, usage("--initial-cluster-state", "old").exitCode());
+    assertEquals(2, usage("--log-level", "chatty").exitCode());
+    assertEquals(2, usage("--listen-client-urls", "localhost:2379").exitCode());
+  }
+
+  @Test
+  void dataDirDefaultsToNameDotVetcd() throws Exception {
+    assertEquals(Path.of("infra1.vetcd"), run("--name", "infra1").dataDir());
+    assertEquals(Path.of("/d"), run("--name", "infra1", "--data-dir", "/d").dataDir());
+  }
+
+  @Test
+  void initialClusterDefaultsToNameAndAdvertisedPeerUrls() throws Exception {
+    Config c = run("--name", "infra1", "--initial-advertise-peer-urls", "http://10.0.0.1:2380");
+    assertEquals("infra1=http://10.0.0.1:2380", c.initialCluster());
+    assertEquals("infra1=http://localhost:2380", run("--name", "infra1").initialCluster());
+    Config explicit = run("--name", "infra1", "--initial-cluster", "a=http://a:2380,infra1=http://b:2380");
+    assertEquals("a=http://a:2380,infra1=http://b:2380", explicit.initialCluster());
+  }
+
+  @Test
+  void initialClusterDefaultNamesEveryAdvertisedPeerUrl() throws Exception {
+    // etcd's InitialClusterFromName: one name=url pair per advertised peer URL
+    Config c = run("--name", "infra1", "--initial-advertise-peer-urls", "http://10.0.0.1:2380,http://10.0.0.2:2380");
+    assertEquals("infra1=http://10.0.0.1:2380,infra1=http://10.0.0.2:2380", c.initialCluster());
+    Membership m = Membership.initial(c.initialCluster(), c.initialClusterToken());
+    assertEquals(List.of("http://10.0.0.1:2380", "http://10.0.0.2:2380"), m.byName("infra1").peerUrls());
+  }
+
+  @Test
+  void listFlagsSplitOnCommas() throws Exception {
+    Config c = run("--listen-client-urls", "http://127.0.0.1:2379, http://10.0.0.1:2379");
+    assertEquals(List.of("http://127.0.0.1:2379", "http://10.0.0.1:2379"), c.listenClientUrls());
+  }
+}

@@ -1,0 +1,130 @@
+package io.vetcd.wal;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.vetcd.raft.Entry;
+import io.vetcd.raft.HardState;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Raft log on Chronicle Queue: durability across reopen, the supersede rule, hard state. */
+class WalTest {
+
+  @TempDir
+  Path dir;
+
+  private static Entry entry(long term, long index, String data) {
+    return new Entry(term, index, Entry.Type.NORMAL, data.getBytes(UTF_8));
+  }
+
+  /** term/index/data of each entry: records have array fields, so compare a rendering. */
+  private static List<String> render(List<Entry> entries) {
+    return entries.stream()
+        .map(e -> e.term() + "/" + e.index() + "/" + e.type() + "/" + new String(e.data(), UTF_8))
+        .toList();
+  }
+
+  @Test
+  void emptyLogReplaysNothing() {
+    try (Wal wal = Wal.open(dir)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(HardState.EMPTY, r.hardState());
+      assertEquals(List.of(), r.entries());
+      assertEquals(0, r.lastIndex());
+    }
+  }
+
+  @Test
+  void appendedEntriesSurviveReopen() {
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(entry(1, 1, "one"));
+      wal.append(Entry.empty(1, 2));
+      wal.append(new Entry(1, 3, Entry.Type.CONF_CHANGE, new byte[] {0, (byte) 0xff, 7}));
+      wal.append(new HardState(1, 5, 3));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(new HardState(1, 5, 3), r.hardState());
+      assertEquals(List.of("1/1/NORMAL/one", "1/2/NORMAL/", "1/3/CONF_CHANGE/" + new String(new byte[] {0, (byte) 0xff, 7}, UTF_8)),
+          render(r.entries()));
+      assertArrayEquals(new byte[] {0, (byte) 0xff, 7}, r.entries().get(2).data());
+      assertEquals(3, r.lastIndex());
+    }
+  }
+
+  @Test
+  void appendsAfterReopenContinueTheLog() {
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(entry(1, 1, "a"));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(entry(1, 2, "b"));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(List.of("1/1/NORMAL/a", "1/2/NORMAL/b"), render(wal.replay(0).entries()));
+    }
+  }
+
+  @Test
+  void anEntrySupersedesEarlierRecordsAtOrAboveItsIndex() {
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(entry(1, 1, "1"));
+      wal.append(entry(1, 2, "2"));
+      wal.append(entry(1, 3, "3"));
+      wal.append(entry(2, 2, "2'")); // a new leader overwrote the suffix from index 2
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(List.of("1/1/NORMAL/1", "2/2/NORMAL/2'"), render(wal.replay(0).entries()));
+      wal.append(entry(2, 3, "3'"));
+      wal.append(entry(3, 1, "1''")); // superseding from the very first index drops everything
+      wal.append(entry(3, 2, "2''"));
+      wal.sync();
+      assertEquals(List.of("3/1/NORMAL/1''", "3/2/NORMAL/2''"), render(wal.replay(0).entries()));
+    }
+  }
+
+  @Test
+  void replayAfterAnIndexSkipsAppliedEntries() {
+    try (Wal wal = Wal.open(dir)) {
+      for (int i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.sync();
+      Wal.Replay r = wal.replay(3);
+      assertEquals(List.of("1/4/NORMAL/e4", "1/5/NORMAL/e5"), render(r.entries()));
+      assertEquals(5, r.lastIndex());
+      assertEquals(List.of(), wal.replay(5).entries());
+      wal.append(entry(2, 5, "e5'"));
+      wal.sync();
+      assertEquals(List.of("1/4/NORMAL/e4", "2/5/NORMAL/e5'"), render(wal.replay(3).entries()),
+          "the supersede rule still applies to the entries kept");
+    }
+  }
+
+  @Test
+  void theNewestHardStateWins() {
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(new HardState(1, 1, 0));
+      wal.append(entry(1, 1, "a"));
+      wal.append(new HardState(2, 3, 1));
+      wal.append(entry(2, 2, "b"));
+      wal.append(new HardState(2, 3, 2));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(new HardState(2, 3, 2), wal.replay(0).hardState());
+      assertEquals(new HardState(2, 3, 2), wal.replay(2).hardState(), "replay(after) still reads the hard state");
+      wal.append(new HardState(3, 0, 2));
+      wal.sync();
+      assertEquals(new HardState(3, 0, 2), wal.replay(0).hardState());
+    }
+  }
+}
