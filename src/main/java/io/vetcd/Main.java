@@ -57,7 +57,8 @@ public final class Main {
           .compose(m -> vertx.deployVerticle(new ClientServer(m)).map(id -> m))
           .await(60, TimeUnit.SECONDS);
     } catch (Exception e) {
-      log.error("vetcd failed to start: {}", e.getMessage(), e);
+      log.error("vetcd failed to start: {}", e.getMessage());
+      log.debug("start failure", e);
       vertx.close();
       System.exit(1);
       return;

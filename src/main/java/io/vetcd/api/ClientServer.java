@@ -63,7 +63,9 @@ public final class ClientServer extends VerticleBase {
           });
       servers.add(server);
       listening.add(server.listen(uri.getPort(), uri.getHost())
-          .onSuccess(s -> LOG.info("serving client requests on {}", url)));
+          .onSuccess(s -> LOG.info("serving client requests on {}", url))
+          .recover(e -> Future.failedFuture(
+              new IllegalStateException("cannot listen for client traffic on " + url + ": " + e.getMessage(), e))));
     }
     return Future.all(listening);
   }

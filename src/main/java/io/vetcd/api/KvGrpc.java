@@ -48,6 +48,7 @@ final class KvGrpc extends KVService {
   public Future<PutResponse> put(PutRequest request) {
     return call(request, () -> {
       RequestChecks.put(request);
+      checkQuota(request);
       return write(InternalRequest.newBuilder().setPut(request))
           .map(m -> {
             PutResponse resp = (PutResponse) m;
@@ -79,6 +80,9 @@ final class KvGrpc extends KVService {
             && request.getFailureList().stream().allMatch(op -> serializable(op));
         result = read(serializable, view -> KvApplier.readOnlyTxn(view, request));
       } else {
+        if (hasPut(request)) {
+          checkQuota(request);
+        }
         result = write(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
       }
       return result.map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
@@ -106,6 +110,24 @@ final class KvGrpc extends KVService {
           "grpc: received message larger than max (" + size + " vs. " + max + ")"));
     }
     return GrpcErrors.call(handler);
+  }
+
+  /** etcd's quota gate: only writes that can grow the keyspace (puts) are refused when it is full. */
+  private void checkQuota(Message request) {
+    if (!member.spaceAvailable(request.getSerializedSize())) {
+      throw EtcdError.NO_SPACE.exception();
+    }
+  }
+
+  private static boolean hasPut(TxnRequest t) {
+    for (java.util.List<io.vetcd.proto.etcdserverpb.RequestOp> ops : java.util.List.of(t.getSuccessList(), t.getFailureList())) {
+      for (io.vetcd.proto.etcdserverpb.RequestOp op : ops) {
+        if (op.hasRequestPut() || (op.hasRequestTxn() && hasPut(op.getRequestTxn()))) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   private static boolean serializable(io.vetcd.proto.etcdserverpb.RequestOp op) {

@@ -4,7 +4,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.AlarmMember;
 import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.AlarmType;
 import io.vetcd.proto.etcdserverpb.AlarmResponse;
 import io.vetcd.proto.etcdserverpb.HashKVRequest;
 import io.vetcd.proto.etcdserverpb.HashKVResponse;
@@ -32,7 +34,11 @@ final class MaintenanceGrpc extends MaintenanceService {
       try (MvccStore.ReadView view = member.store().read()) {
         revision = view.revision();
       }
-      return StatusResponse.newBuilder()
+      StatusResponse.Builder status = StatusResponse.newBuilder();
+      if (member.noSpaceAlarm()) {
+        status.addErrors("memberID:" + Long.toUnsignedString(member.self().id()) + " alarm:NOSPACE ");
+      }
+      return status
           .setHeader(member.header(revision))
           .setVersion(Member.API_VERSION)
           .setDbSize(member.store().dbSize())
@@ -61,11 +67,21 @@ final class MaintenanceGrpc extends MaintenanceService {
     }, false));
   }
 
+  /** Alarms: NOSPACE is the only one vetcd raises; GET lists it, DEACTIVATE (etcdctl alarm disarm) clears it. */
   @Override
   public Future<AlarmResponse> alarm(AlarmRequest request) {
     return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
+      boolean disarm = request.getAction() == AlarmRequest.AlarmAction.DEACTIVATE
+          && (request.getAlarm() == AlarmType.NOSPACE || request.getAlarm() == AlarmType.NONE);
+      AlarmResponse.Builder resp = AlarmResponse.newBuilder();
+      if (member.noSpaceAlarm()) {
+        resp.addAlarms(AlarmMember.newBuilder().setMemberID(member.self().id()).setAlarm(AlarmType.NOSPACE));
+      }
+      if (disarm) {
+        member.disarmNoSpace();
+      }
       try (MvccStore.ReadView view = member.store().read()) {
-        return AlarmResponse.newBuilder().setHeader(member.header(view.revision())).build();
+        return resp.setHeader(member.header(view.revision())).build();
       }
     }, false));
   }

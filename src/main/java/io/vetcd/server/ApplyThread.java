@@ -133,6 +133,11 @@ final class ApplyThread implements AutoCloseable {
     } catch (MvccException ex) {
       txn.abort();
       return new Result(req.getId(), null, KvApplier.toEtcd(ex));
+    } catch (org.lmdbjava.Env.MapFullException ex) {
+      // The file reached its map size (twice the quota): refuse this write alone; the batch goes on.
+      txn.abort();
+      LOG.warn("keyspace file is full at log index {}: write refused", e.index());
+      return new Result(req.getId(), null, EtcdError.NO_SPACE.exception());
     }
   }
 

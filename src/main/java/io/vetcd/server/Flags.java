@@ -75,6 +75,9 @@ public final class Flags {
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     bool("enable-pprof", "Accepted for etcd compatibility; Go's pprof has no JVM counterpart (ignored).");
+    flag("config-file", "",
+        "Path to the server configuration file (YAML, etcd's keys; see conf/vetcd.yaml). If given, "
+        + "other command line flags and environment variables are ignored, as etcd does.");
     bool("help", "Show the help information about vetcd.");
     bool("h", "Show the help information about vetcd.");
     bool("version", "Print the version and exit.");
@@ -124,7 +127,51 @@ public final class Flags {
         values.put(spec.name(), env.get(var));
       }
     }
+    String configFile = values.getOrDefault("config-file", "");
+    if (!configFile.isEmpty()) {
+      values = readConfigFile(Path.of(configFile));
+    }
     return new Run(toConfig(values));
+  }
+
+  /**
+   * Reads etcd's YAML configuration file: one {@code key: value} per line, keys named as the flags,
+   * URL lists comma-separated; {@code #} starts a comment. Nested sections (etcd's TLS blocks) are
+   * not supported yet and are refused rather than ignored.
+   */
+  static Map<String, String> readConfigFile(Path file) throws UsageException {
+    List<String> lines;
+    try {
+      lines = java.nio.file.Files.readAllLines(file);
+    } catch (java.io.IOException e) {
+      throw new UsageException("vetcd: cannot read --config-file " + file + ": " + e.getMessage(), 1);
+    }
+    Map<String, String> values = new LinkedHashMap<>();
+    for (int n = 0; n < lines.size(); n++) {
+      String line = lines.get(n).replaceFirst("(^|\\s)#.*$", "").stripTrailing();
+      if (line.isBlank()) {
+        continue;
+      }
+      int colon = line.indexOf(':');
+      if (line.startsWith(" ") || line.startsWith("\t") || colon <= 0) {
+        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": expected \"key: value\"", 1);
+      }
+      String key = line.substring(0, colon).trim();
+      String value = line.substring(colon + 1).trim();
+      if (value.length() >= 2 && (value.startsWith("'") && value.endsWith("'")
+          || value.startsWith("\"") && value.endsWith("\""))) {
+        value = value.substring(1, value.length() - 1);
+      }
+      Spec spec = SPECS.get(key);
+      if (spec == null || key.equals("config-file") || key.equals("help") || key.equals("h")
+          || key.equals("version")) {
+        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": unknown key \"" + key + "\"", 1);
+      }
+      if (!value.isEmpty() && !value.equals("null") && !value.equals("~")) {
+        values.put(key, value);
+      }
+    }
+    return values;
   }
 
   private static boolean isTrue(Map<String, String> values, String name) {
@@ -210,7 +257,7 @@ public final class Flags {
         Flags (each may also be set by its ETCD_* variable, e.g. --data-dir by ETCD_DATA_DIR):
         """);
     for (Spec spec : SPECS.values()) {
-      if (spec.name().equals("h")) {
+      if (spec.name().equals("h") || spec.name().equals("help") || spec.name().equals("version")) {
         continue;
       }
       out.append("  --").append(spec.name());

@@ -31,6 +31,14 @@ public final class Member {
   private final MvccStore store;
   private final Wal wal;
   private final RaftVerticle raft;
+  /**
+   * The NOSPACE alarm: raised when a write would take the keyspace past its quota. Unlike etcd's it
+   * clears itself once the write that raised it would fit again (after deletes and a compaction, or a
+   * restart with a larger --quota-backend-bytes): LMDB reuses freed pages, no defragmentation needed.
+   */
+  private volatile boolean noSpace;
+  /** The size of the write that raised the alarm. */
+  private volatile long refusedCost;
 
   private Member(Vertx vertx, Config config, Membership membership, Membership.MemberInfo self,
       MvccStore store, Wal wal, RaftVerticle raft) {
@@ -55,6 +63,12 @@ public final class Member {
     if (local == null) {
       throw new IllegalArgumentException("couldn't find local name \"" + config.name()
           + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
+    }
+    if (initial.members().size() > 1) {
+      // A member that committed alone in a cluster of several would split the brain: refuse.
+      throw new IllegalArgumentException("--initial-cluster names " + initial.members().size()
+          + " members, but this vetcd build runs single-member clusters only (replication comes with"
+          + " the Raft issue)");
     }
     Membership membership = initial.withClientUrls(local.id(), config.advertiseClientUrls());
     Path dir = config.dataDir().resolve("member");
@@ -101,6 +115,36 @@ public final class Member {
     Promise<Void> promise = Promise.promise();
     raft.readBarrier().onComplete(result -> caller.runOnContext(v -> promise.handle(result)));
     return promise.future();
+  }
+
+  /**
+   * etcd's quota check for a write that adds {@code cost} bytes: refused (and the NOSPACE alarm
+   * raised) when the keyspace in use would reach the quota.
+   */
+  public boolean spaceAvailable(long cost) {
+    boolean available = store.dbSizeInUse() + cost < config.effectiveQuotaBytes();
+    if (!available && !noSpace) {
+      LOG.warn("keyspace in use ({} bytes) reached the quota ({} bytes): NOSPACE alarm raised",
+          store.dbSizeInUse(), config.effectiveQuotaBytes());
+    }
+    if (!available) {
+      refusedCost = cost;
+    }
+    noSpace = !available;
+    return available;
+  }
+
+  /** True while the NOSPACE alarm is raised (and the keyspace is still over its quota). */
+  public boolean noSpaceAlarm() {
+    if (noSpace && store.dbSizeInUse() + refusedCost < config.effectiveQuotaBytes()) {
+      noSpace = false;
+    }
+    return noSpace;
+  }
+
+  /** etcd's {@code alarm disarm}: clears the alarm; a write over the quota raises it again. */
+  public void disarmNoSpace() {
+    noSpace = false;
   }
 
   /** The response header etcd puts on the outermost response. */
