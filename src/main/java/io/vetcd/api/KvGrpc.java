@@ -1,5 +1,6 @@
 package io.vetcd.api;
 
+import com.google.protobuf.Descriptors;
 import com.google.protobuf.Message;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -13,6 +14,7 @@ import io.vetcd.proto.etcdserverpb.PutRequest;
 import io.vetcd.proto.etcdserverpb.PutResponse;
 import io.vetcd.proto.etcdserverpb.RangeRequest;
 import io.vetcd.proto.etcdserverpb.RangeResponse;
+import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.etcdserverpb.TxnRequest;
 import io.vetcd.proto.etcdserverpb.TxnResponse;
 import io.vetcd.proto.internal.InternalRequest;
@@ -40,7 +42,7 @@ final class KvGrpc extends KVService {
     return call(request, () -> {
       RequestChecks.range(request);
       return read(request.getSerializable(), view -> KvApplier.range(view, request))
-          .map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
+          .map(this::withHeader);
     });
   }
 
@@ -49,11 +51,8 @@ final class KvGrpc extends KVService {
     return call(request, () -> {
       RequestChecks.put(request);
       checkQuota(request);
-      return write(InternalRequest.newBuilder().setPut(request))
-          .map(m -> {
-            PutResponse resp = (PutResponse) m;
-            return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
-          });
+      return member.propose(InternalRequest.newBuilder().setPut(request))
+          .map(this::withHeader);
     });
   }
 
@@ -61,11 +60,8 @@ final class KvGrpc extends KVService {
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
     return call(request, () -> {
       RequestChecks.deleteRange(request);
-      return write(InternalRequest.newBuilder().setDeleteRange(request))
-          .map(m -> {
-            DeleteRangeResponse resp = (DeleteRangeResponse) m;
-            return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
-          });
+      return member.propose(InternalRequest.newBuilder().setDeleteRange(request))
+          .map(this::withHeader);
     });
   }
 
@@ -83,19 +79,16 @@ final class KvGrpc extends KVService {
         if (hasPut(request)) {
           checkQuota(request);
         }
-        result = write(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
+        result = member.propose(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
       }
-      return result.map(resp -> resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build());
+      return result.map(this::withHeader);
     });
   }
 
   @Override
   public Future<CompactionResponse> compact(CompactionRequest request) {
-    return call(request, () -> write(InternalRequest.newBuilder().setCompaction(request))
-        .map(m -> {
-          CompactionResponse resp = (CompactionResponse) m;
-          return resp.toBuilder().setHeader(member.header(resp.getHeader().getRevision())).build();
-        }));
+    return call(request, () -> member.propose(InternalRequest.newBuilder().setCompaction(request))
+        .map(this::withHeader));
   }
 
   /**
@@ -139,12 +132,12 @@ final class KvGrpc extends KVService {
     };
   }
 
-  /** Proposes a write, refusing (as etcd does) one whose log entry would exceed the request limit. */
-  private Future<Message> write(InternalRequest.Builder request) {
-    if (request.build().getSerializedSize() > member.config().maxRequestBytes()) {
-      return Future.failedFuture(EtcdError.REQUEST_TOO_LARGE.exception());
-    }
-    return member.propose(request);
+  /** Fills the outermost response header as etcd does: cluster, member and term beside the revision. */
+  @SuppressWarnings("unchecked")
+  private <T extends Message> T withHeader(Message response) {
+    Descriptors.FieldDescriptor field = response.getDescriptorForType().findFieldByName("header");
+    ResponseHeader header = (ResponseHeader) response.getField(field);
+    return (T) response.toBuilder().setField(field, member.header(header.getRevision())).build();
   }
 
   /**

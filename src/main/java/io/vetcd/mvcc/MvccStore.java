@@ -294,15 +294,15 @@ public final class MvccStore implements AutoCloseable {
       if (revision > current) {
         throw new MvccException(MvccException.Kind.FUTURE_REVISION);
       }
+      // The key table cannot change under its own cursor: collect, then write back.
       java.util.List<byte[]> touched = new java.util.ArrayList<>();
       java.util.List<KeyIndex> indexes = new java.util.ArrayList<>();
       keys.scan(txn, new byte[0], null, (k, index) -> {
-        for (Revision r : index.compact(revision)) {
-          revisions.delete(txn, r.toBytes());
-          if (touched.isEmpty() || touched.get(touched.size() - 1) != k) {
-            touched.add(k);
-            indexes.add(index);
-          }
+        java.util.List<Revision> dropped = index.compact(revision);
+        if (!dropped.isEmpty()) {
+          dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
+          touched.add(k);
+          indexes.add(index);
         }
         return true;
       });

@@ -100,12 +100,18 @@ public final class Member {
 
   /**
    * Proposes a write; the future completes on the caller's context with the response (header revision
-   * only) once the entry is applied, or fails with an {@link EtcdError.EtcdException}.
+   * only) once the entry is applied, or fails with an {@link EtcdError.EtcdException} — at once with
+   * "request is too large" if its log entry would exceed --max-request-bytes, as etcd checks it.
    */
   public Future<Message> propose(InternalRequest.Builder request) {
+    long id = raft.nextRequestId();
+    byte[] data = request.setId(id).build().toByteArray(); // encoded here, off the consensus loop
+    if (data.length > config.maxRequestBytes()) {
+      return Future.failedFuture(EtcdError.REQUEST_TOO_LARGE.exception());
+    }
     Context caller = vertx.getOrCreateContext();
     Promise<Message> promise = Promise.promise();
-    raft.propose(request, result -> caller.runOnContext(v -> promise.handle(result)));
+    raft.propose(id, data, result -> caller.runOnContext(v -> promise.handle(result)));
     return promise.future();
   }
 

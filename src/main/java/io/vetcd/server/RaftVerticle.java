@@ -8,7 +8,6 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vetcd.mvcc.MvccStore;
-import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
 import io.vetcd.wal.Wal;
@@ -63,7 +62,7 @@ final class RaftVerticle extends VerticleBase {
   /** Reads waiting for the applied index to reach their read index, by read index. */
   private final TreeMap<Long, List<Promise<Void>>> reads = new TreeMap<>();
   /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
-  private long nextRequestId;
+  private final java.util.concurrent.atomic.AtomicLong requestIds;
 
   /**
    * @param recovered the hard state found in the log ({@link HardState#EMPTY} for a new member)
@@ -79,7 +78,8 @@ final class RaftVerticle extends VerticleBase {
     this.commitIndex = lastIndex;
     this.appliedIndex = lastIndex;
     this.requestTimeoutMs = requestTimeoutMs;
-    this.nextRequestId = ((memberId & 0xFFFFL) << 48) | ((System.currentTimeMillis() << 8) & 0xFFFF_FFFF_FFFFL);
+    this.requestIds = new java.util.concurrent.atomic.AtomicLong(
+        ((memberId & 0xFFFFL) << 48) | ((System.currentTimeMillis() << 8) & 0xFFFF_FFFF_FFFFL));
   }
 
   @Override
@@ -132,14 +132,17 @@ final class RaftVerticle extends VerticleBase {
     return appliedIndex;
   }
 
+  /** A fresh id for a request this member proposes: its entry's result is matched back by it. */
+  long nextRequestId() {
+    return requestIds.incrementAndGet();
+  }
+
   /**
-   * Proposes a request; {@code handler} runs on this verticle's context with the response once the
-   * entry is applied, or with the etcd error.
+   * Proposes an encoded request (whose id came from {@link #nextRequestId}); {@code handler} runs on
+   * this verticle's context with the response once the entry is applied, or with the etcd error.
    */
-  void propose(InternalRequest.Builder request, Handler<AsyncResult<Message>> handler) {
+  void propose(long id, byte[] data, Handler<AsyncResult<Message>> handler) {
     context.runOnContext(v -> {
-      long id = ++nextRequestId;
-      byte[] data = request.setId(id).build().toByteArray();
       waiting.put(id, new Waiter(handler, System.nanoTime() + requestTimeoutMs * 1_000_000L));
       proposed.add(new Entry(term, ++lastIndex, Entry.Type.NORMAL, data));
       if (!flushScheduled) {
