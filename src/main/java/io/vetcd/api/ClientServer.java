@@ -53,6 +53,7 @@ public final class ClientServer extends VerticleBase {
     for (String url : member.config().listenClientUrls()) {
       URI uri = URI.create(url);
       HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+          .connectionHandler(AuthorityFix::install)
           .requestHandler(req -> {
             String type = req.getHeader("content-type");
             if (type != null && type.startsWith("application/grpc")) {

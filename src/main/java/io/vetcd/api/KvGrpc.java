@@ -4,6 +4,8 @@ import com.google.protobuf.Descriptors;
 import com.google.protobuf.Message;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.StatusException;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.CompactionRequest;
 import io.vetcd.proto.etcdserverpb.CompactionResponse;
@@ -14,6 +16,7 @@ import io.vetcd.proto.etcdserverpb.PutRequest;
 import io.vetcd.proto.etcdserverpb.PutResponse;
 import io.vetcd.proto.etcdserverpb.RangeRequest;
 import io.vetcd.proto.etcdserverpb.RangeResponse;
+import io.vetcd.proto.etcdserverpb.RequestOp;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.etcdserverpb.TxnRequest;
 import io.vetcd.proto.etcdserverpb.TxnResponse;
@@ -21,7 +24,9 @@ import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.server.EtcdError;
 import io.vetcd.server.KvApplier;
 import io.vetcd.server.Member;
+import java.util.List;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * etcd's KV service. Writes go through the log ({@link Member#propose}); reads are served from the
@@ -72,8 +77,8 @@ final class KvGrpc extends KVService {
       Future<TxnResponse> result;
       if (KvApplier.isReadOnly(request)) {
         // Ranges only: no entry in the log, as etcd serves read-only txns.
-        boolean serializable = request.getSuccessList().stream().allMatch(op -> serializable(op))
-            && request.getFailureList().stream().allMatch(op -> serializable(op));
+        boolean serializable = request.getSuccessList().stream().allMatch(KvGrpc::serializable)
+            && request.getFailureList().stream().allMatch(KvGrpc::serializable);
         result = read(serializable, view -> KvApplier.readOnlyTxn(view, request));
       } else {
         if (hasPut(request)) {
@@ -95,11 +100,11 @@ final class KvGrpc extends KVService {
    * Runs a handler after gRPC's receive limit (the request limit plus etcd's 512 KiB of slack), which
    * etcd's gRPC server enforces with this message before the request reaches etcd.
    */
-  private <T> Future<T> call(Message request, java.util.function.Supplier<Future<T>> handler) {
+  private <T> Future<T> call(Message request, Supplier<Future<T>> handler) {
     long max = member.config().maxRequestBytes() + ClientServer.GRPC_OVERHEAD_BYTES;
     int size = request.getSerializedSize();
     if (size > max) {
-      return Future.failedFuture(new io.vertx.grpc.server.StatusException(io.vertx.grpc.common.GrpcStatus.RESOURCE_EXHAUSTED,
+      return Future.failedFuture(new StatusException(GrpcStatus.RESOURCE_EXHAUSTED,
           "grpc: received message larger than max (" + size + " vs. " + max + ")"));
     }
     return GrpcErrors.call(handler);
@@ -113,8 +118,8 @@ final class KvGrpc extends KVService {
   }
 
   private static boolean hasPut(TxnRequest t) {
-    for (java.util.List<io.vetcd.proto.etcdserverpb.RequestOp> ops : java.util.List.of(t.getSuccessList(), t.getFailureList())) {
-      for (io.vetcd.proto.etcdserverpb.RequestOp op : ops) {
+    for (List<RequestOp> ops : List.of(t.getSuccessList(), t.getFailureList())) {
+      for (RequestOp op : ops) {
         if (op.hasRequestPut() || (op.hasRequestTxn() && hasPut(op.getRequestTxn()))) {
           return true;
         }
@@ -123,7 +128,7 @@ final class KvGrpc extends KVService {
     return false;
   }
 
-  private static boolean serializable(io.vetcd.proto.etcdserverpb.RequestOp op) {
+  private static boolean serializable(RequestOp op) {
     return switch (op.getRequestCase()) {
       case REQUEST_RANGE -> op.getRequestRange().getSerializable();
       case REQUEST_TXN -> op.getRequestTxn().getSuccessList().stream().allMatch(KvGrpc::serializable)

@@ -1,5 +1,6 @@
 package io.vetcd.mvcc;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.vetcd.proto.mvccpb.KeyValue;
 import java.io.IOException;
@@ -8,6 +9,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.zip.CRC32C;
 import org.lmdbjava.ByteArrayProxy;
 import org.lmdbjava.Cursor;
@@ -167,7 +170,7 @@ public final class MvccStore implements AutoCloseable {
     public RangeResult range(byte[] key, byte[] end, long atRevision, long limit, boolean countOnly) {
       long current = revision();
       long at = checkRevision(atRevision, current);
-      java.util.List<Revision> found = new java.util.ArrayList<>();
+      List<Revision> found = new ArrayList<>();
       long[] count = {0};
       if (end == null) {
         KeyIndex index = keys.get(txn, key);
@@ -189,9 +192,9 @@ public final class MvccStore implements AutoCloseable {
         });
       }
       if (countOnly) {
-        return new RangeResult(java.util.List.of(), count[0], current);
+        return new RangeResult(List.of(), count[0], current);
       }
-      java.util.List<KeyValue> kvs = new java.util.ArrayList<>(found.size());
+      List<KeyValue> kvs = new ArrayList<>(found.size());
       for (Revision r : found) {
         kvs.add(load(r));
       }
@@ -295,10 +298,10 @@ public final class MvccStore implements AutoCloseable {
         throw new MvccException(MvccException.Kind.FUTURE_REVISION);
       }
       // The key table cannot change under its own cursor: collect, then write back.
-      java.util.List<byte[]> touched = new java.util.ArrayList<>();
-      java.util.List<KeyIndex> indexes = new java.util.ArrayList<>();
+      List<byte[]> touched = new ArrayList<>();
+      List<KeyIndex> indexes = new ArrayList<>();
       keys.scan(txn, new byte[0], null, (k, index) -> {
-        java.util.List<Revision> dropped = index.compact(revision);
+        List<Revision> dropped = index.compact(revision);
         if (!dropped.isEmpty()) {
           dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
           touched.add(k);
@@ -352,7 +355,7 @@ public final class MvccStore implements AutoCloseable {
     }
 
     /** Puts a key and returns its previous value, or null if it did not exist. */
-    public KeyValue put(byte[] key, com.google.protobuf.ByteString value, long lease) {
+    public KeyValue put(byte[] key, ByteString value, long lease) {
       Revision revision = new Revision(beginRevision + 1, changes++);
       KeyIndex index = keys.get(txn, key);
       if (index == null) {
@@ -361,7 +364,7 @@ public final class MvccStore implements AutoCloseable {
       Revision live = index.isLive() ? index.find(Long.MAX_VALUE) : null;
       KeyValue prev = live == null ? null : load(live);
       KeyValue kv = KeyValue.newBuilder()
-          .setKey(com.google.protobuf.ByteString.copyFrom(key))
+          .setKey(ByteString.copyFrom(key))
           .setCreateRevision(prev == null ? revision.main() : prev.getCreateRevision())
           .setModRevision(revision.main())
           .setVersion(prev == null ? 1 : prev.getVersion() + 1)
@@ -375,8 +378,8 @@ public final class MvccStore implements AutoCloseable {
     }
 
     /** Deletes the live keys of the range (bounds as in {@link KvReader}); returns what was deleted. */
-    public java.util.List<KeyValue> deleteRange(byte[] key, byte[] end) {
-      java.util.List<KeyValue> deleted = new java.util.ArrayList<>();
+    public List<KeyValue> deleteRange(byte[] key, byte[] end) {
+      List<KeyValue> deleted = new ArrayList<>();
       if (end == null) {
         KeyIndex index = keys.get(txn, key);
         if (index != null && index.isLive()) {

@@ -128,15 +128,16 @@ public final class Member {
    * raised) when the keyspace in use would reach the quota.
    */
   public boolean spaceAvailable(long cost) {
+    if (noSpaceAlarm()) {
+      return false; // as etcd: no put passes while the alarm is raised, however small
+    }
     boolean available = store.dbSizeInUse() + cost < config.effectiveQuotaBytes();
-    if (!available && !noSpace) {
+    if (!available) {
       LOG.warn("keyspace in use ({} bytes) reached the quota ({} bytes): NOSPACE alarm raised",
           store.dbSizeInUse(), config.effectiveQuotaBytes());
-    }
-    if (!available) {
       refusedCost = cost;
+      noSpace = true;
     }
-    noSpace = !available;
     return available;
   }
 

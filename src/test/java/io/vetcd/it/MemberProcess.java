@@ -16,7 +16,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -30,13 +33,47 @@ final class MemberProcess implements AutoCloseable {
 
     enum Kind { ETCD, VETCD }
 
+    /** How the member's name, data dir and URLs reach the server. */
+    enum FlagSource {
+        /** Command-line flags ({@code --name ...}). */
+        ARGS,
+        /** {@code ETCD_*} environment variables ({@code ETCD_NAME=...}), no such flags at all. */
+        ENV,
+        /** A YAML file named by {@code --config-file}, keys spelled as the flags. */
+        CONFIG_FILE
+    }
+
+    /**
+     * What to launch beyond the defaults: the member's name, where its flags come from, and extra
+     * command-line arguments (e.g. {@code --quota-backend-bytes}); extra arguments always go on the
+     * command line, whatever the flag source.
+     */
+    record Options(String name, FlagSource flagSource, List<String> extraArgs) {
+        static Options defaults() {
+            return new Options("default", FlagSource.ARGS, List.of());
+        }
+
+        Options withName(String newName) {
+            return new Options(newName, flagSource, extraArgs);
+        }
+
+        Options withFlagSource(FlagSource source) {
+            return new Options(name, source, extraArgs);
+        }
+
+        Options withExtraArgs(String... args) {
+            return new Options(name, flagSource, List.of(args));
+        }
+    }
+
     static final Path LOG_DIR = Path.of(System.getProperty("it.logs.dir", "target/it-logs"));
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
     private static final long POLL_INTERVAL_MS = 50;
     private static final String HOST = "127.0.0.1";
 
     private final Kind kind;
-    private final String name = "default";
+    private final String name;
+    private final Options options;
     private final Path rootDir;
     private final Path logFile;
     private final int clientPort;
@@ -67,7 +104,12 @@ final class MemberProcess implements AutoCloseable {
 
     /** Starts a fresh member and waits until /health reports true; fails with the log tail if it doesn't. */
     static MemberProcess start(Kind kind, String logName) throws IOException, InterruptedException {
-        MemberProcess member = new MemberProcess(kind, logName);
+        return start(kind, logName, Options.defaults());
+    }
+
+    /** As {@link #start(Kind, String)}, launched as {@code options} say. */
+    static MemberProcess start(Kind kind, String logName, Options options) throws IOException, InterruptedException {
+        MemberProcess member = new MemberProcess(kind, logName, options);
         try {
             member.launchAndAwaitReady();
         } catch (Throwable t) {
@@ -77,8 +119,10 @@ final class MemberProcess implements AutoCloseable {
         return member;
     }
 
-    private MemberProcess(Kind kind, String logName) throws IOException {
+    private MemberProcess(Kind kind, String logName, Options options) throws IOException {
         this.kind = kind;
+        this.options = options;
+        this.name = options.name();
         int[] ports = freePorts(2);
         this.clientPort = ports[0];
         this.peerPort = ports[1];
@@ -95,6 +139,20 @@ final class MemberProcess implements AutoCloseable {
 
     String endpoint() {
         return "http://" + HOST + ":" + clientPort;
+    }
+
+    String name() {
+        return name;
+    }
+
+    /** The member's data dir (the server's --data-dir). */
+    Path dataDir() {
+        return rootDir.resolve("data");
+    }
+
+    /** The running server process, for tests that signal it themselves. */
+    Process process() {
+        return process;
     }
 
     /** SIGKILL: no shutdown hooks, no flushing — simulates a crash. */
@@ -152,20 +210,61 @@ final class MemberProcess implements AutoCloseable {
 
     private void launchAndAwaitReady() throws IOException, InterruptedException {
         List<String> command = command();
+        Map<String, String> env = new LinkedHashMap<>();
+        if (options.flagSource() == FlagSource.ENV) {
+            memberFlags().forEach((flag, value) ->
+                    env.put("ETCD_" + flag.toUpperCase(Locale.ROOT).replace('-', '_'), value));
+        } else if (options.flagSource() == FlagSource.CONFIG_FILE) {
+            StringBuilder yaml = new StringBuilder();
+            memberFlags().forEach((flag, value) -> yaml.append(flag).append(": ").append(value).append('\n'));
+            Files.writeString(configFile(), yaml.toString(), StandardCharsets.UTF_8);
+        }
         // Restarts append, so one file tells the member's whole story.
-        Files.writeString(logFile, "=== starting: " + String.join(" ", command) + "\n", StandardCharsets.UTF_8,
+        Files.writeString(logFile, "=== starting: " + (env.isEmpty() ? "" : env + " ") + String.join(" ", command)
+                + "\n", StandardCharsets.UTF_8,
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
         // etcd reads ETCD_* variables as flags and complains when they shadow command-line ones.
         builder.environment().keySet().removeIf(k -> k.startsWith("ETCD_"));
+        builder.environment().putAll(env);
         process = builder.start();
         process.getOutputStream().close();
         awaitReady();
     }
 
     private List<String> command() {
+        List<String> command = serverCommand(kind);
+        switch (options.flagSource()) {
+            case ARGS -> memberFlags().forEach((flag, value) -> command.addAll(List.of("--" + flag, value)));
+            case CONFIG_FILE -> command.addAll(List.of("--config-file", configFile().toString()));
+            case ENV -> { } // set in the environment by launchAndAwaitReady
+        }
+        command.addAll(options.extraArgs());
+        return command;
+    }
+
+    private Path configFile() {
+        return rootDir.resolve("member.yml");
+    }
+
+    /** This member's name, data dir and URLs, as etcd flag name → value, in the order they are passed. */
+    private Map<String, String> memberFlags() {
+        String peerUrl = "http://" + HOST + ":" + peerPort;
+        Map<String, String> flags = new LinkedHashMap<>();
+        flags.put("name", name);
+        flags.put("data-dir", dataDir().toString());
+        flags.put("listen-client-urls", endpoint());
+        flags.put("advertise-client-urls", endpoint());
+        flags.put("listen-peer-urls", peerUrl);
+        flags.put("initial-advertise-peer-urls", peerUrl);
+        flags.put("initial-cluster", name + "=" + peerUrl);
+        return flags;
+    }
+
+    /** The command that runs the server of this kind, before any flags: {@code etcd} or {@code java ... -jar vetcd.jar}. */
+    static List<String> serverCommand(Kind kind) {
         List<String> command = new ArrayList<>();
         if (kind == Kind.ETCD) {
             command.add(System.getProperty("etcd.bin", "etcd"));
@@ -181,15 +280,6 @@ final class MemberProcess implements AutoCloseable {
             command.add("-jar");
             command.add(jar);
         }
-        String peerUrl = "http://" + HOST + ":" + peerPort;
-        command.addAll(List.of(
-                "--name", name,
-                "--data-dir", rootDir.resolve("data").toString(),
-                "--listen-client-urls", endpoint(),
-                "--advertise-client-urls", endpoint(),
-                "--listen-peer-urls", peerUrl,
-                "--initial-advertise-peer-urls", peerUrl,
-                "--initial-cluster", name + "=" + peerUrl));
         return command;
     }
 
@@ -223,7 +313,7 @@ final class MemberProcess implements AutoCloseable {
     }
 
     /** Holds all sockets open while picking so the ports are distinct. */
-    private static int[] freePorts(int count) throws IOException {
+    static int[] freePorts(int count) throws IOException {
         ServerSocket[] sockets = new ServerSocket[count];
         int[] ports = new int[count];
         try {
