@@ -7,6 +7,7 @@ import io.vetcd.server.Flags;
 import io.vetcd.server.Member;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The vetcd process: parses etcd's flags, starts one member and its client port, and shuts down
@@ -51,36 +52,40 @@ public final class Main {
     org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Main.class);
     log.info("vetcd {} starting: name={} data-dir={}", VERSION, config.name(), config.dataDir());
     Vertx vertx = Vertx.vertx();
-    Member member;
-    try {
-      member = Member.start(vertx, config)
-          .compose(m -> vertx.deployVerticle(new ClientServer(m)).map(id -> m))
-          .await(60, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      log.error("vetcd failed to start: {}", e.getMessage());
-      log.debug("start failure", e);
-      vertx.close();
-      System.exit(1);
-      return;
-    }
-    log.info("vetcd ready to serve client requests");
-    // A process started in the background by a shell inherits SIGINT ignored, and the JVM then leaves it
-    // ignored; goreman stops members with SIGINT, so take both signals explicitly.
+    AtomicReference<Member> started = new AtomicReference<>();
+    CountDownLatch stopped = new CountDownLatch(1);
+    // A stop that was asked for exits with status 0: process managers report other codes as crashes.
     for (String signal : new String[] {"INT", "TERM"}) {
       sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> System.exit(0));
     }
-    CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("vetcd received a stop signal; shutting down");
       try {
         // Queued writes finish and sync before the log and keyspace close; then the event loops go.
-        member.close();
+        Member member = started.get();
+        if (member != null) {
+          member.close();
+        }
         vertx.close().await(1, TimeUnit.SECONDS);
       } catch (Exception e) {
         log.warn("shutdown did not finish cleanly: {}", e.toString());
       }
       stopped.countDown();
     }, "vetcd-shutdown"));
+    try {
+      Member member = Member.start(vertx, config).await();
+      started.set(member);
+      log.info("waiting for a quorum to publish this member (clients are served after that)");
+      member.publish()
+          .compose(v -> vertx.deployVerticle(new ClientServer(member)))
+          .await();
+    } catch (Exception e) {
+      log.error("vetcd failed to start: {}", e.getMessage());
+      log.debug("start failure", e);
+      System.exit(1);
+      return;
+    }
+    log.info("vetcd ready to serve client requests");
     stopped.await();
   }
 }

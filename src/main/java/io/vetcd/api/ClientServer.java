@@ -73,7 +73,12 @@ public final class ClientServer extends VerticleBase {
 
   private Router httpRoutes() {
     Router router = Router.router(vertx);
-    router.get("/health").handler(ctx -> ctx.json(new JsonObject().put("health", "true")));
+    // etcd 3.4: healthy while there is a leader and no alarm; 503 otherwise.
+    router.get("/health").handler(ctx -> {
+      boolean healthy = member.leaderId() != 0 && !member.noSpaceAlarm();
+      ctx.response().setStatusCode(healthy ? 200 : 503);
+      ctx.json(new JsonObject().put("health", String.valueOf(healthy)));
+    });
     router.get("/version").handler(ctx -> ctx.json(new JsonObject()
         .put("etcdserver", Member.API_VERSION)
         .put("etcdcluster", "3.4.0")));

@@ -5,9 +5,8 @@ import io.vetcd.proto.etcdserverpb.ClusterService;
 import io.vetcd.proto.etcdserverpb.MemberListRequest;
 import io.vetcd.proto.etcdserverpb.MemberListResponse;
 import io.vetcd.server.Member;
-import io.vetcd.server.Membership;
 
-/** etcd's Cluster service: the member list (membership changes come with the Raft issue). */
+/** etcd's Cluster service: the member list (adding and removing members is not supported yet). */
 final class ClusterGrpc extends ClusterService {
 
   private final Member member;
@@ -21,14 +20,7 @@ final class ClusterGrpc extends ClusterService {
     return GrpcErrors.call(() -> {
       MemberListResponse.Builder resp = MemberListResponse.newBuilder()
           .setHeader(member.header(0).toBuilder().clearRevision());
-      for (Membership.MemberInfo m : member.membership().members()) {
-        resp.addMembers(io.vetcd.proto.etcdserverpb.Member.newBuilder()
-            .setID(m.id())
-            .setName(m.name())
-            .addAllPeerURLs(m.peerUrls())
-            .addAllClientURLs(m.clientUrls()));
-      }
-      return Future.succeededFuture(resp.build());
+      return Future.succeededFuture(resp.addAllMembers(member.members()).build());
     });
   }
 }

@@ -36,7 +36,7 @@ final class MaintenanceGrpc extends MaintenanceService {
       }
       StatusResponse.Builder status = StatusResponse.newBuilder();
       if (member.noSpaceAlarm()) {
-        status.addErrors("memberID:" + Long.toUnsignedString(member.self().id()) + " alarm:NOSPACE ");
+        status.addErrors("memberID:" + Long.toUnsignedString(member.id()) + " alarm:NOSPACE ");
       }
       return status
           .setHeader(member.header(revision))
@@ -75,7 +75,7 @@ final class MaintenanceGrpc extends MaintenanceService {
           && (request.getAlarm() == AlarmType.NOSPACE || request.getAlarm() == AlarmType.NONE);
       AlarmResponse.Builder resp = AlarmResponse.newBuilder();
       if (member.noSpaceAlarm()) {
-        resp.addAlarms(AlarmMember.newBuilder().setMemberID(member.self().id()).setAlarm(AlarmType.NOSPACE));
+        resp.addAlarms(AlarmMember.newBuilder().setMemberID(member.id()).setAlarm(AlarmType.NOSPACE));
       }
       if (disarm) {
         member.disarmNoSpace();

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.CRC32C;
 import org.lmdbjava.ByteArrayProxy;
+import org.lmdbjava.CopyFlags;
 import org.lmdbjava.Cursor;
 import org.lmdbjava.Dbi;
 import org.lmdbjava.DbiFlags;
@@ -91,6 +92,70 @@ public final class MvccStore implements AutoCloseable {
     }
   }
 
+  /**
+   * A consistent copy of the whole keyspace (its newest committed state, applied index included), as
+   * the bytes of an LMDB file: what a leader sends to a member that fell behind its log.
+   */
+  public byte[] snapshotBytes() throws IOException {
+    Path dir = Files.createTempDirectory("vetcd-snapshot-out");
+    try {
+      env.copy(dir.toFile(), CopyFlags.MDB_CP_COMPACT);
+      return Files.readAllBytes(dir.resolve("data.mdb"));
+    } finally {
+      deleteTree(dir);
+    }
+  }
+
+  /**
+   * Replaces the keyspace with a snapshot made by {@link #snapshotBytes()} on another member, in one
+   * write transaction (readers see the old state or the new, never a mix). The member's own records
+   * named in {@code keep} survive. Apply thread only.
+   */
+  public void install(byte[] snapshot, java.util.Set<String> keep) throws IOException {
+    Path dir = Files.createTempDirectory("vetcd-snapshot-in");
+    try {
+      Files.write(dir.resolve("data.mdb"), snapshot);
+      try (Env<byte[]> source = Env.create(ByteArrayProxy.PROXY_BA).setMapSize(Math.max(snapshot.length * 2L, 1 << 20))
+          .setMaxDbs(8).open(dir.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK)) {
+        Dbi<byte[]>[] targets = new Dbi[] {revisions, metadata, keys.dbi()};
+        List<Dbi<byte[]>> sources = new ArrayList<>();
+        for (Dbi<byte[]> dbi : targets) {
+          // Opened before the read transaction: a table opened later is not valid in it.
+          sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
+        }
+        try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
+          java.util.Map<byte[], byte[]> kept = new java.util.HashMap<>();
+          for (String name : keep) {
+            byte[] value = metadata.get(to, record(name));
+            if (value != null) {
+              kept.put(record(name), value);
+            }
+          }
+          for (int i = 0; i < targets.length; i++) {
+            targets[i].drop(to);
+            try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
+              for (boolean found = cursor.first(); found; found = cursor.next()) {
+                targets[i].put(to, cursor.key(), cursor.val());
+              }
+            }
+          }
+          kept.forEach((k, v) -> metadata.put(to, k, v));
+          to.commit();
+        }
+      }
+    } finally {
+      deleteTree(dir);
+    }
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
   /** Forces LMDB's pages to disk (at snapshot points and on shutdown). */
   public void sync() {
     env.sync(true);
@@ -122,6 +187,11 @@ public final class MvccStore implements AutoCloseable {
 
   private static byte[] meta(String name) {
     return name.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  /** The member's own records live under their own prefix, apart from the store's bookkeeping. */
+  private static byte[] record(String name) {
+    return ("record/" + name).getBytes(StandardCharsets.US_ASCII);
   }
 
   private long getLong(Txn<byte[]> txn, byte[] key) {
@@ -258,6 +328,11 @@ public final class MvccStore implements AutoCloseable {
       return getLong(txn, APPLIED_INDEX);
     }
 
+    /** A record the member keeps beside the keyspace (e.g. the cluster's members), or null. */
+    public byte[] record(String name) {
+      return metadata.get(txn, MvccStore.record(name));
+    }
+
     @Override
     public void close() {
       txn.close();
@@ -321,6 +396,15 @@ public final class MvccStore implements AutoCloseable {
 
     public long appliedIndex() {
       return getLong(txn, APPLIED_INDEX);
+    }
+
+    public byte[] record(String name) {
+      return metadata.get(txn, MvccStore.record(name));
+    }
+
+    /** Stores a member record in this transaction: it commits (or not) with the entries beside it. */
+    public void putRecord(String name, byte[] value) {
+      metadata.put(txn, MvccStore.record(name), value);
     }
 
     public void commit() {

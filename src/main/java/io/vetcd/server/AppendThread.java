@@ -2,71 +2,82 @@ package io.vetcd.server;
 
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
+import io.vetcd.raft.Snapshot;
 import io.vetcd.wal.Wal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The one thread that writes the log. It takes everything queued, appends it, fsyncs once (group
- * commit: one sync covers every batch that arrived while the previous sync ran) and reports the last
- * index now on disk. Nothing that depends on these records may be acknowledged before that report.
+ * commit: one sync covers every batch that arrived while the previous sync ran), then runs each
+ * batch's completion. Nothing that depends on these records may be sent or acknowledged before that.
  */
 final class AppendThread implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(AppendThread.class);
 
-  private record Batch(HardState hardState, List<Entry> entries) {}
+  /** What one Ready (or one compaction) persists; a null snapshot or hard state: none. */
+  private record Batch(Snapshot snapshot, boolean replace, HardState hardState, List<Entry> entries,
+      Runnable persisted) {}
 
-  private static final Batch STOP = new Batch(null, List.of());
+  private static final Batch STOP = new Batch(null, false, null, List.of(), () -> { });
 
   private final Wal wal;
-  private final LongConsumer persisted;
   private final LinkedBlockingQueue<Batch> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
-  /** {@code persisted} is called on this thread with the last index synced; it must hand off at once. */
-  AppendThread(Wal wal, LongConsumer persisted) {
+  AppendThread(Wal wal) {
     this.wal = wal;
-    this.persisted = persisted;
     this.thread = new Thread(this::run, "vetcd-append");
     this.thread.start();
   }
 
-  /** Queues records to persist; a null hard state means unchanged. */
-  void submit(HardState hardState, List<Entry> entries) {
-    queue.add(new Batch(hardState, entries));
+  /**
+   * Queues records to persist (a null hard state: unchanged); {@code persisted} runs on this thread
+   * once they are on disk, and must hand off at once.
+   */
+  void submit(HardState hardState, List<Entry> entries, Runnable persisted) {
+    queue.add(new Batch(null, false, hardState, entries, persisted));
+  }
+
+  /**
+   * Queues a snapshot point (see {@link Wal#append(Snapshot, boolean)}) ahead of the entries and hard
+   * state that follow it.
+   */
+  void submit(Snapshot snapshot, boolean replace, HardState hardState, List<Entry> entries, Runnable persisted) {
+    queue.add(new Batch(snapshot, replace, hardState, entries, persisted));
   }
 
   private void run() {
     List<Batch> batches = new ArrayList<>();
+    wal.takeOver();
     try {
       while (true) {
         batches.clear();
         batches.add(queue.take());
         queue.drainTo(batches);
-        long last = -1;
         boolean stop = false;
         for (Batch b : batches) {
           if (b == STOP) {
             stop = true;
             continue;
           }
+          if (b.snapshot() != null) {
+            wal.append(b.snapshot(), b.replace());
+          }
+          // Entries before the hard state: its commit index never points past what the log holds.
+          for (Entry e : b.entries()) {
+            wal.append(e);
+          }
           if (b.hardState() != null) {
             wal.append(b.hardState());
           }
-          for (Entry e : b.entries()) {
-            wal.append(e);
-            last = e.index();
-          }
         }
         wal.sync();
-        if (last >= 0) {
-          persisted.accept(last);
-        }
+        batches.forEach(b -> b.persisted().run());
         if (stop) {
           return;
         }

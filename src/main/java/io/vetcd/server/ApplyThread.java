@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.CompactionResponse;
+import io.vetcd.proto.internal.ClusterRecord;
 import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.raft.Entry;
 import java.util.ArrayList;
@@ -31,11 +32,12 @@ final class ApplyThread implements AutoCloseable {
     void applied(long index, List<Result> results);
   }
 
-  private static final List<Entry> STOP = new ArrayList<>(); // compared by identity
+  private static final Runnable STOP = () -> { };
 
   private final MvccStore store;
   private final Sink sink;
-  private final LinkedBlockingQueue<List<Entry>> queue = new LinkedBlockingQueue<>();
+  /** Batches of committed entries (List) and other keyspace work (Runnable), in order. */
+  private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
   ApplyThread(MvccStore store, Sink sink) {
@@ -51,33 +53,47 @@ final class ApplyThread implements AutoCloseable {
     }
   }
 
+  /**
+   * Runs other work on the keyspace (a snapshot install) in order with the entries: after those
+   * submitted before it, before those submitted after.
+   */
+  void submit(Runnable work) {
+    queue.add(work);
+  }
+
   private void run() {
-    List<List<Entry>> batches = new ArrayList<>();
+    List<Object> items = new ArrayList<>();
     try {
       while (true) {
-        batches.clear();
-        batches.add(queue.take());
-        queue.drainTo(batches);
+        items.clear();
+        items.add(queue.take());
+        queue.drainTo(items);
         List<Entry> entries = new ArrayList<>();
-        boolean stop = false;
-        for (List<Entry> b : batches) {
-          if (b == STOP) {
-            stop = true;
+        for (Object item : items) {
+          if (item instanceof List<?> batch) {
+            batch.forEach(e -> entries.add((Entry) e));
+            continue;
           }
-          entries.addAll(b);
+          applyAndReport(entries);
+          entries.clear();
+          if (item == STOP) {
+            return;
+          }
+          ((Runnable) item).run();
         }
-        if (!entries.isEmpty()) {
-          List<Result> results = apply(store, entries);
-          sink.applied(entries.get(entries.size() - 1).index(), results);
-        }
-        if (stop) {
-          return;
-        }
+        applyAndReport(entries);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (RuntimeException e) {
       LOG.error("applying committed entries failed; the member stops applying", e);
+    }
+  }
+
+  private void applyAndReport(List<Entry> entries) {
+    if (!entries.isEmpty()) {
+      List<Result> results = apply(store, entries);
+      sink.applied(entries.get(entries.size() - 1).index(), results);
     }
   }
 
@@ -107,6 +123,10 @@ final class ApplyThread implements AutoCloseable {
       req = InternalRequest.parseFrom(e.data());
     } catch (InvalidProtocolBufferException ex) {
       throw new IllegalStateException("log entry " + e.index() + " does not decode", ex);
+    }
+    if (req.getRequestCase() == InternalRequest.RequestCase.PUBLISH) {
+      publish(batch, req.getPublish());
+      return new Result(req.getId(), req.getPublish(), null);
     }
     if (req.getRequestCase() == InternalRequest.RequestCase.COMPACTION) {
       try {
@@ -138,6 +158,25 @@ final class ApplyThread implements AutoCloseable {
       txn.abort();
       LOG.warn("keyspace file is full at log index {}: write refused", e.index());
       return new Result(req.getId(), null, EtcdError.NO_SPACE.exception());
+    }
+  }
+
+  /** A member's name and client URLs, as it announced them, go into the cluster record. */
+  private static void publish(MvccStore.WriteBatch batch, io.vetcd.proto.etcdserverpb.Member attributes) {
+    try {
+      ClusterRecord cluster = ClusterRecord.parseFrom(batch.record(Member.CLUSTER_RECORD));
+      ClusterRecord.Builder updated = cluster.toBuilder();
+      for (int i = 0; i < cluster.getMembersCount(); i++) {
+        if (cluster.getMembers(i).getID() == attributes.getID()) {
+          updated.setMembers(i, cluster.getMembers(i).toBuilder()
+              .setName(attributes.getName())
+              .clearClientURLs()
+              .addAllClientURLs(attributes.getClientURLsList()));
+        }
+      }
+      batch.putRecord(Member.CLUSTER_RECORD, updated.build().toByteArray());
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the cluster record is corrupt", e);
     }
   }
 

@@ -8,8 +8,18 @@ import io.vertx.core.Vertx;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.internal.InternalRequest;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.vetcd.proto.internal.ClusterRecord;
+import io.vetcd.raft.Entry;
+import io.vetcd.raft.HardState;
+import io.vetcd.raft.RaftConfig;
+import io.vetcd.raft.RaftNode;
 import io.vetcd.wal.Wal;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,10 +34,15 @@ public final class Member {
   /** The etcd API version this member serves; clients gate features on it. */
   public static final String API_VERSION = "3.4.23";
 
+  /** Where the cluster's member record lives in the keyspace's metadata. */
+  static final String CLUSTER_RECORD = "cluster";
+  /** This member's own id; kept when a snapshot from another member replaces the keyspace. */
+  static final String SELF_RECORD = "self";
+
   private final Vertx vertx;
   private final Config config;
-  private final Membership membership;
-  private final Membership.MemberInfo self;
+  private final long clusterId;
+  private final long id;
   private final MvccStore store;
   private final Wal wal;
   private final RaftVerticle raft;
@@ -40,59 +55,137 @@ public final class Member {
   /** The size of the write that raised the alarm. */
   private volatile long refusedCost;
 
-  private Member(Vertx vertx, Config config, Membership membership, Membership.MemberInfo self,
-      MvccStore store, Wal wal, RaftVerticle raft) {
+  private Member(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
+      RaftVerticle raft) {
     this.vertx = vertx;
     this.config = config;
-    this.membership = membership;
-    this.self = self;
+    this.clusterId = clusterId;
+    this.id = id;
     this.store = store;
     this.wal = wal;
     this.raft = raft;
   }
 
-  /** Opens the data directory, replays the log into the keyspace, and starts the consensus loop. */
+  /** Opens the data directory and starts the consensus loop and the peer port. */
   public static Future<Member> start(Vertx vertx, Config config) {
     return vertx.executeBlocking(() -> open(vertx, config))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m));
   }
 
   private static Member open(Vertx vertx, Config config) {
-    Membership initial = Membership.initial(config.initialCluster(), config.initialClusterToken());
-    Membership.MemberInfo local = initial.byName(config.name());
-    if (local == null) {
-      throw new IllegalArgumentException("couldn't find local name \"" + config.name()
-          + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
-    }
-    if (initial.members().size() > 1) {
-      // A member that committed alone in a cluster of several would split the brain: refuse.
-      throw new IllegalArgumentException("--initial-cluster names " + initial.members().size()
-          + " members, but this vetcd build runs single-member clusters only (replication comes with"
-          + " the Raft issue)");
-    }
-    Membership membership = initial.withClientUrls(local.id(), config.advertiseClientUrls());
     Path dir = config.dataDir().resolve("member");
     // Twice the quota: the NOSPACE alarm (at the quota), not LMDB's map-full error, is what users meet.
     MvccStore store = MvccStore.open(dir.resolve("db"), 2 * config.effectiveQuotaBytes());
+    ClusterRecord cluster;
+    long self;
+    try (MvccStore.ReadView view = store.read()) {
+      byte[] record = view.record(CLUSTER_RECORD);
+      cluster = record == null ? null : ClusterRecord.parseFrom(record);
+      self = view.record(SELF_RECORD) == null ? 0 : ByteBuffer.wrap(view.record(SELF_RECORD)).getLong();
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the cluster record in " + dir + " is corrupt", e);
+    }
     Wal wal = Wal.open(dir.resolve("wal"));
-    long applied = store.appliedIndex();
-    Wal.Replay replay = wal.replay(applied);
-    // The only voter: every entry in its log was committed (it reached a quorum of one disk).
-    ApplyThread.apply(store, replay.entries());
-    long last = Math.max(applied, replay.lastIndex());
-    LOG.info("member {} ({}) of cluster {}: replayed {} log entries after applied index {}, last index {}",
-        Long.toHexString(local.id()), config.name(), Long.toHexString(membership.clusterId()),
-        replay.entries().size(), applied, last);
+    Wal.Replay replay = wal.replay(0);
+    if (cluster == null) {
+      // A new member of a new cluster: everything follows from the flags.
+      if (config.initialClusterState().equals("existing")) {
+        throw new IllegalArgumentException("--initial-cluster-state=existing (joining a running cluster) "
+            + "is not supported yet: start the cluster's members together with --initial-cluster-state=new");
+      }
+      Membership initial = Membership.initial(config.initialCluster(), config.initialClusterToken());
+      Membership.MemberInfo local = initial.byName(config.name());
+      if (local == null) {
+        throw new IllegalArgumentException("couldn't find local name \"" + config.name()
+            + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
+      }
+      cluster = bootstrap(store, wal, initial, local.id());
+      self = local.id();
+      replay = wal.replay(0);
+    } else {
+      LOG.info("restarting from {}: --initial-cluster flags are ignored", dir);
+    }
+    List<Long> voters = cluster.getMembersList().stream().map(io.vetcd.proto.etcdserverpb.Member::getID).toList();
+    // A snapshot from the leader may have brought the keyspace past the commit index the log knows;
+    // the core must not be told more than that (entries up to the store's index are skipped anyway).
+    long snapshotIndex = replay.snapshot() == null ? 0 : replay.snapshot().index();
+    long applied = Math.min(store.appliedIndex(), Math.max(replay.hardState().commit(), snapshotIndex));
+    RaftConfig raftConfig = RaftConfig.builder(self, voters)
+        .electionTick((int) Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs()))
+        .heartbeatTick(1)
+        .randomSeed(self ^ System.nanoTime())
+        .build();
+    RaftNode node = new RaftNode(raftConfig, replay.hardState(), replay.snapshot(), replay.entries(), applied);
+    LOG.info("member {} ({}) of cluster {}: {} log entries, applied index {}, term {}",
+        Long.toHexString(self), config.name(), Long.toHexString(cluster.getClusterId()),
+        replay.entries().size(), applied, replay.hardState().term());
+    Map<Long, List<String>> peerUrls = new LinkedHashMap<>();
+    cluster.getMembersList().forEach(m -> peerUrls.put(m.getID(), m.getPeerURLsList()));
     long requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs(); // etcd's ReqTimeout
-    RaftVerticle raft = new RaftVerticle(local.id(), wal, store, replay.hardState(), last, requestTimeoutMs);
-    return new Member(vertx, config, membership, membership.byName(config.name()), store, wal, raft);
+    RaftVerticle raft = new RaftVerticle(node, wal, store, config.heartbeatIntervalMs(), requestTimeoutMs,
+        config.snapshotCount(), store.appliedIndex(),
+        new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()));
+    return new Member(vertx, config, cluster.getClusterId(), self, store, wal, raft);
+  }
+
+  /**
+   * Writes what every member of a new cluster starts from, identically on each: the cluster record
+   * (ids from the flags) and, as etcd does, one log entry of term 1 per member, already committed.
+   * The first election then happens in term 2.
+   */
+  private static ClusterRecord bootstrap(MvccStore store, Wal wal, Membership initial, long self) {
+    ClusterRecord.Builder record = ClusterRecord.newBuilder().setClusterId(initial.clusterId());
+    for (Membership.MemberInfo m : initial.members()) {
+      record.addMembers(io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(m.id()).addAllPeerURLs(m.peerUrls()));
+    }
+    ClusterRecord cluster = record.build();
+    for (int i = 0; i < cluster.getMembersCount(); i++) {
+      byte[] member = cluster.getMembers(i).toByteArray();
+      wal.append(new Entry(1, i + 1, Entry.Type.CONF_CHANGE, member));
+    }
+    wal.append(new HardState(1, 0, cluster.getMembersCount()));
+    wal.sync();
+    try (MvccStore.WriteBatch batch = store.write()) {
+      batch.putRecord(CLUSTER_RECORD, cluster.toByteArray());
+      batch.putRecord(SELF_RECORD, ByteBuffer.allocate(8).putLong(self).array());
+      batch.commit();
+    }
+    return cluster;
+  }
+
+  /**
+   * Announces this member's name and client URLs to the cluster through the log (etcd's publish),
+   * retrying until a quorum takes it. As in etcd, the member serves clients only after that: a member
+   * that cannot reach a quorum at start answers nobody rather than stale data.
+   */
+  public Future<Void> publish() {
+    io.vetcd.proto.etcdserverpb.Member attributes = io.vetcd.proto.etcdserverpb.Member.newBuilder()
+        .setID(id)
+        .setName(config.name())
+        .addAllClientURLs(config.advertiseClientUrls())
+        .build();
+    Promise<Void> published = Promise.promise();
+    publish(attributes, published);
+    return published.future();
+  }
+
+  private void publish(io.vetcd.proto.etcdserverpb.Member attributes, Promise<Void> published) {
+    propose(InternalRequest.newBuilder().setPublish(attributes)).onComplete(ar -> {
+      if (ar.succeeded()) {
+        published.complete();
+      } else {
+        LOG.debug("publishing member attributes failed ({}); retrying", ar.cause().getMessage());
+        vertx.setTimer(200, t -> publish(attributes, published));
+      }
+    });
   }
 
   /**
    * Stops the member: the log and apply threads finish what is queued (every accepted write is synced
    * and applied), then the log and keyspace close. Blocking; the process's shutdown calls it.
    */
-  public void close() throws InterruptedException {
+  public void close() throws Exception {
+    raft.closeTransport().await(1, java.util.concurrent.TimeUnit.SECONDS);
     raft.closeThreads();
     wal.close();
     store.close();
@@ -157,8 +250,8 @@ public final class Member {
   /** The response header etcd puts on the outermost response. */
   public ResponseHeader header(long revision) {
     return ResponseHeader.newBuilder()
-        .setClusterId(membership.clusterId())
-        .setMemberId(self.id())
+        .setClusterId(clusterId)
+        .setMemberId(id)
         .setRevision(revision)
         .setRaftTerm(raft.term())
         .build();
@@ -172,16 +265,26 @@ public final class Member {
     return config;
   }
 
-  public Membership membership() {
-    return membership;
+  public long id() {
+    return id;
   }
 
-  public Membership.MemberInfo self() {
-    return self;
+  public long clusterId() {
+    return clusterId;
   }
 
+  /** The members as the applied log knows them (names and client URLs once they have published). */
+  public List<io.vetcd.proto.etcdserverpb.Member> members() {
+    try (MvccStore.ReadView view = store.read()) {
+      return ClusterRecord.parseFrom(view.record(CLUSTER_RECORD)).getMembersList();
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the cluster record is corrupt", e);
+    }
+  }
+
+  /** The leader this member knows of; 0 when there is none. */
   public long leaderId() {
-    return self.id(); // the only voter leads
+    return raft.leader();
   }
 
   public long term() {

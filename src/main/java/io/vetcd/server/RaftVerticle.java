@@ -1,5 +1,6 @@
 package io.vetcd.server;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -8,98 +9,146 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vetcd.mvcc.MvccStore;
-import io.vetcd.raft.Entry;
-import io.vetcd.raft.HardState;
+import io.vetcd.raft.MessageType;
+import io.vetcd.raft.RaftNode;
+import io.vetcd.raft.ReadState;
+import io.vetcd.raft.Ready;
+import io.vetcd.transport.PeerTransport;
 import io.vetcd.wal.Wal;
-import java.util.ArrayDeque;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The member's consensus loop, on one event loop. It owns the log's bookkeeping (term, last, commit and
- * applied indexes), the proposals waiting for their entries to apply, and the reads waiting for the
- * applied index to reach their read index. The write path is ARCHITECTURE §3: proposals of one loop
- * turn become one batch of entries → the append thread persists them → the entries commit → the apply
- * thread applies them → each proposal's handler runs with its response or error.
- *
- * <p>This member is the only voter, so an entry commits as soon as it is on its own disk (a quorum of
- * one) and the read index is simply the commit index. The Raft core replaces exactly these two
- * decisions when more members join.
+ * The member's consensus loop, on one event loop: it drives the pure Raft core ({@link RaftNode})
+ * with ticks, peer messages, proposals and read requests, and carries out its Ready values
+ * (ARCHITECTURE §3):
+ * <ol>
+ *   <li>the leader's appends and heartbeats go to the followers at once, in parallel with its own
+ *       disk write (Raft thesis §10.2.1);
+ *   <li>new entries and hard state go to the append thread, which fsyncs them;
+ *   <li>once they are on disk: responses and votes are sent, committed entries go to the apply
+ *       thread, and the core is told ({@code advance}), which for a leader counts its own copy.
+ * </ol>
+ * One Ready is in flight at a time; proposals arriving meanwhile gather in the core and leave in the
+ * next Ready together (group commit). A proposal's caller is answered when the apply thread has
+ * applied the entry carrying its request id.
  */
 final class RaftVerticle extends VerticleBase {
 
+  private static final Logger LOG = LoggerFactory.getLogger(RaftVerticle.class);
+
   private record Waiter(Handler<AsyncResult<Message>> handler, long deadlineNanos) {}
 
-  private final long memberId;
+  private record PendingRead(Promise<Void> promise, long deadlineNanos) {}
+
+  /** Where the other members are, and where this one listens for them. */
+  record Peers(long clusterId, long selfId, Map<Long, List<String>> urls, List<String> listenUrls) {
+    boolean alone() {
+      return urls.keySet().stream().allMatch(id -> id == selfId);
+    }
+  }
+
+  private final RaftNode node;
   private final Wal wal;
   private final MvccStore store;
-  private final HardState recovered;
+  private final long heartbeatMs;
   private final long requestTimeoutMs;
+  private final long snapshotCount;
+  private final Peers peers;
+  /** The index of the last snapshot point (log entries up to it are no longer kept in memory). */
+  private long snapshotIndex;
+  private boolean snapshotting;
 
   private AppendThread appendThread;
   private ApplyThread applyThread;
+  private PeerTransport transport;
   private Context context;
 
-  /** The current term; persisted (hard state) before any entry of it is appended. */
+  /** Whether a Ready is being persisted; the next one waits for it. */
+  private boolean readyInFlight;
+  private boolean readyScheduled;
+  /** The leader as last seen by the core (0: none); read by API threads. */
+  private volatile long leader;
   private volatile long term;
-  /** The index of the last entry handed to the append thread. Invariant: commit <= last. */
-  private long lastIndex;
-  /** The highest index known to be on a quorum's disk. Invariant: applied <= commit <= last. */
   private volatile long commitIndex;
   /** The highest index the keyspace reflects. */
   private volatile long appliedIndex;
-  /** Entries handed to the append thread and not yet committed, oldest first. */
-  private final ArrayDeque<Entry> uncommitted = new ArrayDeque<>();
-  /** Proposals of this loop turn, not yet handed to the append thread. */
-  private final List<Entry> proposed = new ArrayList<>();
-  private boolean flushScheduled;
+  /** Proposals of this loop turn, not yet handed to the core. */
+  private final List<byte[]> proposed = new ArrayList<>();
+  private final List<Long> proposedIds = new ArrayList<>();
   /** Callers waiting for their request's entry to apply, by request id. */
   private final Map<Long, Waiter> waiting = new HashMap<>();
-  /** Reads waiting for the applied index to reach their read index, by read index. */
-  private final TreeMap<Long, List<Promise<Void>>> reads = new TreeMap<>();
+  /** Reads of this loop turn, waiting to be sent as one ReadIndex request. */
+  private final List<PendingRead> readBatch = new ArrayList<>();
+  /** ReadIndex requests sent, by their context, until the core answers with a read index. */
+  private final Map<Long, List<PendingRead>> readsAsked = new HashMap<>();
+  /** Reads with a read index, waiting for the applied index to reach it. */
+  private final TreeMap<Long, List<PendingRead>> readsWaiting = new TreeMap<>();
+  private long nextReadContext;
   /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
   private final java.util.concurrent.atomic.AtomicLong requestIds;
 
-  /**
-   * @param recovered the hard state found in the log ({@link HardState#EMPTY} for a new member)
-   * @param lastIndex the last index in the log, all of it already applied to {@code store}
-   */
-  RaftVerticle(long memberId, Wal wal, MvccStore store, HardState recovered, long lastIndex,
-      long requestTimeoutMs) {
-    this.memberId = memberId;
+  RaftVerticle(RaftNode node, Wal wal, MvccStore store, long heartbeatMs, long requestTimeoutMs,
+      long snapshotCount, long appliedIndex, Peers peers) {
+    this.node = node;
     this.wal = wal;
     this.store = store;
-    this.recovered = recovered;
-    this.lastIndex = lastIndex;
-    this.commitIndex = lastIndex;
-    this.appliedIndex = lastIndex;
+    this.heartbeatMs = heartbeatMs;
     this.requestTimeoutMs = requestTimeoutMs;
+    this.appliedIndex = appliedIndex;
+    this.peers = peers;
+    this.snapshotCount = snapshotCount;
+    this.snapshotIndex = node.firstIndex() - 1;
+    this.term = node.term();
+    this.commitIndex = node.commitIndex();
     this.requestIds = new java.util.concurrent.atomic.AtomicLong(
-        ((memberId & 0xFFFFL) << 48) | ((System.currentTimeMillis() << 8) & 0xFFFF_FFFF_FFFFL));
+        ((node.id() & 0xFFFFL) << 48) | ((System.currentTimeMillis() << 8) & 0xFFFF_FFFF_FFFFL));
   }
 
   @Override
   public Future<?> start() {
     context = vertx.getOrCreateContext();
-    appendThread = new AppendThread(wal, index -> post(() -> onPersisted(index)));
+    appendThread = new AppendThread(wal);
     applyThread = new ApplyThread(store, (index, results) -> post(() -> onApplied(index, results)));
-    List<Entry> first = new ArrayList<>();
-    if (lastIndex == 0) {
-      // A new member: the bootstrap entry of term 1 records the initial membership, as etcd's does.
-      first.add(new Entry(1, ++lastIndex, Entry.Type.CONF_CHANGE, new byte[0]));
-    }
-    // Elect ourselves for a new term (the only voter wins at once) and append the empty entry a new
-    // leader appends to commit what earlier terms left (Raft §5.4.2).
-    term = Math.max(recovered.term(), 1) + 1;
-    first.add(Entry.empty(term, ++lastIndex));
-    uncommitted.addAll(first);
-    appendThread.submit(new HardState(term, memberId, commitIndex), first);
+    transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
+      @Override
+      public void message(long from, byte[] payload) {
+        try {
+          node.step(RaftCodec.decode(payload));
+        } catch (InvalidProtocolBufferException e) {
+          LOG.warn("dropped an undecodable message from {}", Long.toHexString(from));
+          return;
+        }
+        scheduleReady();
+      }
+
+      @Override
+      public void snapshot(long from, byte[] payload) {
+        message(from, payload); // a SNAP message whose snapshot carries the keyspace
+      }
+
+      @Override
+      public void unreachable(long peer) {
+        node.reportUnreachable(peer);
+      }
+    });
+    vertx.setPeriodic(heartbeatMs, id -> {
+      node.tick();
+      scheduleReady();
+    });
     vertx.setPeriodic(200, id -> expireWaiters());
-    return Future.succeededFuture();
+    if (peers.alone()) {
+      node.campaign(); // nobody to wait for: lead at once, as etcd's single member does
+    }
+    scheduleReady();
+    return transport.listen(peers.listenUrls());
   }
 
   /**
@@ -111,7 +160,14 @@ final class RaftVerticle extends VerticleBase {
     applyThread.close();
   }
 
-  /** Hands work from the append or apply thread to this loop; during shutdown the loop may be gone. */
+  /** Closes the peer port and streams (no more messages in or out). */
+  Future<Void> closeTransport() {
+    Promise<Void> done = Promise.promise();
+    context.runOnContext(v -> transport.close().onComplete(done));
+    return done.future();
+  }
+
+  /** Hands work from another thread to this loop; during shutdown the loop may be gone. */
   private void post(Runnable work) {
     try {
       context.runOnContext(v -> work.run());
@@ -122,6 +178,10 @@ final class RaftVerticle extends VerticleBase {
 
   long term() {
     return term;
+  }
+
+  long leader() {
+    return leader;
   }
 
   long commitIndex() {
@@ -144,66 +204,216 @@ final class RaftVerticle extends VerticleBase {
   void propose(long id, byte[] data, Handler<AsyncResult<Message>> handler) {
     context.runOnContext(v -> {
       waiting.put(id, new Waiter(handler, System.nanoTime() + requestTimeoutMs * 1_000_000L));
-      proposed.add(new Entry(term, ++lastIndex, Entry.Type.NORMAL, data));
-      if (!flushScheduled) {
-        flushScheduled = true;
-        context.runOnContext(x -> flush()); // after the proposals already queued on this loop
+      proposed.add(data);
+      proposedIds.add(id);
+      if (proposed.size() == 1) {
+        context.runOnContext(x -> flushProposals()); // after the proposals already queued on this loop
       }
     });
   }
 
   /**
-   * Completes once the keyspace reflects every entry committed before this call: a read after that
-   * sees every write acknowledged before the read began (ReadIndex, Raft §6.4).
+   * Completes once a read of the local keyspace is linearizable: the leader confirmed its leadership
+   * at a read index (one heartbeat round for every read of the loop turn) and the keyspace has
+   * applied up to it (ReadIndex, Raft thesis §6.4).
    */
   Future<Void> readBarrier() {
     Promise<Void> promise = Promise.promise();
     context.runOnContext(v -> {
-      long readIndex = commitIndex; // the only voter: its commit index needs no confirmation round
-      if (appliedIndex >= readIndex) {
-        promise.complete();
-      } else {
-        reads.computeIfAbsent(readIndex, k -> new ArrayList<>()).add(promise);
+      readBatch.add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
+      if (readBatch.size() == 1) {
+        context.runOnContext(x -> flushReads());
       }
     });
     return promise.future();
   }
 
-  private void flush() {
-    flushScheduled = false;
+  private void flushProposals() {
     if (proposed.isEmpty()) {
       return;
     }
-    List<Entry> batch = List.copyOf(proposed);
+    boolean accepted = node.propose(List.copyOf(proposed));
+    if (!accepted) {
+      for (long id : proposedIds) {
+        Waiter w = waiting.remove(id);
+        if (w != null) {
+          w.handler().handle(Future.failedFuture(EtcdError.NO_LEADER.exception()));
+        }
+      }
+    }
     proposed.clear();
-    uncommitted.addAll(batch);
-    appendThread.submit(null, batch);
+    proposedIds.clear();
+    scheduleReady();
   }
 
-  private void onPersisted(long index) {
-    // The only voter: on our disk is on a quorum's disk.
-    List<Entry> committed = new ArrayList<>();
-    while (!uncommitted.isEmpty() && uncommitted.peekFirst().index() <= index) {
-      committed.add(uncommitted.pollFirst());
+  private void flushReads() {
+    if (readBatch.isEmpty()) {
+      return;
     }
-    commitIndex = Math.max(commitIndex, index);
-    applyThread.submit(committed);
+    List<PendingRead> batch = new ArrayList<>(readBatch);
+    readBatch.clear();
+    long ctx = ++nextReadContext;
+    if (!node.readIndex(ByteBuffer.allocate(8).putLong(ctx).array())) {
+      batch.forEach(r -> r.promise().fail(EtcdError.NO_LEADER.exception()));
+      return;
+    }
+    readsAsked.put(ctx, batch);
+    scheduleReady();
+  }
+
+  private void scheduleReady() {
+    if (!readyScheduled) {
+      readyScheduled = true;
+      context.runOnContext(v -> {
+        readyScheduled = false;
+        processReady();
+      });
+    }
+  }
+
+  private void processReady() {
+    if (readyInFlight || !node.hasReady()) {
+      return;
+    }
+    Ready rd = node.ready();
+    readyInFlight = true;
+    for (io.vetcd.raft.Message m : rd.leaderMessages()) {
+      if (m.type() == MessageType.SNAP) {
+        sendSnapshot(m);
+      } else {
+        transport.send(m.to(), RaftCodec.encode(m));
+      }
+    }
+    if (rd.softState() != null) {
+      long previous = leader;
+      leader = rd.softState().leader();
+      if (previous != leader) {
+        LOG.info("leader is now {} (term {}, this member is {})",
+            leader == 0 ? "unknown" : Long.toHexString(leader), node.term(), rd.softState().role());
+      }
+    }
+    for (ReadState rs : rd.readStates()) {
+      List<PendingRead> reads = readsAsked.remove(ByteBuffer.wrap(rs.context()).getLong());
+      if (reads != null) {
+        readsWaiting.computeIfAbsent(rs.index(), k -> new ArrayList<>()).addAll(reads);
+      }
+    }
+    releaseReads();
+    if (rd.snapshot() != null) {
+      installSnapshot(rd);
+    } else if (rd.needsPersist()) {
+      appendThread.submit(rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd)));
+    } else {
+      afterPersist(rd);
+    }
+  }
+
+  /**
+   * A follower far behind gets the whole keyspace: a consistent LMDB copy taken now (at an applied
+   * index at or past the snapshot's), on its own stream. The core hears how it went.
+   */
+  private void sendSnapshot(io.vetcd.raft.Message m) {
+    vertx.executeBlocking(store::snapshotBytes, false)
+        .compose(bytes -> transport.sendSnapshot(m.to(),
+            RaftCodec.encode(m.toBuilder().snapshot(m.snapshot().withData(bytes)).build())))
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            LOG.warn("sending a snapshot to {} failed: {}", Long.toHexString(m.to()), ar.cause().toString());
+          }
+          node.reportSnapshot(m.to(), ar.succeeded());
+          scheduleReady();
+        });
+  }
+
+  /**
+   * Installs a snapshot from the leader: the keyspace is replaced (apply thread, after the entries
+   * queued before) and synced, then the log records that everything before the snapshot is void, then
+   * the Ready goes on as usual. Entries the snapshot already covers are skipped when applied.
+   */
+  private void installSnapshot(Ready rd) {
+    io.vetcd.raft.Snapshot snapshot = rd.snapshot();
+    applyThread.submit(() -> {
+      try {
+        store.install(snapshot.data(), java.util.Set.of(Member.SELF_RECORD));
+        store.sync();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      long applied = store.appliedIndex();
+      LOG.info("applying snapshot at index {} (term {}): the keyspace is now at applied index {}",
+          snapshot.index(), snapshot.term(), applied);
+      post(() -> {
+        appliedIndex = Math.max(appliedIndex, applied);
+        snapshotIndex = snapshot.index();
+        io.vetcd.raft.Snapshot point = snapshot.withData(new byte[0]);
+        appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd)));
+      });
+    });
+  }
+
+  /**
+   * Every {@code --snapshot-count} applied entries: make the keyspace durable (LMDB runs without its
+   * own fsync), then drop the log up to the applied index from memory and mark it void in the log.
+   */
+  private void maybeCompact() {
+    // Only what the apply thread has written (and the core has handed out) can be left behind.
+    long applied = Math.min(appliedIndex, node.appliedIndex());
+    if (snapshotting || applied - snapshotIndex < snapshotCount) {
+      return;
+    }
+    snapshotting = true;
+    vertx.executeBlocking(() -> {
+      store.sync();
+      return null;
+    }, false).onComplete(ar -> {
+      snapshotting = false;
+      if (ar.failed()) {
+        LOG.warn("syncing the keyspace for a snapshot failed: {}", ar.cause().toString());
+        return;
+      }
+      if (applied <= snapshotIndex) {
+        return; // a snapshot from the leader got there first
+      }
+      io.vetcd.raft.Snapshot point = node.createSnapshot(applied, new byte[0]);
+      node.compact(point);
+      snapshotIndex = applied;
+      appendThread.submit(point, false, null, List.of(), () -> { });
+      LOG.debug("compacted the log up to index {}", applied);
+    });
+  }
+
+  private void afterPersist(Ready rd) {
+    rd.messages().forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
+    applyThread.submit(rd.committedEntries());
+    node.advance(rd);
+    term = node.term();
+    commitIndex = node.commitIndex();
+    readyInFlight = false;
+    processReady();
   }
 
   private void onApplied(long index, List<ApplyThread.Result> results) {
-    appliedIndex = index;
+    appliedIndex = Math.max(appliedIndex, index);
     for (ApplyThread.Result r : results) {
       Waiter w = waiting.remove(r.requestId());
       if (w != null) {
         w.handler().handle(r.error() == null ? Future.succeededFuture(r.response()) : Future.failedFuture(r.error()));
       }
     }
-    while (!reads.isEmpty() && reads.firstKey() <= index) {
-      reads.pollFirstEntry().getValue().forEach(Promise::complete);
+    releaseReads();
+    maybeCompact();
+  }
+
+  private void releaseReads() {
+    while (!readsWaiting.isEmpty() && readsWaiting.firstKey() <= appliedIndex) {
+      readsWaiting.pollFirstEntry().getValue().forEach(r -> r.promise().tryComplete());
     }
   }
 
-  /** etcd answers a request that did not apply in time with "request timed out" rather than hanging. */
+  /**
+   * etcd answers a request that did not apply in time with "request timed out" rather than hanging
+   * (a proposal lost with a leader change, a read whose leader stepped down).
+   */
   private void expireWaiters() {
     long now = System.nanoTime();
     for (Iterator<Waiter> it = waiting.values().iterator(); it.hasNext(); ) {
@@ -211,6 +421,13 @@ final class RaftVerticle extends VerticleBase {
       if (now - w.deadlineNanos() > 0) {
         it.remove();
         w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
+      }
+    }
+    for (Iterator<List<PendingRead>> it = readsAsked.values().iterator(); it.hasNext(); ) {
+      List<PendingRead> reads = it.next();
+      if (now - reads.get(0).deadlineNanos() > 0) {
+        it.remove();
+        reads.forEach(r -> r.promise().tryFail(EtcdError.TIMEOUT.exception()));
       }
     }
   }

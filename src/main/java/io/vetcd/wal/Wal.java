@@ -2,6 +2,7 @@ package io.vetcd.wal;
 
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
+import io.vetcd.raft.Snapshot;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,16 +22,24 @@ import org.slf4j.LoggerFactory;
  *       every earlier record with index ≥ i (etcd's WAL does the same).
  *   <li>HARD_STATE (term, vote, commit): the newest one wins.
  * </ul>
- * One thread (the append thread) writes; {@link #sync()} returns once the records are on disk.
+ * One thread at a time writes (see {@link #takeOver()}); {@link #sync()} returns once the records are
+ * on disk.
  */
 public final class Wal implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(Wal.class);
   private static final byte ENTRY = 1;
   private static final byte HARD_STATE = 2;
+  /** The state up to an index is in the keyspace: earlier entries are no longer needed. */
+  private static final byte COMPACTED = 3;
+  /** A snapshot from the leader replaced the keyspace: the whole log before it is void. */
+  private static final byte SNAPSHOT = 4;
 
-  /** What a restart finds: the newest hard state and the log's live entries, in index order. */
-  public record Replay(HardState hardState, List<Entry> entries) {
+  /**
+   * What a restart finds: the newest hard state, the newest snapshot point (null if none) and the
+   * log's live entries after it, in index order.
+   */
+  public record Replay(HardState hardState, Snapshot snapshot, List<Entry> entries) {
     public long lastIndex() {
       return entries.isEmpty() ? 0 : entries.get(entries.size() - 1).index();
     }
@@ -83,6 +92,30 @@ public final class Wal implements AutoCloseable {
     });
   }
 
+  /**
+   * Hands the appender to the calling thread. Chronicle binds an appender to the first thread that
+   * uses it; the member writes its bootstrap records on the start-up thread, then the append thread
+   * takes over for good.
+   */
+  public void takeOver() {
+    appender.singleThreadedCheckReset();
+  }
+
+  /**
+   * Records that the keyspace durably holds the state up to {@code snapshot.index()}: on replay,
+   * entries up to it are dropped, and {@code replace} (a snapshot received from the leader) drops
+   * every earlier entry, whatever its index.
+   */
+  public void append(Snapshot snapshot, boolean replace) {
+    appender.writeBytes(b -> {
+      b.writeByte(replace ? SNAPSHOT : COMPACTED);
+      b.writeLong(snapshot.index());
+      b.writeLong(snapshot.term());
+      b.writeInt(snapshot.voters().size());
+      snapshot.voters().forEach(b::writeLong);
+    });
+  }
+
   /** Forces every record appended so far to disk (msync MS_SYNC). */
   public void sync() {
     appender.sync();
@@ -92,6 +125,7 @@ public final class Wal implements AutoCloseable {
   public Replay replay(long after) {
     List<Entry> entries = new ArrayList<>();
     HardState[] state = {HardState.EMPTY};
+    Snapshot[] snapshot = {null};
     try (ExcerptTailer tailer = queue.createTailer()) {
       boolean more = true;
       while (more) {
@@ -99,6 +133,17 @@ public final class Wal implements AutoCloseable {
           byte kind = b.readByte();
           if (kind == HARD_STATE) {
             state[0] = new HardState(b.readLong(), b.readLong(), b.readLong());
+            return;
+          }
+          if (kind == COMPACTED || kind == SNAPSHOT) {
+            long index = b.readLong();
+            long term = b.readLong();
+            List<Long> voters = new ArrayList<>();
+            for (int n = b.readInt(); n > 0; n--) {
+              voters.add(b.readLong());
+            }
+            snapshot[0] = new Snapshot(index, term, voters, new byte[0]);
+            entries.removeIf(e -> kind == SNAPSHOT || e.index() <= index);
             return;
           }
           long term = b.readLong();
@@ -110,13 +155,13 @@ public final class Wal implements AutoCloseable {
           while (!entries.isEmpty() && entries.get(entries.size() - 1).index() >= index) {
             entries.remove(entries.size() - 1);
           }
-          if (index > after) {
+          if (index > after && (snapshot[0] == null || index > snapshot[0].index())) {
             entries.add(new Entry(term, index, type, data));
           }
         });
       }
     }
-    return new Replay(state[0], entries);
+    return new Replay(state[0], snapshot[0], entries);
   }
 
   @Override

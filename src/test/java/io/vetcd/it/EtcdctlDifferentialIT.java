@@ -178,7 +178,8 @@ class EtcdctlDifferentialIT {
         s.add(txn("\nget foo\n\n\n", "-w", "fields"));                     // read-only txn
         s.add(cmd("compaction", "--physical", "26"));
         s.add(cmd("get", "fmt", "--rev=25"));                            // compacted
-        s.add(cmd("member", "list", "-w", "table"));
+        // (member list -w table is left out: the ids differ, so their hex widths, and with them the
+        // table's column widths, may differ; ClusterIT checks the table row by row.)
         s.add(cmd("member", "list", "-w", "json"));
 
         // Writes etcd rejects come last: a candidate that wrongly accepts one gains a revision, and

@@ -1,0 +1,225 @@
+package io.vetcd.transport;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetSocket;
+import io.vertx.core.parsetools.RecordParser;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Member-to-member messages over the peer URLs: one long-lived TCP stream per peer and direction,
+ * carrying length-prefixed frames. Messages queued in one event-loop turn go out in one write
+ * (batching); a stream that breaks is re-dialled with exponential backoff, and what could not be sent
+ * meanwhile is dropped and reported as unreachable — Raft retransmits, and must not wait on a dead
+ * peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats.
+ *
+ * <p>Every frame is {@code [int length][byte kind][long clusterId][long from][payload]}; a receiver
+ * drops frames of another cluster (a member of an old cluster dialling the wrong port must not join
+ * this one). Must be used from the one context that created it (the consensus loop).
+ */
+public final class PeerTransport {
+
+  private static final Logger LOG = LoggerFactory.getLogger(PeerTransport.class);
+  static final byte MESSAGE = 1;
+  static final byte SNAPSHOT = 2;
+  private static final int HEADER = 1 + 8 + 8;
+  private static final long MIN_BACKOFF_MS = 50;
+  private static final long MAX_BACKOFF_MS = 1000;
+  /** A snapshot of the keyspace may be large; messages never are (Raft batches are bounded). */
+  private static final int MAX_FRAME = 1 << 30;
+
+  /** What arrives from peers; called on the transport's context. */
+  public interface Receiver {
+    void message(long from, byte[] payload);
+
+    void snapshot(long from, byte[] payload);
+
+    /** A send to {@code peer} failed: the peer is unreachable for now. */
+    void unreachable(long peer);
+  }
+
+  private final Vertx vertx;
+  private final long clusterId;
+  private final long selfId;
+  private final Receiver receiver;
+  private final NetClient client;
+  private final List<NetServer> servers = new ArrayList<>();
+  private final Map<Long, Peer> peers = new HashMap<>();
+  private boolean closed;
+
+  public PeerTransport(Vertx vertx, long clusterId, long selfId, Map<Long, List<String>> peerUrls,
+      Receiver receiver) {
+    this.vertx = vertx;
+    this.clusterId = clusterId;
+    this.selfId = selfId;
+    this.receiver = receiver;
+    this.client = vertx.createNetClient(new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true));
+    peerUrls.forEach((id, urls) -> {
+      if (id != selfId) {
+        peers.put(id, new Peer(id, URI.create(urls.get(0))));
+      }
+    });
+  }
+
+  /** Starts accepting peer streams on every listen URL. */
+  public Future<Void> listen(List<String> listenUrls) {
+    List<Future<NetServer>> all = new ArrayList<>();
+    for (String url : listenUrls) {
+      URI uri = URI.create(url);
+      NetServer server = vertx.createNetServer().connectHandler(this::accept);
+      servers.add(server);
+      all.add(server.listen(uri.getPort(), uri.getHost())
+          .recover(e -> Future.failedFuture(
+              new IllegalStateException("cannot listen for peer traffic on " + url + ": " + e.getMessage(), e))));
+    }
+    return Future.all(all).mapEmpty();
+  }
+
+  /** Queues a message for {@code to}; all messages queued in this loop turn leave in one write. */
+  public void send(long to, byte[] payload) {
+    Peer peer = peers.get(to);
+    if (peer != null && !closed) {
+      peer.queue(payload);
+    }
+  }
+
+  /** Sends a snapshot on its own stream; the future tells whether the peer received all of it. */
+  public Future<Void> sendSnapshot(long to, byte[] payload) {
+    Peer peer = peers.get(to);
+    if (peer == null || closed) {
+      return Future.failedFuture("unknown peer " + Long.toHexString(to));
+    }
+    return client.connect(peer.uri.getPort(), peer.uri.getHost())
+        .compose(socket -> socket.write(frame(SNAPSHOT, payload)).eventually(socket::close));
+  }
+
+  public Future<Void> close() {
+    closed = true;
+    List<Future<?>> all = new ArrayList<>();
+    servers.forEach(s -> all.add(s.close()));
+    peers.values().forEach(p -> {
+      if (p.socket != null) {
+        all.add(p.socket.close());
+      }
+    });
+    all.add(client.close());
+    return Future.join(all).mapEmpty();
+  }
+
+  private void accept(NetSocket socket) {
+    RecordParser parser = RecordParser.newFixed(4);
+    int[] length = {-1};
+    parser.handler(chunk -> {
+      if (length[0] < 0) {
+        length[0] = chunk.getInt(0);
+        if (length[0] < HEADER || length[0] > MAX_FRAME) {
+          LOG.warn("peer stream from {} sent a malformed frame; closing it", socket.remoteAddress());
+          socket.close();
+          return;
+        }
+        parser.fixedSizeMode(length[0]);
+      } else {
+        deliver(chunk);
+        length[0] = -1;
+        parser.fixedSizeMode(4);
+      }
+    });
+    socket.handler(parser);
+  }
+
+  private void deliver(Buffer frame) {
+    byte kind = frame.getByte(0);
+    long cluster = frame.getLong(1);
+    long from = frame.getLong(9);
+    if (cluster != clusterId) {
+      LOG.warn("dropped a peer frame of cluster {} (this is cluster {})",
+          Long.toHexString(cluster), Long.toHexString(clusterId));
+      return;
+    }
+    byte[] payload = frame.getBytes(HEADER, frame.length());
+    if (kind == SNAPSHOT) {
+      receiver.snapshot(from, payload);
+    } else {
+      receiver.message(from, payload);
+    }
+  }
+
+  private Buffer frame(byte kind, byte[] payload) {
+    return Buffer.buffer(4 + HEADER + payload.length)
+        .appendInt(HEADER + payload.length)
+        .appendByte(kind)
+        .appendLong(clusterId)
+        .appendLong(selfId)
+        .appendBytes(payload);
+  }
+
+  /** The outbound stream to one peer, with its pending frames and reconnect state. */
+  private final class Peer {
+    final long id;
+    final URI uri;
+    NetSocket socket;
+    boolean connecting;
+    long backoffMs = MIN_BACKOFF_MS;
+    long retryAtNanos;
+    Buffer pending;
+
+    Peer(long id, URI uri) {
+      this.id = id;
+      this.uri = uri;
+    }
+
+    void queue(byte[] payload) {
+      if (socket == null) {
+        connect();
+        receiver.unreachable(id); // dropped: Raft resends once the peer answers again
+        return;
+      }
+      if (socket.writeQueueFull()) {
+        return; // a slow peer: drop rather than buffer without bound; Raft retransmits
+      }
+      if (pending == null) {
+        pending = Buffer.buffer();
+        vertx.runOnContext(v -> flush());
+      }
+      pending.appendBuffer(frame(MESSAGE, payload));
+    }
+
+    void flush() {
+      Buffer out = pending;
+      pending = null;
+      if (socket != null && out != null) {
+        socket.write(out);
+      }
+    }
+
+    void connect() {
+      if (connecting || closed || System.nanoTime() - retryAtNanos < 0) {
+        return;
+      }
+      connecting = true;
+      client.connect(uri.getPort(), uri.getHost()).onComplete(ar -> {
+        connecting = false;
+        if (ar.failed() || closed) {
+          retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
+          backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+          return;
+        }
+        backoffMs = MIN_BACKOFF_MS;
+        socket = ar.result();
+        socket.closeHandler(v -> socket = null);
+        socket.exceptionHandler(e -> LOG.debug("peer stream to {} failed: {}", Long.toHexString(id), e.toString()));
+        socket.handler(b -> { }); // outbound only: the peer answers on its own stream
+      });
+    }
+  }
+}

@@ -1,0 +1,173 @@
+package io.vetcd.it;
+
+import static io.vetcd.it.LinearizabilityChecker.Op.maybeWrite;
+import static io.vetcd.it.LinearizabilityChecker.Op.read;
+import static io.vetcd.it.LinearizabilityChecker.Op.write;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vetcd.it.LinearizabilityChecker.Op;
+import io.vetcd.it.LinearizabilityChecker.Result;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The register checker on small hand-made histories; times are abstract ticks. */
+class LinearizabilityCheckerTest {
+
+    private static Result check(Op... history) {
+        return LinearizabilityChecker.check(List.of(history), null);
+    }
+
+    private static void assertLinearizable(Op... history) {
+        Result result = check(history);
+        assertTrue(result.linearizable(), result::explain);
+    }
+
+    private static void assertNotLinearizable(Op... history) {
+        Result result = check(history);
+        assertFalse(result.linearizable(), result::explain);
+    }
+
+    @Test
+    void sequentialHistoryPasses() {
+        assertLinearizable(
+                read(null, 0, 1),
+                write("a", 2, 3),
+                read("a", 4, 5),
+                write("b", 6, 7),
+                read("b", 8, 9),
+                read("b", 10, 11));
+    }
+
+    @Test
+    void theOrderFoundRespectsRealTime() {
+        Result result = check(write("a", 0, 1), read("a", 2, 3), write("b", 4, 5), read("b", 6, 7));
+        assertTrue(result.linearizable(), result::explain);
+        assertEquals(List.of("a", "a", "b", "b"), result.order().stream().map(Op::value).toList());
+    }
+
+    @Test
+    void staleReadAfterAcknowledgedWriteFails() {
+        // b was acknowledged (at 3) before the read started (at 4), yet the read returned a.
+        assertNotLinearizable(
+                write("a", 0, 1),
+                write("b", 2, 3),
+                read("a", 4, 5));
+    }
+
+    @Test
+    void readOfTheInitialValueAfterAnAcknowledgedWriteFails() {
+        assertNotLinearizable(write("a", 0, 1), read(null, 2, 3));
+    }
+
+    @Test
+    void readSeeingAWriteNotYetInvokedFails() {
+        assertNotLinearizable(read("b", 0, 1), write("b", 2, 3));
+    }
+
+    @Test
+    void readOfAValueNeverWrittenFails() {
+        assertNotLinearizable(write("a", 0, 1), read("zzz", 2, 3));
+    }
+
+    @Test
+    void concurrentWritesMayTakeEffectInEitherOrder() {
+        // a and b overlap, so a later read may see either one — but all later reads agree.
+        assertLinearizable(write("a", 0, 10), write("b", 1, 9), read("a", 11, 12), read("a", 13, 14));
+        assertLinearizable(write("a", 0, 10), write("b", 1, 9), read("b", 11, 12), read("b", 13, 14));
+        assertNotLinearizable(write("a", 0, 10), write("b", 1, 9), read("b", 11, 12), read("a", 13, 14));
+    }
+
+    @Test
+    void readConcurrentWithAWriteMaySeeTheOldOrTheNewValue() {
+        assertLinearizable(write("a", 0, 1), write("b", 2, 10), read("a", 3, 4), read("b", 5, 6));
+        assertLinearizable(write("a", 0, 1), write("b", 2, 10), read("b", 3, 4));
+        // Once a read saw b, a later read must not go back to a, even while b's write is still pending.
+        assertNotLinearizable(write("a", 0, 1), write("b", 2, 10), read("b", 3, 4), read("a", 5, 6));
+    }
+
+    @Test
+    void overlappingReadsMayBeOrderedEitherWay() {
+        // The read that returned a started after the one that returned b, but they overlap.
+        assertLinearizable(write("a", 0, 1), write("b", 2, 20), read("b", 3, 10), read("a", 4, 9));
+    }
+
+    @Test
+    void maybeWriteThatIsObservedPasses() {
+        assertLinearizable(write("a", 0, 1), maybeWrite("x", 2), read("x", 30, 31), read("x", 32, 33));
+    }
+
+    @Test
+    void maybeWriteThatIsNeverObservedPasses() {
+        assertLinearizable(write("a", 0, 1), maybeWrite("x", 2), read("a", 30, 31), read("a", 32, 33));
+    }
+
+    @Test
+    void maybeWriteMayTakeEffectLongAfterItsInvocation() {
+        // x timed out at the client, then became visible after a later acknowledged write.
+        assertLinearizable(maybeWrite("x", 0), write("a", 10, 11), read("a", 12, 13), read("x", 14, 15));
+    }
+
+    @Test
+    void maybeWriteObservedThenOlderValueFails() {
+        // After x was seen, a can come back only through another write of a, and there is none.
+        assertNotLinearizable(write("a", 0, 1), maybeWrite("x", 2), read("x", 3, 4), read("a", 5, 6));
+    }
+
+    @Test
+    void maybeWriteCannotTakeEffectBeforeItsInvocation() {
+        assertNotLinearizable(read("x", 0, 1), maybeWrite("x", 2));
+    }
+
+    @Test
+    void failureExplainsWhereTheSearchGotStuck() {
+        Result result = check(write("a", 0, 1), write("b", 2, 3), read("a", 4, 5));
+        assertFalse(result.linearizable());
+        String explanation = result.explain();
+        assertTrue(explanation.contains("NOT linearizable") && explanation.contains("read->a [4, 5]"), explanation);
+    }
+
+    @Test
+    void aLongerInterleavedHistoryIsCheckedQuickly() {
+        // 4 clients, 200 ops, every op overlapping its neighbours: a linearizable history by construction
+        // (each op's effect is at its midpoint), which the search has to find among many orders.
+        List<Op> history = new ArrayList<>();
+        String value = null;
+        for (int i = 0; i < 200; i++) {
+            long invoke = i * 10L;
+            long response = invoke + 35; // overlaps the next three ops
+            if (i % 3 == 0) {
+                value = "v" + i;
+                history.add(i % 9 == 0 ? maybeWrite(value, invoke) : write(value, invoke, response));
+            } else {
+                history.add(read(value, invoke, response));
+            }
+        }
+        Result result = LinearizabilityChecker.check(history, null);
+        assertTrue(result.linearizable(), result::explain);
+    }
+
+    @Test
+    void manyUnobservedMaybeWritesDoNotSlowTheSearch() {
+        // Failed puts to a dead member: 60 maybe-writes nobody saw, amid reads that all see a.
+        List<Op> history = new ArrayList<>(List.of(write("a", 0, 1)));
+        for (int i = 0; i < 60; i++) {
+            history.add(maybeWrite("lost" + i, 2 + i));
+            history.add(read("a", 100 + 2L * i, 101 + 2L * i));
+        }
+        history.add(read("b", 300, 301)); // b was never written: still caught
+        Result result = LinearizabilityChecker.check(history, null);
+        assertFalse(result.linearizable(), result::explain);
+        history.remove(history.size() - 1);
+        assertTrue(LinearizabilityChecker.check(history, null).linearizable());
+    }
+
+    @Test
+    void readsWithoutResponseAreRejected() {
+        assertThrows(IllegalArgumentException.class,
+                () -> new Op(LinearizabilityChecker.Type.READ, "a", 0, LinearizabilityChecker.NEVER, ""));
+    }
+}

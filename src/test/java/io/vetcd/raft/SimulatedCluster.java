@@ -1,0 +1,892 @@
+package io.vetcd.raft;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * One seeded random schedule of {@link RaftSimulationTest} (modelled on KRaft's
+ * RaftEventSimulationTest): a cluster of {@link SimulatedMember}s on a {@link SimulatedNetwork}, a fake
+ * clock whose only time is the step count (each step is one event; a member's {@code tick()} is an
+ * event like any other, so members' clocks drift apart), clients, and faults. After every event the
+ * {@link SimulationInvariants} are checked. At the end every fault is healed and the cluster must
+ * elect a leader and commit a final proposal on every member within a bounded number of ticks.
+ *
+ * <p>Each schedule draws its own profile from the seed (cluster options, pipelining depth, loss,
+ * duplication, delays, how often members crash and links are cut), so a sweep covers calm and hostile
+ * runs. Everything random comes from one {@link Random}: a seed replays exactly, which is how a failure
+ * is re-run with a trace.
+ */
+final class SimulatedCluster {
+
+  /** What a step does. Weights are per mille of steps, some drawn per schedule. */
+  private enum Kind {
+    DELIVER, TICK, READY, PERSIST, APPLY, PROPOSE, READ, DUPLICATE, PARTITION, HEAL, CRASH, RESTART,
+    COMPACT, TRANSFER, CAMPAIGN, UNREACHABLE
+  }
+
+  /** Counters summed over schedules, to show what a sweep exercised. */
+  static final class Stats {
+    long schedules;
+    long events;
+    long committed;
+    long acknowledged;
+    long leaderTerms;
+    long reads;
+    long snapshotsMade;
+    long snapshotsSent;
+    long snapshotsInstalled;
+    long crashes;
+    long lostReadies;
+    long partitions;
+    long transfers;
+    long dropped;
+    long duplicated;
+    long lostToCuts;
+    long settleTicks;
+
+    synchronized void add(Stats o) {
+      schedules += o.schedules;
+      events += o.events;
+      committed += o.committed;
+      acknowledged += o.acknowledged;
+      leaderTerms += o.leaderTerms;
+      reads += o.reads;
+      snapshotsMade += o.snapshotsMade;
+      snapshotsSent += o.snapshotsSent;
+      snapshotsInstalled += o.snapshotsInstalled;
+      crashes += o.crashes;
+      lostReadies += o.lostReadies;
+      partitions += o.partitions;
+      transfers += o.transfers;
+      dropped += o.dropped;
+      duplicated += o.duplicated;
+      lostToCuts += o.lostToCuts;
+      settleTicks += o.settleTicks;
+    }
+
+    @Override
+    public synchronized String toString() {
+      return schedules + " schedules, " + events + " events: " + committed + " entries committed, "
+          + acknowledged + " values acknowledged, " + leaderTerms + " terms with a leader, " + reads
+          + " ReadIndex answers, " + snapshotsMade + " snapshots taken, " + snapshotsSent
+          + " SNAPs delivered, " + snapshotsInstalled + " snapshots installed, " + crashes
+          + " crashes (" + lostReadies + " unpersisted Readies lost), " + partitions
+          + " partitions, " + transfers + " transfer requests, " + dropped + " messages dropped, "
+          + duplicated + " duplicated, " + lostToCuts + " lost to cuts; " + settleTicks
+          + " ticks to recover in total";
+    }
+  }
+
+  /** A client: at most one request outstanding, sent to the member it believes leads. */
+  private static final class Client {
+    /** The member it talks to next (0: pick one at random). */
+    long guess;
+    /** The value awaiting an answer, 0 if none. */
+    long pending;
+    long member;
+    int memberLife;
+    long deadline;
+  }
+
+  final long seed;
+  final int size;
+  private final Random rnd;
+  private final boolean tracing;
+  final SimulatedMember[] members;
+  final SimulatedNetwork net;
+  final SimulationInvariants inv;
+  final Stats stats = new Stats();
+
+  /** The fake clock: the number of events so far. */
+  private long now;
+  /** Bit set of the member ids whose node the current event called. */
+  private long touched;
+  private final int electionTick;
+  /** Most Readies a member hands out before the oldest is durable (1 = the server's current loop). */
+  private final int pipelineDepth;
+  private final int[] weights = new int[Kind.values().length];
+  private int totalWeight;
+
+  /** The state each snapshot stands for, by the id its {@code data} carries. */
+  private final HashMap<Long, List<Entry>> snapshotStates = new HashMap<>();
+  private long nextSnapshotId;
+
+  private final Client[] clients = new Client[6];
+  private final HashMap<Long, Client> waiting = new HashMap<>();
+  private final List<Entry> acknowledgedEntries = new ArrayList<>();
+  private final int clientTimeout;
+  private long nextValue;
+  /** Read context → the highest acknowledged index when the read started. */
+  private final HashMap<Long, Long> readFloor = new HashMap<>();
+  private long nextRead;
+  /** Values proposed in the liveness phase, and the members that applied one of them. */
+  private final Set<Long> finalValues = new HashSet<>();
+  private long finalAppliedBy;
+
+  /** How many of the last events a trace keeps (-Draft.sim.traceLines). */
+  private static final int TRACE_LINES = Integer.getInteger("raft.sim.traceLines", 150);
+  private final ArrayDeque<String> trace = new ArrayDeque<>();
+  private String what = "";
+  private final String profile;
+
+  SimulatedCluster(long seed, int size, boolean tracing) {
+    this.seed = seed;
+    this.size = size;
+    this.rnd = new Random(seed * 0x5DEECE66DL + size);
+    this.tracing = tracing;
+    List<Long> ids = new ArrayList<>();
+    for (long i = 1; i <= size; i++) {
+      ids.add(i);
+    }
+    // Options every member must share (a member without CheckQuorum would vote inside the others'
+    // leader lease), and the schedule's profile.
+    boolean preVote = rnd.nextBoolean();
+    boolean checkQuorum = rnd.nextBoolean();
+    electionTick = 3 + rnd.nextInt(5);
+    int heartbeatTick = electionTick > 4 && rnd.nextBoolean() ? 2 : 1;
+    int maxEntries = 1 + rnd.nextInt(4);
+    int maxInflight = 1 + rnd.nextInt(4);
+    pipelineDepth = rnd.nextBoolean() ? 1 : 2 + rnd.nextInt(3);
+    boolean durableStateMachine = rnd.nextBoolean();
+    double drop = new double[] {0, 0.01, 0.05, 0.15}[rnd.nextInt(4)];
+    double dup = new double[] {0, 0.01, 0.05}[rnd.nextInt(3)];
+    int maxDelay = new int[] {0, 2, 6, 15}[rnd.nextInt(4)];
+    double longDelayRate = new double[] {0, 0.005, 0.02}[rnd.nextInt(3)];
+    int longDelay = 50 + rnd.nextInt(250);
+    int crashWeight = new int[] {1, 2, 4}[rnd.nextInt(3)];
+    int partitionWeight = new int[] {0, 2, 5}[rnd.nextInt(3)];
+    net = new SimulatedNetwork(rnd, size, drop, dup, maxDelay, longDelayRate, longDelay);
+    members = new SimulatedMember[size + 1];
+    for (long id : ids) {
+      RaftConfig c = RaftConfig.builder(id, ids).electionTick(electionTick)
+          .heartbeatTick(heartbeatTick).preVote(preVote).checkQuorum(checkQuorum)
+          .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).randomSeed(seed).build();
+      members[(int) id] = new SimulatedMember(c, durableStateMachine);
+    }
+    inv = new SimulationInvariants(members, this::stateOf);
+    for (int i = 0; i < clients.length; i++) {
+      clients[i] = new Client();
+    }
+    // Message handling must outpace the clocks (a heartbeat interval is long next to a network hop
+    // and a disk write): each member ticks about once per 50 events, so an election timeout spans a
+    // few hundred events and a healthy leader commits many entries per timeout.
+    weight(Kind.DELIVER, 420);
+    weight(Kind.TICK, 20 * size);
+    weight(Kind.READY, 140);
+    weight(Kind.PERSIST, 120);
+    weight(Kind.APPLY, 90);
+    weight(Kind.PROPOSE, 50);
+    weight(Kind.READ, 8);
+    weight(Kind.DUPLICATE, 4);
+    weight(Kind.PARTITION, partitionWeight);
+    weight(Kind.HEAL, 1);
+    weight(Kind.CRASH, crashWeight);
+    weight(Kind.RESTART, 8);
+    weight(Kind.COMPACT, 12);
+    weight(Kind.TRANSFER, 4);
+    weight(Kind.CAMPAIGN, 2);
+    weight(Kind.UNREACHABLE, 3);
+    // About one election timeout, in events: then a client gives up and looks for the leader again.
+    clientTimeout = electionTick * totalWeight * size / weights[Kind.TICK.ordinal()];
+    profile = "preVote=" + preVote + " checkQuorum=" + checkQuorum + " electionTick="
+        + electionTick + " heartbeatTick=" + heartbeatTick + " maxEntries=" + maxEntries
+        + " maxInflight=" + maxInflight + " pipelineDepth=" + pipelineDepth
+        + " durableStateMachine=" + durableStateMachine + " drop=" + drop + " dup=" + dup
+        + " maxDelay=" + maxDelay + " longDelayRate=" + longDelayRate + " crashWeight="
+        + crashWeight + " partitionWeight=" + partitionWeight;
+  }
+
+  private void weight(Kind k, int w) {
+    weights[k.ordinal()] = w;
+    totalWeight += w;
+  }
+
+  String profile() {
+    return profile;
+  }
+
+  long now() {
+    return now;
+  }
+
+  /** The last events before a failure, one per line (only when tracing). */
+  String traceText() {
+    return String.join("\n", trace);
+  }
+
+  // ------------------------------------------------------------------ the schedule
+
+  /** Runs {@code events} random events, then the liveness phase. */
+  void run(int events) {
+    for (int i = 0; i < events; i++) {
+      step();
+    }
+    settle();
+    stats.schedules = 1;
+    stats.committed = inv.committed.size();
+    stats.acknowledged = inv.acknowledged;
+    stats.leaderTerms = inv.leaderTerms();
+    stats.dropped = net.dropped;
+    stats.duplicated = net.duplicated;
+    stats.lostToCuts = net.lostToCuts;
+  }
+
+  /**
+   * One event: a kind drawn by weight, redrawn (a few times at most) while the drawn kind has nothing
+   * to act on, so that events are spent on actions rather than on idle draws.
+   */
+  private void step() {
+    begin();
+    for (int attempt = 0; attempt < 8; attempt++) {
+      int r = rnd.nextInt(totalWeight);
+      int k = 0;
+      while (r >= weights[k]) {
+        r -= weights[k];
+        k++;
+      }
+      if (act(Kind.values()[k])) {
+        break;
+      }
+    }
+    end();
+  }
+
+  /** Does one event of kind {@code k}; false if there was nothing to do. */
+  private boolean act(Kind k) {
+    return switch (k) {
+      case DELIVER -> deliverOne();
+      case TICK -> tick(anyUp());
+      case READY -> handOutOne();
+      case PERSIST -> persistSome();
+      case APPLY -> applyOne();
+      case PROPOSE -> propose(clients[rnd.nextInt(clients.length)]);
+      case READ -> read(anyUp());
+      case DUPLICATE -> {
+        if (net.inFlight() == 0) {
+          yield false;
+        }
+        net.duplicateRandom(now);
+        note("duplicate a packet");
+        yield true;
+      }
+      case PARTITION -> partition();
+      case HEAL -> {
+        net.healAll();
+        note("heal all links");
+        yield true;
+      }
+      case CRASH -> crash(anyUp());
+      case RESTART -> restart(members[1 + rnd.nextInt(size)]);
+      case COMPACT -> compact(anyUp());
+      case TRANSFER -> transfer(anyUp());
+      case CAMPAIGN -> campaign(anyUp());
+      case UNREACHABLE -> unreachable(anyUp());
+    };
+  }
+
+  private void begin() {
+    now++;
+    touched = 0;
+    if (tracing) {
+      what = "";
+    }
+  }
+
+  /** Every event ends here: the invariants, then the trace line. */
+  private void end() {
+    stats.events++;
+    inv.afterEvent(touched);
+    if (tracing) {
+      StringBuilder b = new StringBuilder().append(now).append(' ').append(what).append(" |");
+      for (int id = 1; id <= size; id++) {
+        b.append(' ').append(members[id].describe());
+      }
+      b.append(" | cuts ").append(net.describeCuts(now)).append(" | wire ").append(net.inFlight());
+      trace.add(b.toString());
+      if (trace.size() > TRACE_LINES) {
+        trace.removeFirst();
+      }
+    }
+  }
+
+  private void note(String s) {
+    if (tracing) {
+      what = s;
+    }
+  }
+
+  private void touch(long id) {
+    touched |= 1L << id;
+  }
+
+  /** A random member that is up, or null (the event does nothing). */
+  private SimulatedMember anyUp() {
+    SimulatedMember m = members[1 + rnd.nextInt(size)];
+    return m.up() ? m : null;
+  }
+
+  private static final int HAS_READY = 0;
+  private static final int HAS_UNPERSISTED = 1;
+  private static final int HAS_UNAPPLIED = 2;
+
+  /**
+   * The first member, from a random one on, that is up and has that kind of work (so thread events
+   * are not wasted on idle members); null if none.
+   */
+  private SimulatedMember withWork(int kind) {
+    int start = rnd.nextInt(size);
+    for (int i = 0; i < size; i++) {
+      SimulatedMember m = members[1 + (start + i) % size];
+      if (!m.up()) {
+        continue;
+      }
+      boolean has = switch (kind) {
+        case HAS_READY -> m.unpersisted.size() < pipelineDepth && m.node.hasReady();
+        case HAS_UNPERSISTED -> !m.unpersisted.isEmpty();
+        default -> !m.unapplied.isEmpty();
+      };
+      if (has) {
+        return m;
+      }
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ the network
+
+  private void send(SimulatedMember from, Message m) {
+    boolean forwarded = m.type() == MessageType.PROP || m.type() == MessageType.READ_INDEX
+        || m.type() == MessageType.TRANSFER_LEADER;
+    if (m.to() < 1 || m.to() > size || m.to() == from.id || (!forwarded && m.from() != from.id)) {
+      SimulationInvariants.fail("member " + from.id + " sends a misaddressed message " + m);
+    }
+    if (!net.send(from.id, m, from.life, now) && m.type() == MessageType.SNAP) {
+      // The transport may or may not notice that a snapshot it streamed got lost.
+      from.node.reportSnapshot(m.to(), rnd.nextBoolean());
+      touch(from.id);
+    }
+  }
+
+  private boolean deliverOne() {
+    for (int attempt = 0; attempt < 4; attempt++) {
+      SimulatedNetwork.Packet p = net.takeRandom(now);
+      if (p != null) {
+        deliver(p);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private void deliver(SimulatedNetwork.Packet p) {
+    Message m = p.message();
+    SimulatedMember to = members[(int) m.to()];
+    if (!to.up() || net.isCut(p.sender(), m.to(), now)) {
+      if (to.up()) {
+        net.lostToCuts++;
+      }
+      note("lose " + m);
+      if (m.type() == MessageType.SNAP) {
+        reportSnapshot(p, false);
+      } else if (rnd.nextInt(8) == 0) {
+        SimulatedMember from = members[(int) p.sender()];
+        if (from.up() && from.life == p.senderLife()) {
+          from.node.reportUnreachable(m.to());
+          touch(from.id);
+        }
+      }
+      return;
+    }
+    note("deliver " + m);
+    to.node.step(m);
+    touch(to.id);
+    if (m.type() == MessageType.SNAP) {
+      stats.snapshotsSent++;
+      reportSnapshot(p, true);
+    }
+  }
+
+  /** The transport tells the life of the leader that sent a SNAP how it went. */
+  private void reportSnapshot(SimulatedNetwork.Packet p, boolean ok) {
+    SimulatedMember from = members[(int) p.sender()];
+    if (from.up() && from.life == p.senderLife()) {
+      from.node.reportSnapshot(p.message().to(), ok);
+      touch(from.id);
+    }
+  }
+
+  private boolean partition() {
+    long until = now + 20 + rnd.nextInt(400);
+    long a = 1 + rnd.nextInt(size);
+    long b = 1 + rnd.nextInt(size);
+    stats.partitions++;
+    switch (rnd.nextInt(5)) {
+      case 0 -> {
+        net.cutBothWays(a, b, until);
+        note("cut " + a + "<>" + b + " until " + until);
+      }
+      case 1 -> {
+        net.cut(a, b, until);
+        note("cut " + a + ">" + b + " until " + until);
+      }
+      case 2 -> {
+        for (long o = 1; o <= size; o++) {
+          net.cutBothWays(a, o, until);
+        }
+        note("isolate " + a + " until " + until);
+      }
+      case 3 -> {
+        boolean inbound = rnd.nextBoolean();
+        for (long o = 1; o <= size; o++) {
+          if (inbound) {
+            net.cut(o, a, until);
+          } else {
+            net.cut(a, o, until);
+          }
+        }
+        note("cut all " + (inbound ? "to " : "from ") + a + " until " + until);
+      }
+      default -> {
+        boolean[] side = new boolean[size + 1];
+        for (int i = 1; i <= size; i++) {
+          side[i] = rnd.nextBoolean();
+        }
+        for (int i = 1; i <= size; i++) {
+          for (int j = i + 1; j <= size; j++) {
+            if (side[i] != side[j]) {
+              net.cutBothWays(i, j, until);
+            }
+          }
+        }
+        note("split " + java.util.Arrays.toString(side) + " until " + until);
+      }
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ a member's threads
+
+  private boolean tick(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    note("tick " + m.id);
+    m.node.tick();
+    touch(m.id);
+    return true;
+  }
+
+  private boolean handOutOne() {
+    SimulatedMember m = withWork(HAS_READY);
+    if (m == null) {
+      return false;
+    }
+    handOut(m);
+    return true;
+  }
+
+  /**
+   * The consensus loop takes a Ready: the leader's replication messages leave at once, read states
+   * are answered, the rest goes to the append thread.
+   */
+  private void handOut(SimulatedMember m) {
+    Ready rd = m.node.ready();
+    touch(m.id);
+    note("ready " + m.id + ": " + rd.entries().size() + " entries" + (rd.hardState() == null ? ""
+        : " " + rd.hardState()) + (rd.snapshot() == null ? "" : " " + rd.snapshot()) + ", "
+        + rd.committedEntries().size() + " committed, " + rd.leaderMessages().size() + "+"
+        + rd.messages().size() + " messages");
+    for (Message msg : rd.leaderMessages()) {
+      send(m, msg);
+    }
+    for (ReadState rs : rd.readStates()) {
+      checkRead(m, rs);
+    }
+    m.unpersisted.add(rd);
+  }
+
+  private boolean persistSome() {
+    SimulatedMember m = withWork(HAS_UNPERSISTED);
+    if (m == null) {
+      return false;
+    }
+    // Group commit: one sync may cover every write queued behind the first.
+    int n = rnd.nextInt(3) == 0 ? m.unpersisted.size() : 1;
+    note("persist " + n + " Readies of " + m.id);
+    for (int i = 0; i < n; i++) {
+      persistOldest(m);
+    }
+    return true;
+  }
+
+  /** The append thread's write of the oldest Ready is durable: send its messages, advance. */
+  private void persistOldest(SimulatedMember m) {
+    Ready rd = m.unpersisted.poll();
+    m.disk.persist(rd);
+    inv.afterPersist(m, rd);
+    for (Message msg : rd.messages()) {
+      send(m, msg);
+    }
+    m.node.advance(rd);
+    touch(m.id);
+    if (rd.snapshot() != null || !rd.committedEntries().isEmpty()) {
+      m.unapplied.add(rd);
+    }
+  }
+
+  private boolean applyOne() {
+    SimulatedMember m = withWork(HAS_UNAPPLIED);
+    if (m == null) {
+      return false;
+    }
+    note("apply a Ready on " + m.id);
+    applyOldest(m);
+    return true;
+  }
+
+  /** The apply thread installs the snapshot, then applies the committed entries, of one Ready. */
+  private void applyOldest(SimulatedMember m) {
+    Ready rd = m.unapplied.poll();
+    if (rd.snapshot() != null) {
+      List<Entry> st = stateOf(rd.snapshot());
+      inv.checkInstall(m, rd.snapshot(), st);
+      m.state.clear();
+      m.state.addAll(st);
+      stats.snapshotsInstalled++;
+    }
+    for (Entry e : rd.committedEntries()) {
+      inv.checkApply(m, e);
+      m.state.add(e);
+      applied(m, e);
+    }
+  }
+
+  /** The server answers the client whose request this entry carries, if it proposed here. */
+  private void applied(SimulatedMember m, Entry e) {
+    if (e.data().length != 8) {
+      return; // a leader's empty entry
+    }
+    long value = ByteBuffer.wrap(e.data()).getLong();
+    if (finalValues.contains(value)) {
+      finalAppliedBy |= 1L << m.id;
+    }
+    Client c = waiting.get(value);
+    if (c != null && c.member == m.id && c.memberLife == m.life) {
+      waiting.remove(value);
+      c.pending = 0;
+      c.guess = m.node.leader();
+      inv.acknowledge(e);
+      acknowledgedEntries.add(e);
+    }
+  }
+
+  /** The server snapshots its applied state at some index and compacts its log and disk there. */
+  private boolean compact(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    RaftNode n = m.node;
+    long lo = n.snapshot().index();
+    long hi = Math.min(Math.min(m.applied(), n.appliedIndex()), n.persistedIndex());
+    if (hi <= lo) {
+      return false;
+    }
+    long index = lo + 1 + rnd.nextInt((int) (hi - lo));
+    long id = ++nextSnapshotId;
+    Snapshot s = n.createSnapshot(index, ByteBuffer.allocate(8).putLong(id).array());
+    List<Entry> st = List.copyOf(m.state.subList(0, (int) index));
+    inv.checkSnapshotState(m.id, s, st);
+    snapshotStates.put(id, st);
+    note("compact " + m.id + " at " + s);
+    n.compact(s);
+    m.disk.compact(s);
+    inv.afterCompaction(m);
+    touch(m.id);
+    stats.snapshotsMade++;
+    return true;
+  }
+
+  /** The state machine content {@code s} stands for. */
+  List<Entry> stateOf(Snapshot s) {
+    if (s == null || s.isEmpty()) {
+      return List.of();
+    }
+    List<Entry> st = s.data().length == 8
+        ? snapshotStates.get(ByteBuffer.wrap(s.data()).getLong()) : null;
+    if (st == null) {
+      SimulationInvariants.fail(s + " carries data no member's snapshot had");
+    }
+    return st;
+  }
+
+  // ------------------------------------------------------------------ crashes
+
+  private boolean crash(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    note("crash " + m.id + " (losing " + m.unpersisted.size() + " unpersisted Readies)");
+    stats.crashes++;
+    stats.lostReadies += m.unpersisted.size();
+    m.crash();
+    return true;
+  }
+
+  private boolean restart(SimulatedMember m) {
+    if (m.up()) {
+      return false;
+    }
+    note("restart " + m.id + " from " + m.disk.hardState + " "
+        + (m.disk.snapshot == null ? "no snapshot" : m.disk.snapshot) + " last "
+        + m.disk.lastIndex() + " applied " + m.applied());
+    m.restart(this::stateOf);
+    inv.afterRestart(m);
+    touch(m.id);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ clients and operators
+
+  /**
+   * A client proposes a new unique value to the member it believes leads. It is acknowledged only
+   * when that member (in the same life) applies it; a client that waited too long gives up (the value
+   * may still commit later: it was never acknowledged) and looks for the leader again.
+   */
+  private boolean propose(Client c) {
+    if (c.pending != 0) {
+      if (now < c.deadline) {
+        return false;
+      }
+      waiting.remove(c.pending);
+      c.pending = 0;
+      c.guess = 0;
+    }
+    long target = c.guess != 0 ? c.guess : 1 + rnd.nextInt(size);
+    SimulatedMember m = members[(int) target];
+    if (!m.up()) {
+      c.guess = 0;
+      return false;
+    }
+    long value = ++nextValue;
+    boolean ok = m.node.propose(ByteBuffer.allocate(8).putLong(value).array());
+    touch(m.id);
+    note("propose v" + value + " to " + m.id + (ok ? "" : ": refused"));
+    long leader = m.node.leader();
+    if (!ok) {
+      c.guess = leader;
+      return true;
+    }
+    c.pending = value;
+    c.member = m.id;
+    c.memberLife = m.life;
+    c.deadline = now + clientTimeout;
+    c.guess = leader != 0 ? leader : m.id;
+    waiting.put(value, c);
+    return true;
+  }
+
+  private boolean read(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    long ctx = ++nextRead;
+    if (m.node.readIndex(ByteBuffer.allocate(8).putLong(ctx).array())) {
+      readFloor.put(ctx, inv.maxAcknowledged);
+    }
+    touch(m.id);
+    note("read r" + ctx + " at " + m.id);
+    return true;
+  }
+
+  /**
+   * Linearizable reads (thesis §6.4): the read index answered for a read is at least the index of
+   * every value acknowledged before the read started, and it is committed.
+   */
+  private void checkRead(SimulatedMember m, ReadState rs) {
+    Long floor = readFloor.get(ByteBuffer.wrap(rs.context()).getLong());
+    if (floor != null && rs.index() < floor) {
+      SimulationInvariants.fail("linearizable read (thesis §6.4): member " + m.id + " got read index "
+          + rs.index() + " but entry " + floor + " was acknowledged before the read started");
+    }
+    if (rs.index() > inv.committed.size()) {
+      SimulationInvariants.fail("read index " + rs.index() + " at member " + m.id
+          + " is not committed");
+    }
+    stats.reads++;
+  }
+
+  private boolean transfer(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    long target = 1 + rnd.nextInt(size);
+    note("transfer leadership to " + target + " via " + m.id);
+    m.node.transferLeadership(target);
+    touch(m.id);
+    stats.transfers++;
+    return true;
+  }
+
+  private boolean campaign(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    note("campaign " + m.id);
+    m.node.campaign();
+    touch(m.id);
+    return true;
+  }
+
+  private boolean unreachable(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    long other = 1 + rnd.nextInt(size);
+    note("report " + other + " unreachable to " + m.id);
+    m.node.reportUnreachable(other);
+    touch(m.id);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  /**
+   * Faults stop: links heal, the network stops losing, duplicating and delaying, crashed members
+   * restart. Then every round ticks each member once and runs the cluster until it is quiet. Within
+   * a bounded number of rounds there must be a leader and a final proposal applied on every member
+   * (Raft §5.2: elections eventually succeed once the network is well-behaved); and every value ever
+   * acknowledged must be in every member's state machine.
+   */
+  private void settle() {
+    begin();
+    net.healAll();
+    net.calmDown();
+    note("heal everything");
+    end();
+    for (int id = 1; id <= size; id++) {
+      begin();
+      restart(members[id]);
+      end();
+    }
+    int maxRounds = 30 * electionTick + 50;
+    long finalValue = 0;
+    int proposedAt = 0;
+    for (int round = 1; round <= maxRounds; round++) {
+      for (int id = 1; id <= size; id++) {
+        begin();
+        tick(members[id]);
+        end();
+      }
+      drain();
+      if (finalAppliedBy == allMembers()) {
+        stats.settleTicks += round;
+        checkAcknowledgedEverywhere();
+        return;
+      }
+      SimulatedMember leader = currentLeader();
+      if (leader != null && (finalValue == 0 || round - proposedAt > 3 * electionTick)) {
+        begin();
+        finalValue = ++nextValue;
+        finalValues.add(finalValue);
+        note("propose final value v" + finalValue + " to " + leader.id);
+        if (leader.node.propose(ByteBuffer.allocate(8).putLong(finalValue).array())) {
+          proposedAt = round;
+        } else {
+          finalValue = 0; // a transfer is under way: try again next round
+        }
+        touch(leader.id);
+        end();
+      }
+    }
+    StringBuilder b = new StringBuilder("liveness: after healing, no final proposal was applied on "
+        + "every member within " + maxRounds + " ticks; members:");
+    for (int id = 1; id <= size; id++) {
+      RaftNode n = members[id].node;
+      b.append("\n  ").append(n).append(" progress ").append(n.progressSummary());
+    }
+    SimulationInvariants.fail(b.toString());
+  }
+
+  private long allMembers() {
+    long all = 0;
+    for (int id = 1; id <= size; id++) {
+      all |= 1L << id;
+    }
+    return all;
+  }
+
+  /** The leader of the highest term any member is in, if there is one. */
+  private SimulatedMember currentLeader() {
+    long maxTerm = 0;
+    for (int id = 1; id <= size; id++) {
+      maxTerm = Math.max(maxTerm, members[id].node.term());
+    }
+    for (int id = 1; id <= size; id++) {
+      RaftNode n = members[id].node;
+      if (n.isLeader() && n.term() == maxTerm) {
+        return members[id];
+      }
+    }
+    return null;
+  }
+
+  /** Runs every member's threads and the network until nothing moves; each action is one event. */
+  private void drain() {
+    for (int iteration = 0; iteration < 10_000; iteration++) {
+      boolean moved = false;
+      for (int id = 1; id <= size; id++) {
+        SimulatedMember m = members[id];
+        if (m.node.hasReady()) {
+          begin();
+          handOut(m);
+          end();
+          moved = true;
+        }
+        while (!m.unpersisted.isEmpty()) {
+          begin();
+          note("persist a Ready of " + m.id);
+          persistOldest(m);
+          end();
+          moved = true;
+        }
+        while (!m.unapplied.isEmpty()) {
+          begin();
+          note("apply a Ready on " + m.id);
+          applyOldest(m);
+          end();
+          moved = true;
+        }
+      }
+      for (SimulatedNetwork.Packet p : net.takeAll()) {
+        begin();
+        deliver(p);
+        end();
+        moved = true;
+      }
+      if (!moved) {
+        return;
+      }
+    }
+    SimulationInvariants.fail("the cluster never went quiet");
+  }
+
+  /** No acknowledged entry lost: at the end, every member's state machine holds each of them. */
+  private void checkAcknowledgedEverywhere() {
+    for (Entry e : acknowledgedEntries) {
+      for (int id = 1; id <= size; id++) {
+        List<Entry> st = members[id].state;
+        Entry got = e.index() <= st.size() ? st.get((int) (e.index() - 1)) : null;
+        if (got == null || !got.equals(e)) {
+          SimulationInvariants.fail("acknowledged " + e + " lost: member " + id + " has " + got
+              + " at " + e.index());
+        }
+      }
+    }
+  }
+}
