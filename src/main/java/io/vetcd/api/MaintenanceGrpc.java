@@ -11,6 +11,8 @@ import io.vetcd.proto.etcdserverpb.AlarmResponse;
 import io.vetcd.proto.etcdserverpb.HashKVRequest;
 import io.vetcd.proto.etcdserverpb.HashKVResponse;
 import io.vetcd.proto.etcdserverpb.MaintenanceService;
+import io.vetcd.proto.etcdserverpb.MoveLeaderRequest;
+import io.vetcd.proto.etcdserverpb.MoveLeaderResponse;
 import io.vetcd.proto.etcdserverpb.StatusRequest;
 import io.vetcd.proto.etcdserverpb.StatusResponse;
 import io.vetcd.server.KvApplier;
@@ -65,6 +67,13 @@ final class MaintenanceGrpc extends MaintenanceService {
         throw KvApplier.toEtcd(e);
       }
     }, false));
+  }
+
+  /** Leadership transfer: asked of the leader, answered once the target leads. */
+  @Override
+  public Future<MoveLeaderResponse> moveLeader(MoveLeaderRequest request) {
+    return GrpcErrors.call(() -> member.moveLeader(request.getTargetID())
+        .map(v -> MoveLeaderResponse.newBuilder().setHeader(member.header(0).toBuilder().clearRevision()).build()));
   }
 
   /** Alarms: NOSPACE is the only one vetcd raises; GET lists it, DEACTIVATE (etcdctl alarm disarm) clears it. */

@@ -25,7 +25,9 @@ public enum EtcdError {
   STOPPED(GrpcStatus.UNAVAILABLE, "etcdserver: server stopped"),
   CORRUPT(GrpcStatus.DATA_LOSS, "etcdserver: corrupt cluster"),
   NOT_CAPABLE(GrpcStatus.UNAVAILABLE, "etcdserver: not capable"),
-  MEMBER_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: member not found");
+  MEMBER_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: member not found"),
+  BAD_LEADER_TRANSFEREE(GrpcStatus.FAILED_PRECONDITION, "etcdserver: bad leader transferee"),
+  LEADER_TRANSFER_TIMEOUT(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, leader transfer took too long");
 
   private final GrpcStatus status;
   private final String message;

@@ -208,6 +208,14 @@ public final class Member {
     return promise.future();
   }
 
+  /** etcd's MoveLeader; completes on the caller's context. */
+  public Future<Void> moveLeader(long target) {
+    Context caller = vertx.getOrCreateContext();
+    Promise<Void> promise = Promise.promise();
+    raft.transferLeadership(target).onComplete(result -> caller.runOnContext(v -> promise.handle(result)));
+    return promise.future();
+  }
+
   /** Completes on the caller's context once a read of {@link #store()} is linearizable. */
   public Future<Void> readBarrier() {
     Context caller = vertx.getOrCreateContext();

@@ -213,6 +213,38 @@ final class RaftVerticle extends VerticleBase {
   }
 
   /**
+   * Moves leadership to {@code target} (etcd's MoveLeader; Raft thesis §3.10): completes once the
+   * target leads, fails if this member does not lead, the target is no voter, or it takes longer
+   * than the request timeout.
+   */
+  Future<Void> transferLeadership(long target) {
+    Promise<Void> promise = Promise.promise();
+    context.runOnContext(v -> {
+      if (!node.isLeader()) {
+        promise.fail(EtcdError.NOT_LEADER.exception());
+        return;
+      }
+      if (!peers.urls().containsKey(target)) {
+        promise.fail(EtcdError.BAD_LEADER_TRANSFEREE.exception());
+        return;
+      }
+      node.transferLeadership(target);
+      scheduleReady();
+      long deadline = System.nanoTime() + requestTimeoutMs * 1_000_000L;
+      vertx.setPeriodic(heartbeatMs, id -> {
+        if (leader == target) {
+          vertx.cancelTimer(id);
+          promise.tryComplete();
+        } else if (System.nanoTime() - deadline > 0) {
+          vertx.cancelTimer(id);
+          promise.tryFail(EtcdError.LEADER_TRANSFER_TIMEOUT.exception());
+        }
+      });
+    });
+    return promise.future();
+  }
+
+  /**
    * Completes once a read of the local keyspace is linearizable: the leader confirmed its leadership
    * at a read index (one heartbeat round for every read of the loop turn) and the keyspace has
    * applied up to it (ReadIndex, Raft thesis §6.4).
@@ -377,8 +409,11 @@ final class RaftVerticle extends VerticleBase {
       io.vetcd.raft.Snapshot point = node.createSnapshot(applied, new byte[0]);
       node.compact(point);
       snapshotIndex = applied;
-      appendThread.submit(point, false, null, List.of(), () -> { });
-      LOG.debug("compacted the log up to index {}", applied);
+      // On the append thread, after the point is synced: the files it makes void can go.
+      appendThread.submit(point, false, null, List.of(), () -> {
+        int deleted = wal.release(applied);
+        LOG.debug("compacted the log up to index {}; {} old log files deleted", applied, deleted);
+      });
     });
   }
 

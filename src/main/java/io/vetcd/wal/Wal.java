@@ -6,8 +6,20 @@ import io.vetcd.raft.Snapshot;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Map;
+import java.util.TreeMap;
 import net.openhft.chronicle.bytes.SyncMode;
+import net.openhft.chronicle.core.time.SystemTimeProvider;
+import net.openhft.chronicle.core.time.TimeProvider;
 import net.openhft.chronicle.queue.ChronicleQueue;
+import net.openhft.chronicle.queue.RollCycle;
+import net.openhft.chronicle.queue.RollCycles;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.posix.PosixAPI;
@@ -45,18 +57,34 @@ public final class Wal implements AutoCloseable {
     }
   }
 
-  private final ChronicleQueue queue;
+  private final Path dir;
+  private final SingleChronicleQueue queue;
   private final ExcerptAppender appender;
+  /** The highest entry index written to each cycle file: a file is deletable once all of it is void. */
+  private final Map<Integer, Long> lastIndexByCycle = new TreeMap<>();
+  /** The newest hard state written; repeated with each snapshot point so deleting files never loses it. */
+  private HardState lastHardState;
 
-  private Wal(ChronicleQueue queue) {
+  private Wal(Path dir, SingleChronicleQueue queue) {
+    this.dir = dir;
     this.queue = queue;
     this.appender = queue.createAppender();
   }
 
+  /** Opens the log in {@code dir}, one file per hour of writing. */
   public static Wal open(Path dir) {
+    return open(dir, RollCycles.FAST_HOURLY, SystemTimeProvider.INSTANCE);
+  }
+
+  /** Opens the log with another roll cycle and clock (tests roll files by the second). */
+  public static Wal open(Path dir, RollCycle rollCycle, TimeProvider clock) {
     checkDurableSync();
-    ChronicleQueue queue = ChronicleQueue.singleBuilder(dir).syncMode(SyncMode.SYNC).build();
-    return new Wal(queue);
+    SingleChronicleQueue queue = ChronicleQueue.singleBuilder(dir)
+        .syncMode(SyncMode.SYNC)
+        .rollCycle(rollCycle)
+        .timeProvider(clock)
+        .build();
+    return new Wal(dir, queue);
   }
 
   /**
@@ -81,9 +109,11 @@ public final class Wal implements AutoCloseable {
       b.writeInt(entry.data().length);
       b.write(entry.data());
     });
+    lastIndexByCycle.merge(appender.cycle(), entry.index(), Math::max);
   }
 
   public void append(HardState state) {
+    lastHardState = state;
     appender.writeBytes(b -> {
       b.writeByte(HARD_STATE);
       b.writeLong(state.term());
@@ -114,6 +144,38 @@ public final class Wal implements AutoCloseable {
       b.writeInt(snapshot.voters().size());
       snapshot.voters().forEach(b::writeLong);
     });
+    if (lastHardState != null) {
+      append(lastHardState); // beside the point, so that deleting older files cannot lose it
+    }
+  }
+
+  /**
+   * Deletes the log files that hold nothing a replay still needs: files older than the one being
+   * written whose entries are all at or below {@code snapshotIndex} (void after the snapshot point
+   * written for it). Returns how many files went. Same thread as the appends.
+   */
+  public int release(long snapshotIndex) {
+    int current = appender.cycle();
+    DateTimeFormatter names = DateTimeFormatter.ofPattern(queue.rollCycle().format()).withZone(ZoneOffset.UTC);
+    int deleted = 0;
+    for (var it = lastIndexByCycle.entrySet().iterator(); it.hasNext(); ) {
+      var cycle = it.next();
+      if (cycle.getKey() >= current || cycle.getValue() > snapshotIndex) {
+        break; // files are in cycle order: the first one still needed keeps every later one
+      }
+      Path file = dir.resolve(names.format(Instant.ofEpochMilli(
+          (long) cycle.getKey() * queue.rollCycle().lengthInMillis())) + SingleChronicleQueue.SUFFIX);
+      try {
+        if (Files.deleteIfExists(file)) {
+          deleted++;
+        }
+      } catch (IOException e) {
+        LOG.warn("could not delete the old log file {}: {}", file, e.toString());
+        break;
+      }
+      it.remove();
+    }
+    return deleted;
   }
 
   /** Forces every record appended so far to disk (msync MS_SYNC). */
@@ -133,6 +195,7 @@ public final class Wal implements AutoCloseable {
           byte kind = b.readByte();
           if (kind == HARD_STATE) {
             state[0] = new HardState(b.readLong(), b.readLong(), b.readLong());
+            lastHardState = state[0];
             return;
           }
           if (kind == COMPACTED || kind == SNAPSHOT) {
@@ -155,6 +218,7 @@ public final class Wal implements AutoCloseable {
           while (!entries.isEmpty() && entries.get(entries.size() - 1).index() >= index) {
             entries.remove(entries.size() - 1);
           }
+          lastIndexByCycle.merge(tailer.cycle(), index, Math::max);
           if (index > after && (snapshot[0] == null || index > snapshot[0].index())) {
             entries.add(new Entry(term, index, type, data));
           }

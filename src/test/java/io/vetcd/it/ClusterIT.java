@@ -127,6 +127,20 @@ class ClusterIT {
     }
 
     @Test
+    void moveLeaderHandsLeadershipToTheTarget(TestInfo info) throws Exception {
+        startCluster(info);
+        int leader = cluster.leaderIndex();
+        int target = leader % ClusterProcess.SIZE + 1;
+        Etcdctl.Result moved = Etcdctl.run(cluster.endpoints(), "move-leader", cluster.memberIdHex(target));
+        assertEquals(0, moved.exitCode(), "move-leader failed: " + moved);
+        assertTrue(moved.stdout().contains("Leadership transferred"), "move-leader printed: " + moved);
+        awaitCondition(() -> cluster.leaderIndex() == target, Duration.ofSeconds(5),
+                () -> cluster.name(target) + " did not become the leader");
+        long revision = put(leader, "after-move", "ok"); // the old leader forwards to the new one
+        awaitKv(target, "after-move", "ok", revision, false, Duration.ofSeconds(5));
+    }
+
+    @Test
     void killingTheLeaderElectsANewOneWithinThreeSeconds(TestInfo info) throws Exception {
         startCluster(info);
         put(1, "before", "1");

@@ -127,4 +127,71 @@ class WalTest {
       assertEquals(new HardState(3, 0, 2), wal.replay(0).hardState());
     }
   }
+
+  @Test
+  void aSnapshotPointVoidsEarlierEntriesOnReplay() {
+    try (Wal wal = Wal.open(dir)) {
+      for (long i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.append(new HardState(1, 7, 5));
+      wal.append(new io.vetcd.raft.Snapshot(3, 1, List.of(7L), new byte[0]), false);
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(3, r.snapshot().index());
+      assertEquals(List.of("1/4/NORMAL/e4", "1/5/NORMAL/e5"), render(r.entries()));
+      assertEquals(new HardState(1, 7, 5), r.hardState());
+    }
+  }
+
+  @Test
+  void aSnapshotFromTheLeaderVoidsTheWholeEarlierLog() {
+    try (Wal wal = Wal.open(dir)) {
+      for (long i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i)); // a follower's log, possibly conflicting after index 3
+      }
+      wal.append(new io.vetcd.raft.Snapshot(3, 2, List.of(7L), new byte[0]), true);
+      wal.append(entry(2, 4, "new4"));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(List.of("2/4/NORMAL/new4"), render(r.entries()));
+    }
+  }
+
+  @Test
+  void releaseDeletesOnlyFilesWhoseEntriesAreAllVoid() throws Exception {
+    // One file per second of a clock the test moves: entries 1-2, 3-4, 5-6 land in three files.
+    net.openhft.chronicle.core.time.SetTimeProvider clock =
+        new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.TestRollCycles.TEST_SECONDLY, clock)) {
+      for (long i = 1; i <= 6; i++) {
+        wal.append(entry(1, i, "e" + i));
+        wal.append(new HardState(1, 7, i));
+        if (i % 2 == 0) {
+          clock.advanceMillis(1000);
+        }
+      }
+      wal.append(new io.vetcd.raft.Snapshot(4, 1, List.of(7L), new byte[0]), false);
+      wal.sync();
+      assertEquals(4, cq4Files());
+      assertEquals(2, wal.release(4), "the files of entries 1-2 and 3-4 are void; 5-6 is not");
+      assertEquals(2, cq4Files());
+    }
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.TestRollCycles.TEST_SECONDLY, clock)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(4, r.snapshot().index());
+      assertEquals(List.of("1/5/NORMAL/e5", "1/6/NORMAL/e6"), render(r.entries()));
+      assertEquals(new HardState(1, 7, 6), r.hardState());
+    }
+  }
+
+  private long cq4Files() throws java.io.IOException {
+    try (var files = java.nio.file.Files.list(dir)) {
+      return files.filter(f -> f.toString().endsWith(".cq4")).count();
+    }
+  }
 }
