@@ -17,8 +17,8 @@ import java.util.Map;
  */
 public record Membership(long clusterId, List<MemberInfo> members) {
 
-  /** One member: its id, name and URLs. Client URLs are known for the local member only, for now. */
-  public record MemberInfo(long id, String name, List<String> peerUrls, List<String> clientUrls) {}
+  /** One member of a new cluster: its id, name and peer URLs (client URLs come when it publishes). */
+  public record MemberInfo(long id, String name, List<String> peerUrls) {}
 
   /** Builds the membership of a new cluster from {@code --initial-cluster} and the token. */
   public static Membership initial(String initialCluster, String token) {
@@ -31,20 +31,12 @@ public record Membership(long clusterId, List<MemberInfo> members) {
       byName.computeIfAbsent(part.substring(0, eq).trim(), k -> new ArrayList<>()).add(part.substring(eq + 1).trim());
     }
     List<MemberInfo> members = new ArrayList<>();
-    byName.forEach((name, urls) -> members.add(new MemberInfo(memberId(urls, token), name, urls, List.of())));
+    byName.forEach((name, urls) -> members.add(new MemberInfo(memberId(urls, token), name, urls)));
     return new Membership(clusterId(members.stream().mapToLong(MemberInfo::id).toArray()), members);
   }
 
   public MemberInfo byName(String name) {
     return members.stream().filter(m -> m.name().equals(name)).findFirst().orElse(null);
-  }
-
-  /** The same membership, with the client URLs of member {@code id} set. */
-  public Membership withClientUrls(long id, List<String> clientUrls) {
-    List<MemberInfo> updated = members.stream()
-        .map(m -> m.id() == id ? new MemberInfo(m.id(), m.name(), m.peerUrls(), clientUrls) : m)
-        .toList();
-    return new Membership(clusterId, updated);
   }
 
   static long memberId(List<String> peerUrls, String token) {
