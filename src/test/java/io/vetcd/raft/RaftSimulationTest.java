@@ -2,38 +2,49 @@ package io.vetcd.raft;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Deterministic simulation of the Raft core (issue 3), after KRaft's RaftEventSimulationTest: seeded
- * random schedules of 3- and 5-member clusters, with invariants checked after every event.
+ * Deterministic simulation of the Raft core (issue 3), after KRaft's RaftEventSimulationTest:
+ * seeded random schedules of 3- and 5-member clusters, with invariants checked after every event.
  *
- * <p>A schedule ({@link SimulatedCluster}) mixes ticks of each member's fake clock, message delivery
- * on a network that drops, delays, reorders, duplicates and partitions (symmetric and one-way cuts
- * that heal), client proposals acknowledged only when the proposing member applied them, ReadIndex
- * reads, snapshots with log compaction (so lagging members get SNAPs, whose outcome is reported to
- * the leader), leadership transfers, forced campaigns, and crash-restarts that lose every Ready not
- * yet durable. The server around each core is modelled as vetcd's: Readies persist at a random later
- * step (the append thread), only then are their messages sent and {@code advance} called, and
- * committed entries apply later still (the apply thread).
+ * <p>A schedule ({@link SimulatedCluster}) mixes ticks of each member's fake clock, message
+ * delivery on a network that drops, delays, reorders, duplicates and partitions (symmetric and
+ * one-way cuts that heal), client proposals (batched as the server does) acknowledged only when the
+ * proposing member applied them, ReadIndex reads, snapshots with log compaction (so lagging members
+ * get SNAPs, whose outcome is reported to the leader), leadership transfers, forced campaigns, and
+ * crashes of one member or of all at once. The server around each core is modelled as vetcd's:
+ * Readies persist at a random later step (the append thread), only then are their messages sent and
+ * {@code advance} called, and committed entries apply later still (the apply thread). A crash loses
+ * every Ready not yet durable (or finds the oldest few synced but never acted on), and restart
+ * rebuilds the core from the disk's hard state, snapshot and entries and the state machine's
+ * applied index.
  *
  * <p>After every event ({@link SimulationInvariants}): Election Safety (§5.2), Leader Append-Only
  * (§5.3), Log Matching over memory and disk logs (§5.3), Leader Completeness (§5.4), State Machine
  * Safety (§5.4.3), commit index monotonic per member life (figure 2), every committed and every
  * acknowledged entry durable on a majority, and linearizable read indexes (thesis §6.4). After the
- * schedule: heal everything, restart everyone, and within bounded ticks a leader must commit a final
- * proposal on every member, whose state machines must then hold every acknowledged value.
+ * schedule: heal everything, restart everyone, and within bounded ticks a leader must commit a
+ * final proposal on every member, whose state machines must then hold every acknowledged value.
  *
  * <p>System properties: {@code raft.sim.seeds} (schedules in the sweep, half per cluster size,
  * default 2000), {@code raft.sim.events} (events per schedule, default 1500), {@code
- * raft.sim.firstSeed} (default 1); {@code raft.sim.seed} with {@code raft.sim.size} replays one
- * schedule and prints its trace. A failure names its seed and size and shows the last events.
+ * raft.sim.firstSeed} (default 1), {@code raft.sim.traceLines} (events kept in a failure's trace,
+ * default 150). A failure names its seed and size, replays the schedule with tracing and shows its
+ * last events; to replay one yourself: {@code mvn test
+ * -Dtest='io.vetcd.raft.RaftSimulationTest#replayOneSchedule' -Draft.sim.seed=S -Draft.sim.size=N}.
+ * To search more: {@code -Draft.sim.seeds=100000 -Draft.sim.firstSeed=1000000}.
  * Reference: figure 3, sections 5.2, 5.3, 5.4 and 7
  */
 class RaftSimulationTest {
@@ -41,11 +52,12 @@ class RaftSimulationTest {
   private static final int SCHEDULES = Integer.getInteger("raft.sim.seeds", 2000);
   private static final int EVENTS = Integer.getInteger("raft.sim.events", 1500);
   private static final long FIRST_SEED = Long.getLong("raft.sim.firstSeed", 1);
-  /** Seeds per parameterized invocation: few enough reports, small enough to see where it failed. */
+  /** Seeds per parameterized invocation: few reports, yet small enough to show where it failed. */
   private static final int BLOCK = 125;
 
   private static final SimulatedCluster.Stats STATS = new SimulatedCluster.Stats();
-  private static long nanos;
+  /** CPU time spent in schedules (summed over threads). */
+  private static final AtomicLong NANOS = new AtomicLong();
 
   /** The sweep: per cluster size, consecutive seed blocks [from, to). */
   static Stream<Arguments> seedBlocks() {
@@ -66,8 +78,38 @@ class RaftSimulationTest {
   @ParameterizedTest(name = "{0} members, seeds [{1}, {2})")
   @MethodSource("seedBlocks")
   void randomSchedulesAreSafeAndRecover(int size, long from, long to) {
-    for (long seed = from; seed < to; seed++) {
-      runSchedule(seed, size, EVENTS);
+    // Schedules are independent and each owns its Random, so they run on every core; the failure
+    // reported is the lowest failing seed, whatever the interleaving.
+    Map<Long, Throwable> failures = new ConcurrentSkipListMap<>();
+    LongStream.range(from, to).parallel().forEach(seed -> {
+      try {
+        runSchedule(seed, size, EVENTS);
+      } catch (Throwable t) {
+        failures.put(seed, t);
+      }
+    });
+    if (!failures.isEmpty()) {
+      Map.Entry<Long, Throwable> first = failures.entrySet().iterator().next();
+      AssertionError e = failure(first.getKey(), size, EVENTS, first.getValue());
+      if (failures.size() > 1) {
+        e.addSuppressed(
+            new AssertionError("also failing in this block: seeds " + failures.keySet()));
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * A few long schedules: many terms, compactions and restarts in one history, long-lived logs.
+   * Reference: figure 3, sections 5.2 to 5.4 and 7
+   */
+  @ParameterizedTest(name = "{0} members, seed {1}, {2} events")
+  @CsvSource({"3, 900001, 30000", "3, 900002, 30000", "5, 900003, 30000", "5, 900004, 30000"})
+  void longSchedulesAreSafeAndRecover(int size, long seed, int events) {
+    try {
+      runSchedule(seed, size, events);
+    } catch (Throwable t) {
+      throw failure(seed, size, events, t);
     }
   }
 
@@ -87,30 +129,30 @@ class RaftSimulationTest {
 
   @AfterAll
   static void summary() {
-    System.out.printf("RaftSimulationTest: %s; %.1f s of simulation%n", STATS, nanos / 1e9);
+    if (STATS.schedules == 0) {
+      return;
+    }
+    System.out.printf("RaftSimulationTest: %s; %.1f s of simulation (CPU, all threads)%n", STATS,
+        NANOS.get() / 1e9);
   }
 
-  /**
-   * Runs one schedule; on failure runs it again with tracing (a seed replays exactly) and fails with
-   * the seed, the profile, the violated property and the last events.
-   */
+  /** Runs one schedule of {@code events} events and its liveness phase; throws what it violated. */
   static void runSchedule(long seed, int size, int events) {
     long start = System.nanoTime();
     SimulatedCluster c = new SimulatedCluster(seed, size, false);
     try {
       c.run(events);
-    } catch (AssertionError | RuntimeException e) {
-      throw failure(seed, size, events, c, e);
+      STATS.add(c.stats);
     } finally {
-      synchronized (STATS) {
-        nanos += System.nanoTime() - start;
-      }
+      NANOS.addAndGet(System.nanoTime() - start);
     }
-    STATS.add(c.stats);
   }
 
-  private static AssertionError failure(long seed, int size, int events, SimulatedCluster first,
-      Throwable cause) {
+  /**
+   * Runs a failed schedule again with tracing (a seed replays exactly) and describes the failure:
+   * the seed, how to replay it, the profile, the violated property and the last events before it.
+   */
+  static AssertionError failure(long seed, int size, int events, Throwable cause) {
     SimulatedCluster replay = new SimulatedCluster(seed, size, true);
     String again;
     try {
@@ -120,11 +162,11 @@ class RaftSimulationTest {
       again = e.toString().equals(cause.toString()) ? "replayed identically"
           : "the traced replay failed differently: " + e;
     }
-    AssertionError err = new AssertionError("Raft simulation failed: seed=" + seed + " members="
-        + size + " at event " + first.now() + " (reproduce: -Draft.sim.seed=" + seed
-        + " -Draft.sim.size=" + size + ")\n" + cause + "\nprofile: " + first.profile() + "\n("
-        + again + ") last events, then member id:role term c=commit l=last a=applied"
-        + " u=unpersisted Readies:\n" + replay.traceText(), cause);
-    return err;
+    String replayFlags = "-Draft.sim.seed=" + seed + " -Draft.sim.size=" + size
+        + (events == EVENTS ? "" : " -Draft.sim.events=" + events);
+    return new AssertionError("Raft simulation failed: seed=" + seed + " members=" + size
+        + " at event " + replay.now() + " (replay: " + replayFlags + ")\n" + cause + "\nprofile: "
+        + replay.profile() + "\n(" + again + ") last events; members shown as id:role term, "
+        + "c=commit l=last a=applied u=unpersisted Readies:\n" + replay.traceText(), cause);
   }
 }

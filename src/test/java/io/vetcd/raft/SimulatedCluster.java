@@ -11,23 +11,24 @@ import java.util.Set;
 
 /**
  * One seeded random schedule of {@link RaftSimulationTest} (modelled on KRaft's
- * RaftEventSimulationTest): a cluster of {@link SimulatedMember}s on a {@link SimulatedNetwork}, a fake
- * clock whose only time is the step count (each step is one event; a member's {@code tick()} is an
- * event like any other, so members' clocks drift apart), clients, and faults. After every event the
- * {@link SimulationInvariants} are checked. At the end every fault is healed and the cluster must
- * elect a leader and commit a final proposal on every member within a bounded number of ticks.
+ * RaftEventSimulationTest): a cluster of {@link SimulatedMember}s on a {@link SimulatedNetwork}, a
+ * fake clock whose only time is the step count (each step is one event; a member's {@code tick()}
+ * is an event like any other, so members' clocks drift apart), clients, and faults. After every
+ * event the {@link SimulationInvariants} are checked. At the end every fault is healed and the
+ * cluster must elect a leader and commit a final proposal on every member within a bounded number
+ * of ticks.
  *
  * <p>Each schedule draws its own profile from the seed (cluster options, pipelining depth, loss,
- * duplication, delays, how often members crash and links are cut), so a sweep covers calm and hostile
- * runs. Everything random comes from one {@link Random}: a seed replays exactly, which is how a failure
- * is re-run with a trace.
+ * duplication, delays, how often members crash and links are cut), so a sweep covers calm and
+ * hostile runs. Everything random comes from one {@link Random}: a seed replays exactly, which is
+ * how a failure is re-run with a trace.
  */
 final class SimulatedCluster {
 
   /** What a step does. Weights are per mille of steps, some drawn per schedule. */
   private enum Kind {
-    DELIVER, TICK, READY, PERSIST, APPLY, PROPOSE, READ, DUPLICATE, PARTITION, HEAL, CRASH, RESTART,
-    COMPACT, TRANSFER, CAMPAIGN, UNREACHABLE
+    DELIVER, TICK, READY, PERSIST, APPLY, PROPOSE, READ, DUPLICATE, PARTITION, HEAL, CRASH,
+    POWER_FAILURE, RESTART, COMPACT, TRANSFER, CAMPAIGN, UNREACHABLE
   }
 
   /** Counters summed over schedules, to show what a sweep exercised. */
@@ -108,7 +109,7 @@ final class SimulatedCluster {
   /** Bit set of the member ids whose node the current event called. */
   private long touched;
   private final int electionTick;
-  /** Most Readies a member hands out before the oldest is durable (1 = the server's current loop). */
+  /** Most Readies a member hands out before the oldest is durable (1: the server's loop today). */
   private final int pipelineDepth;
   private final int[] weights = new int[Kind.values().length];
   private int totalWeight;
@@ -149,7 +150,7 @@ final class SimulatedCluster {
     boolean preVote = rnd.nextBoolean();
     boolean checkQuorum = rnd.nextBoolean();
     electionTick = 3 + rnd.nextInt(5);
-    int heartbeatTick = electionTick > 4 && rnd.nextBoolean() ? 2 : 1;
+    int heartbeatTick = 1 + rnd.nextInt(electionTick / 2);
     int maxEntries = 1 + rnd.nextInt(4);
     int maxInflight = 1 + rnd.nextInt(4);
     pipelineDepth = rnd.nextBoolean() ? 1 : 2 + rnd.nextInt(3);
@@ -159,14 +160,16 @@ final class SimulatedCluster {
     int maxDelay = new int[] {0, 2, 6, 15}[rnd.nextInt(4)];
     double longDelayRate = new double[] {0, 0.005, 0.02}[rnd.nextInt(3)];
     int longDelay = 50 + rnd.nextInt(250);
-    int crashWeight = new int[] {1, 2, 4}[rnd.nextInt(3)];
+    int crashWeight = new int[] {1, 2, 4, 7}[rnd.nextInt(4)];
+    int powerFailureWeight = rnd.nextInt(3) == 0 ? 1 : 0;
     int partitionWeight = new int[] {0, 2, 5}[rnd.nextInt(3)];
     net = new SimulatedNetwork(rnd, size, drop, dup, maxDelay, longDelayRate, longDelay);
     members = new SimulatedMember[size + 1];
     for (long id : ids) {
       RaftConfig c = RaftConfig.builder(id, ids).electionTick(electionTick)
           .heartbeatTick(heartbeatTick).preVote(preVote).checkQuorum(checkQuorum)
-          .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).randomSeed(seed).build();
+          .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).randomSeed(seed)
+          .build();
       members[(int) id] = new SimulatedMember(c, durableStateMachine);
     }
     inv = new SimulationInvariants(members, this::stateOf);
@@ -174,8 +177,8 @@ final class SimulatedCluster {
       clients[i] = new Client();
     }
     // Message handling must outpace the clocks (a heartbeat interval is long next to a network hop
-    // and a disk write): each member ticks about once per 50 events, so an election timeout spans a
-    // few hundred events and a healthy leader commits many entries per timeout.
+    // and a disk write): each member ticks about once per 30 to 50 events, so an election timeout
+    // spans a few hundred events and a healthy leader commits many entries per timeout.
     weight(Kind.DELIVER, 420);
     weight(Kind.TICK, 20 * size);
     weight(Kind.READY, 140);
@@ -187,9 +190,10 @@ final class SimulatedCluster {
     weight(Kind.PARTITION, partitionWeight);
     weight(Kind.HEAL, 1);
     weight(Kind.CRASH, crashWeight);
+    weight(Kind.POWER_FAILURE, powerFailureWeight);
     weight(Kind.RESTART, 8);
     weight(Kind.COMPACT, 12);
-    weight(Kind.TRANSFER, 4);
+    weight(Kind.TRANSFER, 2);
     weight(Kind.CAMPAIGN, 2);
     weight(Kind.UNREACHABLE, 3);
     // About one election timeout, in events: then a client gives up and looks for the leader again.
@@ -199,7 +203,8 @@ final class SimulatedCluster {
         + " maxInflight=" + maxInflight + " pipelineDepth=" + pipelineDepth
         + " durableStateMachine=" + durableStateMachine + " drop=" + drop + " dup=" + dup
         + " maxDelay=" + maxDelay + " longDelayRate=" + longDelayRate + " crashWeight="
-        + crashWeight + " partitionWeight=" + partitionWeight;
+        + crashWeight + " powerFailureWeight=" + powerFailureWeight + " partitionWeight="
+        + partitionWeight;
   }
 
   private void weight(Kind k, int w) {
@@ -224,10 +229,17 @@ final class SimulatedCluster {
 
   /** Runs {@code events} random events, then the liveness phase. */
   void run(int events) {
-    for (int i = 0; i < events; i++) {
-      step();
+    try {
+      for (int i = 0; i < events; i++) {
+        step();
+      }
+      settle();
+    } catch (AssertionError | RuntimeException e) {
+      if (tracing) {
+        trace.add(now + " " + what + " <- the event that failed");
+      }
+      throw e;
     }
-    settle();
     stats.schedules = 1;
     stats.committed = inv.committed.size();
     stats.acknowledged = inv.acknowledged;
@@ -238,8 +250,8 @@ final class SimulatedCluster {
   }
 
   /**
-   * One event: a kind drawn by weight, redrawn (a few times at most) while the drawn kind has nothing
-   * to act on, so that events are spent on actions rather than on idle draws.
+   * One event: a kind drawn by weight, redrawn (a few times at most) while the drawn kind has
+   * nothing to act on, so that events are spent on actions rather than on idle draws.
    */
   private void step() {
     begin();
@@ -272,16 +284,31 @@ final class SimulatedCluster {
           yield false;
         }
         net.duplicateRandom(now);
-        note("duplicate a packet");
+        if (tracing) {
+          note("duplicate a packet");
+        }
         yield true;
       }
       case PARTITION -> partition();
       case HEAL -> {
         net.healAll();
-        note("heal all links");
+        if (tracing) {
+          note("heal all links");
+        }
         yield true;
       }
       case CRASH -> crash(anyUp());
+      case POWER_FAILURE -> {
+        // Every member at once: whatever no member had made durable is gone everywhere.
+        boolean any = false;
+        for (int id = 1; id <= size; id++) {
+          any |= crash(members[id].up() ? members[id] : null);
+        }
+        if (tracing) {
+          note("power failure: every member crashes");
+        }
+        yield any;
+      }
       case RESTART -> restart(members[1 + rnd.nextInt(size)]);
       case COMPACT -> compact(anyUp());
       case TRANSFER -> transfer(anyUp());
@@ -315,10 +342,9 @@ final class SimulatedCluster {
     }
   }
 
+  /** Describes the current event in the trace; call it under {@code if (tracing)}: strings cost. */
   private void note(String s) {
-    if (tracing) {
-      what = s;
-    }
+    what = s;
   }
 
   private void touch(long id) {
@@ -391,7 +417,9 @@ final class SimulatedCluster {
       if (to.up()) {
         net.lostToCuts++;
       }
-      note("lose " + m);
+      if (tracing) {
+        note("lose " + m);
+      }
       if (m.type() == MessageType.SNAP) {
         reportSnapshot(p, false);
       } else if (rnd.nextInt(8) == 0) {
@@ -403,7 +431,9 @@ final class SimulatedCluster {
       }
       return;
     }
-    note("deliver " + m);
+    if (tracing) {
+      note("deliver " + m);
+    }
     to.node.step(m);
     touch(to.id);
     if (m.type() == MessageType.SNAP) {
@@ -429,17 +459,23 @@ final class SimulatedCluster {
     switch (rnd.nextInt(5)) {
       case 0 -> {
         net.cutBothWays(a, b, until);
-        note("cut " + a + "<>" + b + " until " + until);
+        if (tracing) {
+          note("cut " + a + "<>" + b + " until " + until);
+        }
       }
       case 1 -> {
         net.cut(a, b, until);
-        note("cut " + a + ">" + b + " until " + until);
+        if (tracing) {
+          note("cut " + a + ">" + b + " until " + until);
+        }
       }
       case 2 -> {
         for (long o = 1; o <= size; o++) {
           net.cutBothWays(a, o, until);
         }
-        note("isolate " + a + " until " + until);
+        if (tracing) {
+          note("isolate " + a + " until " + until);
+        }
       }
       case 3 -> {
         boolean inbound = rnd.nextBoolean();
@@ -450,7 +486,9 @@ final class SimulatedCluster {
             net.cut(a, o, until);
           }
         }
-        note("cut all " + (inbound ? "to " : "from ") + a + " until " + until);
+        if (tracing) {
+          note("cut all " + (inbound ? "to " : "from ") + a + " until " + until);
+        }
       }
       default -> {
         boolean[] side = new boolean[size + 1];
@@ -464,7 +502,9 @@ final class SimulatedCluster {
             }
           }
         }
-        note("split " + java.util.Arrays.toString(side) + " until " + until);
+        if (tracing) {
+          note("split " + java.util.Arrays.toString(side) + " until " + until);
+        }
       }
     }
     return true;
@@ -476,7 +516,9 @@ final class SimulatedCluster {
     if (m == null) {
       return false;
     }
-    note("tick " + m.id);
+    if (tracing) {
+      note("tick " + m.id);
+    }
     m.node.tick();
     touch(m.id);
     return true;
@@ -498,10 +540,12 @@ final class SimulatedCluster {
   private void handOut(SimulatedMember m) {
     Ready rd = m.node.ready();
     touch(m.id);
-    note("ready " + m.id + ": " + rd.entries().size() + " entries" + (rd.hardState() == null ? ""
-        : " " + rd.hardState()) + (rd.snapshot() == null ? "" : " " + rd.snapshot()) + ", "
-        + rd.committedEntries().size() + " committed, " + rd.leaderMessages().size() + "+"
-        + rd.messages().size() + " messages");
+    if (tracing) {
+      note("ready " + m.id + ": " + rd.entries().size() + " entries" + (rd.hardState() == null ? ""
+          : " " + rd.hardState()) + (rd.snapshot() == null ? "" : " " + rd.snapshot()) + ", "
+          + rd.committedEntries().size() + " committed, " + rd.leaderMessages().size() + "+"
+          + rd.messages().size() + " messages");
+    }
     for (Message msg : rd.leaderMessages()) {
       send(m, msg);
     }
@@ -518,7 +562,9 @@ final class SimulatedCluster {
     }
     // Group commit: one sync may cover every write queued behind the first.
     int n = rnd.nextInt(3) == 0 ? m.unpersisted.size() : 1;
-    note("persist " + n + " Readies of " + m.id);
+    if (tracing) {
+      note("persist " + n + " Readies of " + m.id);
+    }
     for (int i = 0; i < n; i++) {
       persistOldest(m);
     }
@@ -545,7 +591,9 @@ final class SimulatedCluster {
     if (m == null) {
       return false;
     }
-    note("apply a Ready on " + m.id);
+    if (tracing) {
+      note("apply a Ready on " + m.id);
+    }
     applyOldest(m);
     return true;
   }
@@ -603,7 +651,9 @@ final class SimulatedCluster {
     List<Entry> st = List.copyOf(m.state.subList(0, (int) index));
     inv.checkSnapshotState(m.id, s, st);
     snapshotStates.put(id, st);
-    note("compact " + m.id + " at " + s);
+    if (tracing) {
+      note("compact " + m.id + " at " + s);
+    }
     n.compact(s);
     m.disk.compact(s);
     inv.afterCompaction(m);
@@ -627,24 +677,41 @@ final class SimulatedCluster {
 
   // ------------------------------------------------------------------ crashes
 
+  /**
+   * The member's process dies. Readies whose write had not completed are lost — except that, half
+   * the time, the write of the oldest few had reached the disk and only the callback that would
+   * send their messages and call {@code advance} never ran (fsync returned, then the crash).
+   */
   private boolean crash(SimulatedMember m) {
     if (m == null) {
       return false;
     }
-    note("crash " + m.id + " (losing " + m.unpersisted.size() + " unpersisted Readies)");
+    int synced = rnd.nextBoolean() ? 0 : rnd.nextInt(m.unpersisted.size() + 1);
+    for (int i = 0; i < synced; i++) {
+      Ready rd = m.unpersisted.poll();
+      m.disk.persist(rd);
+      inv.afterPersist(m, rd);
+    }
+    if (tracing) {
+      note("crash " + m.id + " (" + synced + " Readies synced but not acted on, "
+          + m.unpersisted.size() + " lost)");
+    }
     stats.crashes++;
     stats.lostReadies += m.unpersisted.size();
     m.crash();
     return true;
   }
 
+
   private boolean restart(SimulatedMember m) {
     if (m.up()) {
       return false;
     }
-    note("restart " + m.id + " from " + m.disk.hardState + " "
-        + (m.disk.snapshot == null ? "no snapshot" : m.disk.snapshot) + " last "
-        + m.disk.lastIndex() + " applied " + m.applied());
+    if (tracing) {
+      note("restart " + m.id + " from " + m.disk.hardState + " "
+          + (m.disk.snapshot == null ? "no snapshot" : m.disk.snapshot) + " last "
+          + m.disk.lastIndex() + " applied " + m.applied());
+    }
     m.restart(this::stateOf);
     inv.afterRestart(m);
     touch(m.id);
@@ -654,18 +721,18 @@ final class SimulatedCluster {
   // ------------------------------------------------------------------ clients and operators
 
   /**
-   * A client proposes a new unique value to the member it believes leads. It is acknowledged only
-   * when that member (in the same life) applies it; a client that waited too long gives up (the value
-   * may still commit later: it was never acknowledged) and looks for the leader again.
+   * A client proposes a new unique value to the member it believes leads. Sometimes other idle
+   * clients of the same member join in: the server batches requests that arrive together into one
+   * {@code propose(List)}. A value is acknowledged only when that member (in the same life) applies
+   * it; a client that waited too long gives up (the value may still commit later: it was never
+   * acknowledged) and looks for the leader again.
    */
   private boolean propose(Client c) {
     if (c.pending != 0) {
       if (now < c.deadline) {
         return false;
       }
-      waiting.remove(c.pending);
-      c.pending = 0;
-      c.guess = 0;
+      giveUp(c);
     }
     long target = c.guess != 0 ? c.guess : 1 + rnd.nextInt(size);
     SimulatedMember m = members[(int) target];
@@ -673,22 +740,47 @@ final class SimulatedCluster {
       c.guess = 0;
       return false;
     }
-    long value = ++nextValue;
-    boolean ok = m.node.propose(ByteBuffer.allocate(8).putLong(value).array());
-    touch(m.id);
-    note("propose v" + value + " to " + m.id + (ok ? "" : ": refused"));
-    long leader = m.node.leader();
-    if (!ok) {
-      c.guess = leader;
-      return true;
+    List<Client> batch = new ArrayList<>(List.of(c));
+    if (rnd.nextInt(3) == 0) {
+      for (Client o : clients) {
+        if (o != c && o.guess == target && (o.pending == 0 || now >= o.deadline)) {
+          if (o.pending != 0) {
+            giveUp(o);
+          }
+          batch.add(o);
+        }
+      }
     }
-    c.pending = value;
-    c.member = m.id;
-    c.memberLife = m.life;
-    c.deadline = now + clientTimeout;
-    c.guess = leader != 0 ? leader : m.id;
-    waiting.put(value, c);
+    List<byte[]> data = new ArrayList<>(batch.size());
+    for (int i = 0; i < batch.size(); i++) {
+      data.add(ByteBuffer.allocate(8).putLong(nextValue + 1 + i).array());
+    }
+    boolean ok = m.node.propose(data);
+    touch(m.id);
+    if (tracing) {
+      note("propose v" + (nextValue + 1) + (batch.size() == 1 ? "" : "..v" + (nextValue
+          + batch.size())) + " to " + m.id + (ok ? "" : ": refused"));
+    }
+    long leader = m.node.leader();
+    for (Client b : batch) {
+      if (!ok) {
+        b.guess = leader;
+        continue;
+      }
+      b.pending = ++nextValue;
+      b.member = m.id;
+      b.memberLife = m.life;
+      b.deadline = now + clientTimeout;
+      b.guess = leader != 0 ? leader : m.id;
+      waiting.put(b.pending, b);
+    }
     return true;
+  }
+
+  private void giveUp(Client c) {
+    waiting.remove(c.pending);
+    c.pending = 0;
+    c.guess = 0;
   }
 
   private boolean read(SimulatedMember m) {
@@ -700,7 +792,9 @@ final class SimulatedCluster {
       readFloor.put(ctx, inv.maxAcknowledged);
     }
     touch(m.id);
-    note("read r" + ctx + " at " + m.id);
+    if (tracing) {
+      note("read r" + ctx + " at " + m.id);
+    }
     return true;
   }
 
@@ -711,8 +805,9 @@ final class SimulatedCluster {
   private void checkRead(SimulatedMember m, ReadState rs) {
     Long floor = readFloor.get(ByteBuffer.wrap(rs.context()).getLong());
     if (floor != null && rs.index() < floor) {
-      SimulationInvariants.fail("linearizable read (thesis §6.4): member " + m.id + " got read index "
-          + rs.index() + " but entry " + floor + " was acknowledged before the read started");
+      SimulationInvariants.fail("linearizable read (thesis §6.4): member " + m.id
+          + " got read index " + rs.index() + " but entry " + floor
+          + " was acknowledged before the read started");
     }
     if (rs.index() > inv.committed.size()) {
       SimulationInvariants.fail("read index " + rs.index() + " at member " + m.id
@@ -726,7 +821,9 @@ final class SimulatedCluster {
       return false;
     }
     long target = 1 + rnd.nextInt(size);
-    note("transfer leadership to " + target + " via " + m.id);
+    if (tracing) {
+      note("transfer leadership to " + target + " via " + m.id);
+    }
     m.node.transferLeadership(target);
     touch(m.id);
     stats.transfers++;
@@ -737,7 +834,9 @@ final class SimulatedCluster {
     if (m == null) {
       return false;
     }
-    note("campaign " + m.id);
+    if (tracing) {
+      note("campaign " + m.id);
+    }
     m.node.campaign();
     touch(m.id);
     return true;
@@ -748,7 +847,9 @@ final class SimulatedCluster {
       return false;
     }
     long other = 1 + rnd.nextInt(size);
-    note("report " + other + " unreachable to " + m.id);
+    if (tracing) {
+      note("report " + other + " unreachable to " + m.id);
+    }
     m.node.reportUnreachable(other);
     touch(m.id);
     return true;
@@ -760,14 +861,16 @@ final class SimulatedCluster {
    * Faults stop: links heal, the network stops losing, duplicating and delaying, crashed members
    * restart. Then every round ticks each member once and runs the cluster until it is quiet. Within
    * a bounded number of rounds there must be a leader and a final proposal applied on every member
-   * (Raft §5.2: elections eventually succeed once the network is well-behaved); and every value ever
-   * acknowledged must be in every member's state machine.
+   * (Raft §5.2: elections eventually succeed once the network is well-behaved); and every value
+   * ever acknowledged must be in every member's state machine.
    */
   private void settle() {
     begin();
     net.healAll();
     net.calmDown();
-    note("heal everything");
+    if (tracing) {
+      note("heal everything");
+    }
     end();
     for (int id = 1; id <= size; id++) {
       begin();
@@ -794,7 +897,9 @@ final class SimulatedCluster {
         begin();
         finalValue = ++nextValue;
         finalValues.add(finalValue);
-        note("propose final value v" + finalValue + " to " + leader.id);
+        if (tracing) {
+          note("propose final value v" + finalValue + " to " + leader.id);
+        }
         if (leader.node.propose(ByteBuffer.allocate(8).putLong(finalValue).array())) {
           proposedAt = round;
         } else {
@@ -850,14 +955,18 @@ final class SimulatedCluster {
         }
         while (!m.unpersisted.isEmpty()) {
           begin();
-          note("persist a Ready of " + m.id);
+          if (tracing) {
+            note("persist a Ready of " + m.id);
+          }
           persistOldest(m);
           end();
           moved = true;
         }
         while (!m.unapplied.isEmpty()) {
           begin();
-          note("apply a Ready on " + m.id);
+          if (tracing) {
+            note("apply a Ready on " + m.id);
+          }
           applyOldest(m);
           end();
           moved = true;

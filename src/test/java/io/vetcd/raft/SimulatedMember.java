@@ -6,13 +6,15 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * One member of a {@link SimulatedCluster}, modelled on the vetcd server (RaftVerticle, AppendThread,
- * ApplyThread): a {@link RaftNode}, its disk, the append thread's queue and the apply thread's queue.
+ * One member of a {@link SimulatedCluster}, modelled on the vetcd server (RaftVerticle,
+ * AppendThread, ApplyThread): a {@link RaftNode}, its disk, the append thread's queue and the apply
+ * thread's queue.
  *
  * <ul>
  *   <li>A Ready handed out goes to {@link #unpersisted}. Its entries, snapshot and hard state reach
- *       {@link #disk} only when the simulation completes that write, at a random later step; only then
- *       are its {@code messages} sent and {@code advance} called (the append thread's callback).
+ *       {@link #disk} only when the simulation completes that write, at a random later step; only
+ * then       are its {@code messages} sent and {@code advance} called (the append thread's
+ * callback).
  *   <li>An advanced Ready goes to {@link #unapplied}; the apply thread installs its snapshot and
  *       applies its committed entries at a random later step.
  *   <li>A crash loses the node, both queues and everything in them: the member's durable state is

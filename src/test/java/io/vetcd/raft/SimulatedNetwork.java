@@ -5,12 +5,13 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * The fake network of {@link RaftSimulationTest}. A sent message becomes a {@link Packet} that may be
- * delivered from a random later step on (delay; now and then a long one, so it arrives after newer
- * traffic), in any order (delivery picks a random packet: reordering), possibly twice (duplicate) or
- * never (drop). Directed links can be cut for a while and heal by themselves: a symmetric cut is two
- * directed ones, an asymmetric cut only one. The network only decides what happens to packets; {@link
- * SimulatedCluster} delivers them and tells a SNAP's sender the outcome, as the real transport does.
+ * The fake network of {@link RaftSimulationTest}. A sent message becomes a {@link Packet} that may
+ * be delivered from a random later step on (delay; now and then a long one, so it arrives after
+ * newer traffic), in any order (delivery picks a random packet: reordering), possibly twice
+ * (duplicate) or never (drop). Directed links can be cut for a while and heal by themselves: a
+ * symmetric cut is two directed ones, an asymmetric cut only one. The network only decides what
+ * happens to packets; {@link SimulatedCluster} delivers them and tells a SNAP's sender the outcome,
+ * as the real transport does.
  *
  * <p>Deterministic: every choice comes from the schedule's {@link Random}.
  */
@@ -18,10 +19,10 @@ final class SimulatedNetwork {
 
   /**
    * One message on the wire from member {@code sender} (not always {@code message.from()}: a
-   * forwarded TRANSFER_LEADER names the transferee there, a forwarded PROP its proposer). Deliverable
-   * from step {@code deliverAt} on; {@code senderLife} is the sender's incarnation when it sent, so
-   * the outcome of a SNAP is reported to that life only (a restarted member has a new transport that
-   * never sent it).
+   * forwarded TRANSFER_LEADER names the transferee there, a forwarded PROP its proposer).
+   * Deliverable from step {@code deliverAt} on; {@code senderLife} is the sender's incarnation when
+   * it sent, so the outcome of a SNAP is reported to that life only (a restarted member has a new
+   * transport that never sent it).
    */
   record Packet(long sender, Message message, long deliverAt, int senderLife) {}
 
@@ -61,8 +62,8 @@ final class SimulatedNetwork {
   }
 
   /**
-   * Puts a message on the wire at step {@code now}. Returns false if it was lost at once (the sender
-   * does not learn it: a datagram that vanished).
+   * Puts a message on the wire at step {@code now}. Returns false if it was lost at once (the
+   * sender does not learn it: a datagram that vanished).
    */
   boolean send(long sender, Message m, int senderLife, long now) {
     if (!calm && dropRate > 0 && rnd.nextDouble() < dropRate) {
@@ -116,7 +117,7 @@ final class SimulatedNetwork {
     }
   }
 
-  /** Everything in flight, oldest send first, and the wire is empty (the liveness phase's flush). */
+  /** Empties the wire, returning what was on it by delivery time (the liveness phase's flush). */
   List<Packet> takeAll() {
     List<Packet> out = new ArrayList<>(inFlight);
     out.sort((a, b) -> Long.compare(a.deliverAt(), b.deliverAt()));
@@ -133,7 +134,7 @@ final class SimulatedNetwork {
     return cutUntil[(int) from][(int) to] > now;
   }
 
-  /** Cuts the directed link from → to until step {@code until} (a longer cut already there stays). */
+  /** Cuts the directed link from → to until step {@code until} (a longer cut stays as it is). */
   void cut(long from, long to, long until) {
     if (from != to) {
       cutUntil[(int) from][(int) to] = Math.max(cutUntil[(int) from][(int) to], until);

@@ -8,23 +8,25 @@ import java.util.function.Function;
 
 /**
  * The safety properties of Raft (figure 3 of the paper) and of the server built on it, checked by
- * {@link SimulatedCluster} after every event of a schedule. The checker keeps the history they need:
- * who led each term, every (index, term) position ever seen in any log, and the committed sequence.
+ * {@link SimulatedCluster} after every event of a schedule. The checker keeps the history they
+ * need: who led each term, every (index, term) position ever seen in any log, and the committed
+ * sequence.
  *
- * <p>The committed sequence {@link #committed} is built from observation: whenever a member's commit
- * index passes an index, the entry its log holds there joins the sequence (or must equal the one
- * already there). Each index also records the lowest term in which a member was seen knowing it
- * committed: at least the term of the leader that committed it, and exactly that term when the leader
- * is seen doing it (which it is: the check runs after the event in which the leader's commit index
- * moves). A member's commit covers a prefix, so these terms never decrease along the sequence.
+ * <p>The committed sequence {@link #committed} is built from observation: whenever a member's
+ * commit index passes an index, the entry its log holds there joins the sequence (or must equal the
+ * one already there). Each index also records the lowest term in which a member was seen knowing it
+ * committed: at least the term of the leader that committed it, and exactly that term when the
+ * leader is seen doing it (which it is: the check runs after the event in which the leader's commit
+ * index moves). A member's commit covers a prefix, so these terms never decrease along the
+ * sequence.
  *
- * <p>Checks are incremental so that thousands of schedules fit a CI budget: a member's in-memory log is
- * re-verified from the first entry that changed since its last check (entries are immutable values,
- * so a reference comparison finds it), and a disk only where a write touched it.
+ * <p>Checks are incremental so that thousands of schedules fit a CI budget: a member's in-memory
+ * log is re-verified from the first entry that changed since its last check (entries are immutable
+ * values, so a reference comparison finds it), and a disk only where a write touched it.
  */
 final class SimulationInvariants {
 
-  /** Log Matching bookkeeping: the entry first seen at a position and the term of its predecessor. */
+  /** Log Matching bookkeeping: the entry first seen at a position, and its predecessor's term. */
   private record Seen(Entry entry, long prevTerm) {}
 
   private final SimulatedMember[] members;
@@ -37,7 +39,7 @@ final class SimulationInvariants {
   private final HashMap<Long, Long> leaderOfTerm = new HashMap<>();
   /** The committed sequence: the entry committed at index i is at position i - 1. */
   final ArrayList<Entry> committed = new ArrayList<>();
-  /** {@code commitTerm[i - 1]}: the lowest term in which index i was seen committed; nondecreasing. */
+  /** {@code commitTerm[i - 1]}: the lowest term in which index i was seen committed (sorted). */
   private long[] commitTerm = new long[256];
   /** Log Matching registry: (index, term) → what every log must hold there and just before it. */
   private final HashMap<Long, Seen> seen = new HashMap<>();
@@ -50,12 +52,14 @@ final class SimulationInvariants {
   private final long[] verifiedBase;
   /** Per member id: the term it led when its log was last verified, 0 if it was not leader. */
   private final long[] verifiedLeaderTerm;
-  /** Per member id: bumped at every disk write; with {@link #diskMatchAt} caches {@link #diskMatch}. */
+  /** Per member id: bumped at every disk write; keys the cached {@link #diskMatch} result. */
   private final long[] diskVersion;
   private final long[] diskMatchVersion;
   private final long[] diskMatchAt;
   private final long[] diskMatch;
   private final long[] scratch;
+  /** Whether a disk, the committed sequence or the acknowledged set changed since last checked. */
+  private boolean durabilityDirty = true;
 
   /** The highest index of an acknowledged value, and how many values were acknowledged. */
   long maxAcknowledged;
@@ -118,8 +122,8 @@ final class SimulationInvariants {
   }
 
   /**
-   * Figure 2 ("lastApplied ≤ commitIndex", and an entry is committed only if it is in the log) and the
-   * Ready contract: the state machine never applies more than the core handed out.
+   * Figure 2 ("lastApplied ≤ commitIndex", and an entry is committed only if it is in the log) and
+   * the Ready contract: the state machine never applies more than the core handed out.
    */
   private void checkIndexOrder(SimulatedMember m) {
     RaftNode n = m.node;
@@ -153,9 +157,9 @@ final class SimulationInvariants {
    * Log Matching (figure 3, §5.3): if two logs contain an entry with the same index and term, the
    * logs are identical in all entries up through that index. Checked on the in-memory log against
    * every log ever seen (memory, disk and snapshot state, all members, all lives): each position
-   * (index, term) must always hold the same entry preceded by the same term, which by induction makes
-   * the prefixes identical. Also: a log's terms never decrease, and Leader Append-Only (figure 3,
-   * §5.3): a leader never overwrites or deletes entries of its own log during its term.
+   * (index, term) must always hold the same entry preceded by the same term, which by induction
+   * makes the prefixes identical. Also: a log's terms never decrease, and Leader Append-Only
+   * (figure 3, §5.3): a leader never overwrites or deletes entries of its own log during its term.
    */
   private void checkMemoryLog(SimulatedMember m) {
     int id = (int) m.id;
@@ -279,12 +283,14 @@ final class SimulationInvariants {
       }
     }
     lastCommit[id] = commit;
+    durabilityDirty = true;
   }
 
   /**
-   * Leader Completeness (figure 3, §5.4): if an entry is committed in a given term, it is present in
-   * the log of the leader of every later term. The latest entry committed before this leader's term
-   * is checked by (index, term); with Log Matching that vouches for the whole committed prefix.
+   * Leader Completeness (figure 3, §5.4): if an entry is committed in a given term, it is present
+   * in the log of the leader of every later term. The latest entry committed before this leader's
+   * term is checked by (index, term); with Log Matching that vouches for the whole committed
+   * prefix.
    */
   private void checkLeaderCompleteness(SimulatedMember m) {
     RaftNode n = m.node;
@@ -325,12 +331,16 @@ final class SimulationInvariants {
   }
 
   /**
-   * The premise of §5.4's safety argument and of "no acknowledged entry lost": every committed entry
-   * (in particular every acknowledged one) is durable — on disk, as an entry or inside a snapshot — on
-   * a majority of members at all times, whoever crashed and whatever was lost with them (figure 2:
-   * persistent state is "updated on stable storage before responding to RPCs").
+   * The premise of §5.4's safety argument and of "no acknowledged entry lost": every committed
+   * entry (in particular every acknowledged one) is durable — on disk, as an entry or inside a
+   * snapshot — on a majority of members at all times, whoever crashed and whatever was lost with
+   * them (figure 2: persistent state is "updated on stable storage before responding to RPCs").
    */
   private void checkCommittedIsDurable() {
+    if (!durabilityDirty) {
+      return;
+    }
+    durabilityDirty = false;
     for (int id = 1; id <= size; id++) {
       scratch[id - 1] = diskMatch(id);
     }
@@ -372,6 +382,7 @@ final class SimulationInvariants {
   /** A write completed: Log Matching over the durable log, from where the write started. */
   void afterPersist(SimulatedMember m, Ready rd) {
     diskVersion[(int) m.id]++;
+    durabilityDirty = true;
     MemoryStorage d = m.disk;
     long snapIndex = d.snapshot == null ? 0 : d.snapshot.index();
     long snapTerm = d.snapshot == null ? 0 : d.snapshot.term();
@@ -382,7 +393,8 @@ final class SimulationInvariants {
     } else if (rd.entries().isEmpty()) {
       return;
     } else {
-      from = (int) Math.max(0, rd.entries().get(0).index() - snapIndex - 1);
+      long firstWritten = rd.entries().get(0).index();
+      from = (int) Math.min(d.entries.size(), Math.max(0, firstWritten - snapIndex - 1));
     }
     checkRun(m.id, "disk log", snapIndex, snapTerm, d.entries, from);
   }
@@ -390,6 +402,7 @@ final class SimulationInvariants {
   /** The member compacted its disk (and core) at a snapshot it made. */
   void afterCompaction(SimulatedMember m) {
     diskVersion[(int) m.id]++;
+    durabilityDirty = true;
     checkSnapshotKnown(m.disk.snapshot, "member " + m.id + "'s disk snapshot");
   }
 
@@ -417,12 +430,14 @@ final class SimulationInvariants {
     verifiedLog[id] = null;
     lastCommit[id] = 0;
     diskVersion[id]++;
+    durabilityDirty = true;
   }
 
   /**
-   * State Machine Safety (figure 3, §5.4.3): if a member has applied a log entry at a given index, no
-   * other member ever applies a different entry for that index. Stronger: each member's apply sequence
-   * is a prefix of the one committed sequence, applied in order, each entry exactly once per life.
+   * State Machine Safety (figure 3, §5.4.3): if a member has applied a log entry at a given index,
+   * no other member ever applies a different entry for that index. Stronger: each member's apply
+   * sequence is a prefix of the one committed sequence, applied in order, each entry exactly once
+   * per life.
    */
   void checkApply(SimulatedMember m, Entry e) {
     long i = e.index();
@@ -441,7 +456,7 @@ final class SimulationInvariants {
     }
   }
 
-  /** Installing a snapshot (§7) replaces the state by a longer committed prefix, never a shorter one. */
+  /** Installing a snapshot (§7) replaces the state by a longer committed prefix, never shorter. */
   void checkInstall(SimulatedMember m, Snapshot s, List<Entry> state) {
     if (s.index() <= m.applied()) {
       fail("member " + m.id + " installs " + s + " with " + m.applied() + " already applied");
@@ -473,5 +488,6 @@ final class SimulationInvariants {
     }
     acknowledged++;
     maxAcknowledged = Math.max(maxAcknowledged, i);
+    durabilityDirty = true;
   }
 }
