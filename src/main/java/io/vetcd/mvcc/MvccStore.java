@@ -20,7 +20,6 @@ import org.lmdbjava.DbiFlags;
 import org.lmdbjava.Env;
 import org.lmdbjava.EnvFlags;
 import org.lmdbjava.EnvInfo;
-import org.lmdbjava.GetOp;
 import org.lmdbjava.Stat;
 import org.lmdbjava.Txn;
 
