@@ -48,12 +48,19 @@ public final class MvccStore implements AutoCloseable {
   private final Dbi<byte[]> revisions;
   private final Dbi<byte[]> metadata;
   private final KeyIndexTable keys;
+  private final long pageSize;
+  /**
+   * Bytes of pages in use as of the last commit (-1: not known yet). Every write is checked against
+   * the quota; counting at commit, on the apply thread, keeps that check off the event loops.
+   */
+  private volatile long bytesInUse = -1;
 
   private MvccStore(Env<byte[]> env) {
     this.env = env;
     this.revisions = env.openDbi("rev", DbiFlags.MDB_CREATE);
     this.metadata = env.openDbi("meta", DbiFlags.MDB_CREATE);
     this.keys = new KeyIndexTable(env);
+    this.pageSize = env.stat().pageSize;
   }
 
   /**
@@ -139,7 +146,9 @@ public final class MvccStore implements AutoCloseable {
             }
           }
           kept.forEach((k, v) -> metadata.put(to, k, v));
+          long inUse = bytesInUse(to);
           to.commit();
+          bytesInUse = inUse;
         }
       }
     } finally {
@@ -168,14 +177,22 @@ public final class MvccStore implements AutoCloseable {
 
   /** Bytes of pages holding live data (etcd's dbSizeInUse); freed pages are reused in place. */
   public long dbSizeInUse() {
-    try (Txn<byte[]> txn = env.txnRead()) {
-      long pages = 2; // LMDB's two meta pages
-      for (Dbi<byte[]> dbi : new Dbi[] {revisions, metadata, keys.dbi()}) {
-        Stat s = dbi.stat(txn);
-        pages += s.branchPages + s.leafPages + s.overflowPages;
-      }
-      return pages * env.stat().pageSize;
+    long cached = bytesInUse;
+    if (cached >= 0) {
+      return cached;
     }
+    try (Txn<byte[]> txn = env.txnRead()) {
+      return bytesInUse = bytesInUse(txn);
+    }
+  }
+
+  private long bytesInUse(Txn<byte[]> txn) {
+    long pages = 2; // LMDB's two meta pages
+    for (Dbi<byte[]> dbi : new Dbi[] {revisions, metadata, keys.dbi()}) {
+      Stat s = dbi.stat(txn);
+      pages += s.branchPages + s.leafPages + s.overflowPages;
+    }
+    return pages * pageSize;
   }
 
   @Override
@@ -408,7 +425,9 @@ public final class MvccStore implements AutoCloseable {
 
     public void commit() {
       putLong(txn, CURRENT_REVISION, current);
+      long inUse = bytesInUse(txn);
       txn.commit();
+      bytesInUse = inUse;
     }
 
     @Override
