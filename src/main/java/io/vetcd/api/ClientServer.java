@@ -10,7 +10,9 @@ import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import io.vetcd.proto.etcdserverpb.ClusterGrpcService;
 import io.vetcd.proto.etcdserverpb.KVGrpcService;
+import io.vetcd.proto.etcdserverpb.LeaseGrpcService;
 import io.vetcd.proto.etcdserverpb.MaintenanceGrpcService;
+import io.vetcd.proto.etcdserverpb.WatchGrpcService;
 import io.vetcd.server.Member;
 import java.net.URI;
 import java.util.ArrayList;
@@ -21,7 +23,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The client port, one per listen URL, as etcd has it (ARCHITECTURE §2): gRPC (HTTP/2, cleartext h2c)
  * and HTTP/1.1 on the same port. Requests whose content type is {@code application/grpc*} go to the
- * gRPC server; everything else to the HTTP router (health, version).
+ * gRPC server; everything else to the HTTP router (health, version, WebSocket watch, the watch page).
  */
 public final class ClientServer extends VerticleBase {
 
@@ -48,6 +50,8 @@ public final class ClientServer extends VerticleBase {
     grpc.addService(KVGrpcService.of(new KvGrpc(vertx, member)));
     grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
     grpc.addService(ClusterGrpcService.of(new ClusterGrpc(member)));
+    grpc.addService(WatchGrpcService.of(new WatchGrpc(vertx, member)));
+    grpc.addService(LeaseGrpcService.of(new LeaseGrpc(member)));
     Router router = httpRoutes();
     List<Future<HttpServer>> listening = new ArrayList<>();
     for (String url : member.config().listenClientUrls()) {
@@ -82,6 +86,29 @@ public final class ClientServer extends VerticleBase {
     router.get("/version").handler(ctx -> ctx.json(new JsonObject()
         .put("etcdserver", Member.API_VERSION)
         .put("etcdcluster", "3.4.0")));
+    router.route("/v3/watch").handler(ctx -> {
+      boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
+      ctx.request().toWebSocket()
+          .onSuccess(ws -> WatchSocket.serve(vertx, member, ws, utf8))
+          .onFailure(e -> ctx.response().setStatusCode(400)
+              .end("a WebSocket upgrade is needed here: " + e.getMessage() + "\n"));
+    });
+    byte[] page = watchPage();
+    router.get("/ui/watch").handler(ctx -> ctx.response()
+        .putHeader("content-type", "text/html; charset=utf-8")
+        .end(io.vertx.core.buffer.Buffer.buffer(page)));
     return router;
+  }
+
+  /** The example page that watches a prefix live over the WebSocket (src/main/resources/ui). */
+  private static byte[] watchPage() {
+    try (var in = ClientServer.class.getResourceAsStream("/ui/watch.html")) {
+      if (in == null) {
+        throw new IllegalStateException("ui/watch.html is missing from the jar");
+      }
+      return in.readAllBytes();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 }

@@ -20,4 +20,7 @@ public interface KvReader {
    * @throws MvccException when {@code atRevision} is compacted or in the future
    */
   RangeResult range(byte[] key, byte[] end, long atRevision, long limit, boolean countOnly);
+
+  /** Whether a lease with this id exists (a put may attach only such a lease). */
+  boolean leaseExists(long id);
 }

@@ -2,6 +2,8 @@ package io.vetcd.mvcc;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.vetcd.proto.internal.LeaseRecord;
+import io.vetcd.proto.mvccpb.Event;
 import io.vetcd.proto.mvccpb.KeyValue;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,6 +33,7 @@ import org.lmdbjava.Txn;
  *   <li>{@code key}: user key → its {@link KeyIndex} (see {@link KeyIndexTable}).
  *   <li>{@code meta}: the current and compacted revisions and the applied log index, written in the
  *       same transaction as the changes they describe, so the three never disagree after a crash.
+ *   <li>{@code lease}, {@code leasekey}: leases and the keys attached to them ({@link LeaseTable}).
  * </ul>
  * Write transactions are made by one thread only, the apply thread ({@link #write()}); reads take a
  * short read transaction on any thread ({@link #read()}). LMDB runs without its own fsync: the log is
@@ -48,6 +51,7 @@ public final class MvccStore implements AutoCloseable {
   private final Dbi<byte[]> revisions;
   private final Dbi<byte[]> metadata;
   private final KeyIndexTable keys;
+  private final LeaseTable leases;
   private final long pageSize;
   /**
    * Bytes of pages in use as of the last commit (-1: not known yet). Every write is checked against
@@ -60,6 +64,7 @@ public final class MvccStore implements AutoCloseable {
     this.revisions = env.openDbi("rev", DbiFlags.MDB_CREATE);
     this.metadata = env.openDbi("meta", DbiFlags.MDB_CREATE);
     this.keys = new KeyIndexTable(env);
+    this.leases = new LeaseTable(env);
     this.pageSize = env.stat().pageSize;
   }
 
@@ -123,7 +128,7 @@ public final class MvccStore implements AutoCloseable {
       Files.write(dir.resolve("data.mdb"), snapshot);
       try (Env<byte[]> source = Env.create(ByteArrayProxy.PROXY_BA).setMapSize(Math.max(snapshot.length * 2L, 1 << 20))
           .setMaxDbs(8).open(dir.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK)) {
-        Dbi<byte[]>[] targets = new Dbi[] {revisions, metadata, keys.dbi()};
+        List<Dbi<byte[]>> targets = tables();
         List<Dbi<byte[]>> sources = new ArrayList<>();
         for (Dbi<byte[]> dbi : targets) {
           // Opened before the read transaction: a table opened later is not valid in it.
@@ -137,11 +142,11 @@ public final class MvccStore implements AutoCloseable {
               kept.put(record(name), value);
             }
           }
-          for (int i = 0; i < targets.length; i++) {
-            targets[i].drop(to);
+          for (int i = 0; i < targets.size(); i++) {
+            targets.get(i).drop(to);
             try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
               for (boolean found = cursor.first(); found; found = cursor.next()) {
-                targets[i].put(to, cursor.key(), cursor.val());
+                targets.get(i).put(to, cursor.key(), cursor.val());
               }
             }
           }
@@ -188,11 +193,17 @@ public final class MvccStore implements AutoCloseable {
 
   private long bytesInUse(Txn<byte[]> txn) {
     long pages = 2; // LMDB's two meta pages
-    for (Dbi<byte[]> dbi : new Dbi[] {revisions, metadata, keys.dbi()}) {
+    for (Dbi<byte[]> dbi : tables()) {
       Stat s = dbi.stat(txn);
       pages += s.branchPages + s.leafPages + s.overflowPages;
     }
     return pages * pageSize;
+  }
+
+  private List<Dbi<byte[]>> tables() {
+    List<Dbi<byte[]>> all = new ArrayList<>(List.of(revisions, metadata, keys.dbi()));
+    all.addAll(leases.dbis());
+    return all;
   }
 
   @Override
@@ -298,6 +309,67 @@ public final class MvccStore implements AutoCloseable {
       return at;
     }
 
+    @Override
+    public boolean leaseExists(long id) {
+      return leases.get(txn, id) != null;
+    }
+
+    /** The lease with this id, or null if there is none. */
+    public LeaseRecord lease(long id) {
+      return leases.get(txn, id);
+    }
+
+    public List<LeaseRecord> leases() {
+      return leases.all(txn);
+    }
+
+    /** The keys attached to a lease, in key order. */
+    public List<byte[]> leaseKeys(long id) {
+      return leases.keys(txn, id);
+    }
+
+    /**
+     * The changes of revisions {@code from} and later, oldest first, as watch events without previous
+     * values: whole revisions only, stopping after the revision in which {@code maxEvents} is reached.
+     * What a watcher that fell behind the in-memory history catches up from.
+     *
+     * @throws MvccException when {@code from} is below the compacted revision (its history is gone)
+     */
+    public History history(long from, int maxEvents) {
+      if (from < compactRevision()) {
+        throw new MvccException(MvccException.Kind.COMPACTED);
+      }
+      List<Event> events = new ArrayList<>();
+      long last = revision();
+      try (Cursor<byte[]> cursor = revisions.openCursor(txn)) {
+        for (boolean found = cursor.get(Revision.startOf(from), org.lmdbjava.GetOp.MDB_SET_RANGE); found;
+            found = cursor.next()) {
+          long main = Revision.fromBytes(cursor.key()).main();
+          if (events.size() >= maxEvents && main != events.get(events.size() - 1).getKv().getModRevision()) {
+            last = main - 1;
+            break;
+          }
+          byte[] stored = cursor.val();
+          events.add(Event.newBuilder()
+              .setType(stored[0] == TOMBSTONE ? Event.EventType.DELETE : Event.EventType.PUT)
+              .setKv(decodeValue(stored))
+              .build());
+        }
+      }
+      return new History(events, last);
+    }
+
+    /** The key's value just before {@code revision} (what a watch event's prev_kv carries), or null. */
+    public KeyValue valueBefore(byte[] key, long revision) {
+      KeyIndex index = keys.get(txn, key);
+      Revision r = index == null ? null : index.find(revision - 1);
+      if (r == null) {
+        return null;
+      }
+      byte[] stored = revisions.get(txn, r.toBytes());
+      return stored == null ? null : decodeValue(stored); // compacted away
+    }
+
     KeyValue load(Revision r) {
       byte[] stored = revisions.get(txn, r.toBytes());
       if (stored == null) {
@@ -328,6 +400,9 @@ public final class MvccStore implements AutoCloseable {
       return crc.getValue();
     }
   }
+
+  /** Events read back from the store, and the last revision they cover (whole revisions). */
+  public record History(List<Event> events, long lastRevision) {}
 
   /** A read of the newest committed state. */
   public final class ReadView extends Reader implements AutoCloseable {
@@ -363,6 +438,8 @@ public final class MvccStore implements AutoCloseable {
   public final class WriteBatch implements AutoCloseable {
     private final Txn<byte[]> txn;
     private long current;
+    /** The changes of the requests ended so far, as watch events (with previous values), in order. */
+    private final List<Event> events = new ArrayList<>();
 
     private WriteBatch(Txn<byte[]> txn) {
       this.txn = txn;
@@ -423,6 +500,15 @@ public final class MvccStore implements AutoCloseable {
       metadata.put(txn, MvccStore.record(name), value);
     }
 
+    public long compactRevision() {
+      return getLong(txn, COMPACT_REVISION, -1);
+    }
+
+    /** The batch's changes as watch events, in revision order; valid once committed. */
+    public List<Event> events() {
+      return events;
+    }
+
     public void commit() {
       putLong(txn, CURRENT_REVISION, current);
       long inUse = bytesInUse(txn);
@@ -444,6 +530,7 @@ public final class MvccStore implements AutoCloseable {
     private final WriteBatch batch;
     private final long beginRevision;
     private int changes;
+    private final List<Event> events = new ArrayList<>();
 
     private StoreTxn(WriteBatch batch) {
       super(env.txn(batch.txn)); // a nested LMDB txn: a request that fails halfway leaves no trace
@@ -476,6 +563,17 @@ public final class MvccStore implements AutoCloseable {
       revisions.put(txn, revision.toBytes(), encodeValue(PUT, kv));
       index.put(revision);
       keys.put(txn, key, index);
+      if (prev != null && prev.getLease() != 0 && prev.getLease() != lease) {
+        leases.detach(txn, prev.getLease(), key);
+      }
+      if (lease != 0) {
+        leases.attach(txn, lease, key);
+      }
+      Event.Builder event = Event.newBuilder().setType(Event.EventType.PUT).setKv(kv);
+      if (prev != null) {
+        event.setPrevKv(prev);
+      }
+      events.add(event.build());
       return prev;
     }
 
@@ -500,17 +598,42 @@ public final class MvccStore implements AutoCloseable {
         Revision revision = new Revision(beginRevision + 1, changes++);
         KeyIndex index = keys.get(txn, k);
         index.tombstone(revision);
-        revisions.put(txn, revision.toBytes(),
-            encodeValue(TOMBSTONE, KeyValue.newBuilder().setKey(kv.getKey()).setModRevision(revision.main()).build()));
+        KeyValue tombstone = KeyValue.newBuilder().setKey(kv.getKey()).setModRevision(revision.main()).build();
+        revisions.put(txn, revision.toBytes(), encodeValue(TOMBSTONE, tombstone));
         keys.put(txn, k, index);
+        if (kv.getLease() != 0) {
+          leases.detach(txn, kv.getLease(), k);
+        }
+        events.add(Event.newBuilder().setType(Event.EventType.DELETE).setKv(tombstone).setPrevKv(kv).build());
       }
       return deleted;
+    }
+
+    /** Creates a lease (the caller checked that the id is free). */
+    public void grantLease(long id, long ttl) {
+      leases.put(txn, LeaseRecord.newBuilder().setId(id).setTtl(ttl).build());
+    }
+
+    /**
+     * Revokes a lease: its keys are deleted, in key order, in this request's one revision (as etcd's
+     * lessor does it), and the lease is gone. Returns false if there was no such lease.
+     */
+    public boolean revokeLease(long id) {
+      if (leases.get(txn, id) == null) {
+        return false;
+      }
+      for (byte[] key : leases.keys(txn, id)) {
+        deleteRange(key, null);
+      }
+      leases.delete(txn, id);
+      return true;
     }
 
     /** Ends the request: if it changed anything, the store moves to its revision. */
     public void end() {
       txn.commit();
       batch.current = revision();
+      batch.events.addAll(events);
     }
 
     /** Drops every change of the request. */

@@ -2,12 +2,16 @@ package io.vetcd.server;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.CompactionResponse;
+import io.vetcd.proto.etcdserverpb.LeaseGrantResponse;
+import io.vetcd.proto.etcdserverpb.LeaseRevokeResponse;
 import io.vetcd.proto.internal.ClusterRecord;
 import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.raft.Entry;
+import io.vetcd.watch.WatchHub;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -19,6 +23,8 @@ import org.slf4j.LoggerFactory;
  * transaction per batch, with the applied index written in the same transaction: after a crash, replay
  * resumes exactly after the last applied entry. Each entry gets one main revision if it changes
  * anything; a request that fails is rolled back alone (nested transaction) and answered with its error.
+ * After each commit the batch's changes go to the watch hub and its lease grants and revokes to the
+ * lessor, before the callers hear of them: a client that saw its write succeed can watch it.
  */
 final class ApplyThread implements AutoCloseable {
 
@@ -35,13 +41,17 @@ final class ApplyThread implements AutoCloseable {
   private static final Runnable STOP = () -> { };
 
   private final MvccStore store;
+  private final WatchHub watches;
+  private final Lessor lessor;
   private final Sink sink;
   /** Batches of committed entries (List) and other keyspace work (Runnable), in order. */
   private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
-  ApplyThread(MvccStore store, Sink sink) {
+  ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Sink sink) {
     this.store = store;
+    this.watches = watches;
+    this.lessor = lessor;
     this.sink = sink;
     this.thread = new Thread(this::run, "vetcd-apply");
     this.thread.start();
@@ -92,14 +102,24 @@ final class ApplyThread implements AutoCloseable {
 
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
-      List<Result> results = apply(store, entries);
-      sink.applied(entries.get(entries.size() - 1).index(), results);
+      Applied applied = apply(store, lessor, entries);
+      watches.publish(applied.events(), applied.compactRevision());
+      applied.leaseChanges().forEach(Runnable::run);
+      sink.applied(entries.get(entries.size() - 1).index(), applied.results());
     }
   }
 
+  /**
+   * What a committed batch did: the requests' outcomes, its changes as watch events, the store's
+   * compacted revision, and the lease grants and revokes to tell the lessor.
+   */
+  record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
+      List<Runnable> leaseChanges) {}
+
   /** Applies entries in one transaction; entries at or below the stored applied index are skipped. */
-  static List<Result> apply(MvccStore store, List<Entry> entries) {
+  static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries) {
     List<Result> results = new ArrayList<>(entries.size());
+    List<Runnable> leaseChanges = new ArrayList<>();
     try (MvccStore.WriteBatch batch = store.write()) {
       long applied = batch.appliedIndex();
       for (Entry e : entries) {
@@ -107,17 +127,19 @@ final class ApplyThread implements AutoCloseable {
           continue; // already in the keyspace: replay after a crash overlaps what was applied
         }
         if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
-          results.add(applyRequest(batch, e));
+          results.add(applyRequest(batch, lessor, e, leaseChanges));
         }
         applied = e.index();
       }
       batch.setAppliedIndex(applied);
+      long compacted = batch.compactRevision();
       batch.commit();
+      return new Applied(results, batch.events(), compacted, leaseChanges);
     }
-    return results;
   }
 
-  private static Result applyRequest(MvccStore.WriteBatch batch, Entry e) {
+  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, Entry e,
+      List<Runnable> leaseChanges) {
     InternalRequest req;
     try {
       req = InternalRequest.parseFrom(e.data());
@@ -143,6 +165,24 @@ final class ApplyThread implements AutoCloseable {
         case PUT -> KvApplier.put(txn, req.getPut());
         case DELETE_RANGE -> KvApplier.deleteRange(txn, req.getDeleteRange());
         case TXN -> KvApplier.txn(txn, req.getTxn());
+        case LEASE_GRANT -> {
+          long id = req.getLeaseGrant().getID();
+          if (txn.leaseExists(id)) {
+            throw EtcdError.LEASE_EXISTS.exception();
+          }
+          long ttl = lessor.grantedTtl(req.getLeaseGrant().getTTL());
+          txn.grantLease(id, ttl);
+          leaseChanges.add(() -> lessor.granted(id, ttl));
+          yield LeaseGrantResponse.newBuilder().setHeader(KvApplier.header(txn.revision())).setID(id).setTTL(ttl).build();
+        }
+        case LEASE_REVOKE -> {
+          long id = req.getLeaseRevoke().getID();
+          if (!txn.revokeLease(id)) {
+            throw EtcdError.LEASE_NOT_FOUND.exception();
+          }
+          leaseChanges.add(() -> lessor.revoked(id));
+          yield LeaseRevokeResponse.newBuilder().setHeader(KvApplier.header(txn.revision())).build();
+        }
         default -> throw new IllegalStateException("log entry " + e.index() + " holds no request");
       };
       txn.end();

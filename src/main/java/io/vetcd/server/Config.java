@@ -21,6 +21,7 @@ import java.util.List;
  * @param heartbeatIntervalMs Raft heartbeat period
  * @param electionTimeoutMs Raft election timeout
  * @param snapshotCount applied entries between snapshots
+ * @param watchProgressNotifyIntervalMs how often watchers that asked for it hear the current revision
  * @param logLevel debug, info, warn, error
  */
 public record Config(
@@ -39,6 +40,7 @@ public record Config(
     long heartbeatIntervalMs,
     long electionTimeoutMs,
     long snapshotCount,
+    long watchProgressNotifyIntervalMs,
     String logLevel) {
 
   /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */

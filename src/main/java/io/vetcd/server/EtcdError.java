@@ -18,6 +18,8 @@ public enum EtcdError {
   FUTURE_REVISION(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"),
   NO_SPACE(GrpcStatus.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"),
   LEASE_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: requested lease not found"),
+  LEASE_EXISTS(GrpcStatus.FAILED_PRECONDITION, "etcdserver: lease already exists"),
+  LEASE_TTL_TOO_LARGE(GrpcStatus.OUT_OF_RANGE, "etcdserver: too large lease TTL"),
   REQUEST_TOO_LARGE(GrpcStatus.INVALID_ARGUMENT, "etcdserver: request is too large"),
   NO_LEADER(GrpcStatus.UNAVAILABLE, "etcdserver: no leader"),
   NOT_LEADER(GrpcStatus.FAILED_PRECONDITION, "etcdserver: not leader"),
@@ -48,6 +50,16 @@ public enum EtcdError {
   /** The error as an exception to fail a request with. */
   public EtcdException exception() {
     return new EtcdException(this);
+  }
+
+  /** The error with this message, as a leader reports it to a follower; null if none has it. */
+  public static EtcdError byMessage(String message) {
+    for (EtcdError e : values()) {
+      if (e.message.equals(message)) {
+        return e;
+      }
+    }
+    return null;
   }
 
   /** Thrown (or used to fail a future) to answer a request with one of etcd's errors. */

@@ -71,6 +71,8 @@ public final class Flags {
     flag("heartbeat-interval", "100", "Time (in milliseconds) of a heartbeat interval.");
     flag("election-timeout", "1000", "Time (in milliseconds) for an election to timeout.");
     flag("snapshot-count", "10000", "Number of committed transactions to trigger a snapshot to disk.");
+    flag("experimental-watch-progress-notify-interval", "10m",
+        "Duration of periodic watch progress notifications (e.g. 10m, 1m30s, 500ms).");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
@@ -210,7 +212,30 @@ public final class Flags {
         number(v, "heartbeat-interval"),
         number(v, "election-timeout"),
         number(v, "snapshot-count"),
+        duration(v, "experimental-watch-progress-notify-interval"),
         level);
+  }
+
+  /** A Go duration ("10m", "1m30s", "250ms", "1h"), in milliseconds; it must be positive. */
+  private static long duration(Map<String, String> v, String name) throws UsageException {
+    String s = get(v, name).trim();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)").matcher(s);
+    double ms = 0;
+    int at = 0;
+    while (m.find() && m.start() == at) {
+      double n = Double.parseDouble(m.group(1));
+      ms += switch (m.group(2)) {
+        case "ms" -> n;
+        case "s" -> n * 1000;
+        case "m" -> n * 60_000;
+        default -> n * 3_600_000;
+      };
+      at = m.end();
+    }
+    if (s.isEmpty() || at != s.length() || ms < 1) {
+      throw new UsageException("invalid value \"" + s + "\" for flag -" + name + ": parse error", 2);
+    }
+    return (long) ms;
   }
 
   private static String get(Map<String, String> v, String name) {

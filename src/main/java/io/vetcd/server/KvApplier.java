@@ -83,7 +83,7 @@ public final class KvApplier {
   }
 
   public static PutResponse put(MvccStore.StoreTxn txn, PutRequest p) {
-    checkLease(p.getLease());
+    checkLease(txn, p.getLease());
     ByteString value = p.getValue();
     long lease = p.getLease();
     KeyValue prev = null;
@@ -212,7 +212,7 @@ public final class KvApplier {
         }
         case REQUEST_PUT -> {
           PutRequest p = op.getRequestPut();
-          checkLease(p.getLease());
+          checkLease(reader, p.getLease());
           if ((p.getIgnoreValue() || p.getIgnoreLease())
               && reader.range(p.getKey().toByteArray(), null, 0, 0, true).count() == 0) {
             throw EtcdError.KEY_NOT_FOUND.exception();
@@ -280,12 +280,9 @@ public final class KvApplier {
     return end.toByteArray();
   }
 
-  /**
-   * A put may only attach a lease that exists. No lease can be granted yet (the Lease service comes
-   * with the lease issue), so every lease id is unknown, as it would be on an etcd with no leases.
-   */
-  private static void checkLease(long lease) {
-    if (lease != 0) {
+  /** A put may only attach a lease that exists. */
+  private static void checkLease(KvReader reader, long lease) {
+    if (lease != 0 && !reader.leaseExists(lease)) {
       throw EtcdError.LEASE_NOT_FOUND.exception();
     }
   }

@@ -5,9 +5,15 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.LeaseRevokeRequest;
+import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveRequest;
+import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveResponse;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.internal.InternalRequest;
+import io.vetcd.proto.internal.LeaseForward;
+import io.vetcd.proto.internal.LeaseRecord;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.vetcd.proto.internal.ClusterRecord;
 import io.vetcd.raft.Entry;
@@ -15,6 +21,7 @@ import io.vetcd.raft.HardState;
 import io.vetcd.raft.RaftConfig;
 import io.vetcd.raft.RaftNode;
 import io.vetcd.wal.Wal;
+import io.vetcd.watch.WatchHub;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -46,6 +53,10 @@ public final class Member {
   private final MvccStore store;
   private final Wal wal;
   private final RaftVerticle raft;
+  private final WatchHub watches;
+  private final Lessor lessor;
+  /** How long a client's request may wait for the cluster (etcd's ReqTimeout). */
+  private final long requestTimeoutMs;
   /**
    * The NOSPACE alarm: raised when a write would take the keyspace past its quota. Unlike etcd's it
    * clears itself once the write that raised it would fit again (after deletes and a compaction, or a
@@ -56,7 +67,7 @@ public final class Member {
   private volatile long refusedCost;
 
   private Member(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
-      RaftVerticle raft) {
+      RaftVerticle raft, WatchHub watches, Lessor lessor, long requestTimeoutMs) {
     this.vertx = vertx;
     this.config = config;
     this.clusterId = clusterId;
@@ -64,12 +75,16 @@ public final class Member {
     this.store = store;
     this.wal = wal;
     this.raft = raft;
+    this.watches = watches;
+    this.lessor = lessor;
+    this.requestTimeoutMs = requestTimeoutMs;
   }
 
   /** Opens the data directory and starts the consensus loop and the peer port. */
   public static Future<Member> start(Vertx vertx, Config config) {
     return vertx.executeBlocking(() -> open(vertx, config))
-        .compose(m -> vertx.deployVerticle(m.raft).map(id -> m));
+        .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
+        .onSuccess(Member::startLeaseExpiry);
   }
 
   private static Member open(Vertx vertx, Config config) {
@@ -122,10 +137,30 @@ public final class Member {
     Map<Long, List<String>> peerUrls = new LinkedHashMap<>();
     cluster.getMembersList().forEach(m -> peerUrls.put(m.getID(), m.getPeerURLsList()));
     long requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs(); // etcd's ReqTimeout
-    RaftVerticle raft = new RaftVerticle(node, wal, store, config.heartbeatIntervalMs(), requestTimeoutMs,
-        config.snapshotCount(), store.appliedIndex(),
+    WatchHub watches = new WatchHub(store);
+    // etcd's minimum lease TTL: 1.5 election timeouts (in whole heartbeats), rounded up to seconds.
+    long electionTicks = Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs());
+    long minTtlMs = (3 * electionTicks) / 2 * config.heartbeatIntervalMs();
+    Lessor lessor = new Lessor(System::nanoTime, (minTtlMs + 999) / 1000);
+    lessor.reload(leaseTtls(store));
+    RaftVerticle raft = new RaftVerticle(node, wal, store, watches, lessor, config.electionTimeoutMs(),
+        config.heartbeatIntervalMs(), requestTimeoutMs, config.snapshotCount(), store.appliedIndex(),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()));
-    return new Member(vertx, config, cluster.getClusterId(), self, store, wal, raft);
+    Member member = new Member(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
+        requestTimeoutMs);
+    raft.leaseRequestHandler(member::answerForwarded);
+    return member;
+  }
+
+  /** The leases the keyspace holds, id → granted TTL: what the lessor starts from. */
+  static Map<Long, Long> leaseTtls(MvccStore store) {
+    Map<Long, Long> ttls = new LinkedHashMap<>();
+    try (MvccStore.ReadView view = store.read()) {
+      for (LeaseRecord l : view.leases()) {
+        ttls.put(l.getId(), l.getTtl());
+      }
+    }
+    return ttls;
   }
 
   /**
@@ -253,6 +288,134 @@ public final class Member {
   /** etcd's {@code alarm disarm}: clears the alarm; a write over the quota raises it again. */
   public void disarmNoSpace() {
     noSpace = false;
+  }
+
+  // --- leases ---
+
+  /**
+   * etcd's expiry loop: twice a second the leader proposes the revoke of every expired lease (at most
+   * a thousand per round, as etcd rate-limits it). Followers find nothing to revoke.
+   */
+  private void startLeaseExpiry() {
+    vertx.setPeriodic(500, t -> {
+      for (long lease : lessor.expiredToRevoke(1000)) {
+        propose(InternalRequest.newBuilder().setLeaseRevoke(LeaseRevokeRequest.newBuilder().setID(lease)))
+            .onFailure(e -> LOG.debug("revoking expired lease {} failed: {}", Long.toHexString(lease), e.getMessage()));
+      }
+    });
+  }
+
+  /** The lessor: which leases exist, their TTLs (and, on the leader, their expiry). */
+  public Lessor lessor() {
+    return lessor;
+  }
+
+  /**
+   * A keep-alive (etcd's LeaseRenew): on the leader, restarts the lease's clock; on a follower,
+   * forwarded to the leader. Across a leader change it waits for the new leader, up to the request
+   * timeout, as etcd does. Completes with the TTL, or -1 when the lease does not exist.
+   */
+  public Future<Long> renewLease(long lease) {
+    return untilLeaderAnswers(
+        () -> answerLocally(LeaseForward.newBuilder().setRenew(lease).build()),
+        LeaseForward.newBuilder().setRenew(lease))
+        .map(LeaseForward::getTtl);
+  }
+
+  /** etcd's LeaseTimeToLive; answered by the leader, which alone knows how much time is left. */
+  public Future<LeaseTimeToLiveResponse> timeToLive(LeaseTimeToLiveRequest request) {
+    return untilLeaderAnswers(
+        () -> answerLocally(LeaseForward.newBuilder().setTimeToLiveRequest(request).build()),
+        LeaseForward.newBuilder().setTimeToLiveRequest(request))
+        .map(LeaseForward::getTimeToLive);
+  }
+
+  private Future<LeaseForward> untilLeaderAnswers(java.util.function.Supplier<Future<LeaseForward>> local,
+      LeaseForward.Builder forward) {
+    Context caller = vertx.getOrCreateContext();
+    Promise<LeaseForward> promise = Promise.promise();
+    attempt(local, forward, System.nanoTime() + requestTimeoutMs * 1_000_000L, promise);
+    return promise.future().transform(ar -> {
+      Promise<LeaseForward> onCaller = Promise.promise();
+      caller.runOnContext(v -> onCaller.handle(ar));
+      return onCaller.future();
+    });
+  }
+
+  private void attempt(java.util.function.Supplier<Future<LeaseForward>> local, LeaseForward.Builder forward,
+      long deadlineNanos, Promise<LeaseForward> promise) {
+    Future<LeaseForward> answer = raft.leader() == id ? local.get() : raft.forwardLease(forward.clone());
+    answer.onComplete(ar -> {
+      if (ar.succeeded() && !ar.result().hasError()) {
+        promise.complete(ar.result());
+        return;
+      }
+      EtcdError error = ar.succeeded() ? EtcdError.byMessage(ar.result().getError())
+          : ar.cause() instanceof EtcdError.EtcdException e ? e.error() : null;
+      boolean retry = error == null || error == EtcdError.NO_LEADER || error == EtcdError.NOT_LEADER
+          || error == EtcdError.TIMEOUT;
+      if (retry && System.nanoTime() - deadlineNanos < 0) {
+        vertx.setTimer(50, t -> attempt(local, forward, deadlineNanos, promise));
+      } else {
+        promise.fail(error == null ? EtcdError.TIMEOUT.exception() : error.exception());
+      }
+    });
+  }
+
+  /** Answers a lease request forwarded by a follower; only the leader (primary lessor) can. */
+  private Future<LeaseForward> answerForwarded(LeaseForward request) {
+    if (raft.leader() != id) {
+      return Future.failedFuture(EtcdError.NOT_LEADER.exception());
+    }
+    return answerLocally(request);
+  }
+
+  /**
+   * A lease request on the leader, after it has applied everything committed (as etcd waits for its
+   * applied index): a lease granted through another member a moment ago is then known here.
+   */
+  private Future<LeaseForward> answerLocally(LeaseForward request) {
+    return raft.appliedBarrier().compose(v -> {
+      try {
+        if (request.hasRenew()) {
+          return Future.succeededFuture(LeaseForward.newBuilder().setTtl(lessor.renew(request.getRenew())).build());
+        }
+        return Future.succeededFuture(LeaseForward.newBuilder()
+            .setTimeToLive(localTimeToLive(request.getTimeToLiveRequest())).build());
+      } catch (Lessor.NotPrimaryException e) {
+        return Future.failedFuture(EtcdError.NOT_LEADER.exception());
+      } catch (EtcdError.EtcdException e) {
+        return Future.failedFuture(e);
+      }
+    });
+  }
+
+  private LeaseTimeToLiveResponse localTimeToLive(LeaseTimeToLiveRequest request) {
+    if (!lessor.isPrimary()) {
+      throw EtcdError.NOT_LEADER.exception(); // only the primary knows the time left
+    }
+    long lease = request.getID();
+    long granted = lessor.ttl(lease);
+    LeaseTimeToLiveResponse.Builder resp = LeaseTimeToLiveResponse.newBuilder().setID(lease);
+    if (granted < 0) {
+      return resp.setTTL(-1).build(); // etcd: a lease that does not exist has TTL -1
+    }
+    resp.setTTL(lessor.remainingSeconds(lease)).setGrantedTTL(granted);
+    if (request.getKeys()) {
+      try (MvccStore.ReadView view = store.read()) {
+        view.leaseKeys(lease).forEach(k -> resp.addKeys(com.google.protobuf.ByteString.copyFrom(k)));
+      }
+    }
+    return resp.build();
+  }
+
+  /** A lease id for a grant that did not choose one: unique in the cluster and positive, as etcd's. */
+  public long newLeaseId() {
+    return raft.nextRequestId() & Long.MAX_VALUE;
+  }
+
+  public WatchHub watches() {
+    return watches;
   }
 
   /** The response header etcd puts on the outermost response. */

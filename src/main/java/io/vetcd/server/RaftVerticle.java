@@ -8,13 +8,17 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
+import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.internal.LeaseForward;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.RaftNode;
 import io.vetcd.raft.ReadState;
 import io.vetcd.raft.Ready;
 import io.vetcd.transport.PeerTransport;
 import io.vetcd.wal.Wal;
+import io.vetcd.watch.WatchHub;
+import java.util.function.Function;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -48,6 +52,11 @@ final class RaftVerticle extends VerticleBase {
 
   private record PendingRead(Promise<Void> promise, long deadlineNanos) {}
 
+  private record PendingForward(Promise<LeaseForward> promise, long deadlineNanos) {}
+
+  /** How long a follower waits for the leader's answer to a forwarded lease request before asking again. */
+  private static final long LEASE_FORWARD_TIMEOUT_MS = 1000;
+
   /** Where the other members are, and where this one listens for them. */
   record Peers(long clusterId, long selfId, Map<Long, List<String>> urls, List<String> listenUrls) {
     boolean alone() {
@@ -58,6 +67,9 @@ final class RaftVerticle extends VerticleBase {
   private final RaftNode node;
   private final Wal wal;
   private final MvccStore store;
+  private final WatchHub watches;
+  private final Lessor lessor;
+  private final long electionTimeoutMs;
   private final long heartbeatMs;
   private final long requestTimeoutMs;
   private final long snapshotCount;
@@ -92,14 +104,24 @@ final class RaftVerticle extends VerticleBase {
   /** Reads with a read index, waiting for the applied index to reach it. */
   private final TreeMap<Long, List<PendingRead>> readsWaiting = new TreeMap<>();
   private long nextReadContext;
+  /** Lease requests forwarded to the leader, by sequence number, until it answers. */
+  private final Map<Long, PendingForward> forwarded = new HashMap<>();
+  private long nextForwardSeq;
+  /** Answers lease requests forwarded to this member while it leads (set by the member). */
+  private Function<LeaseForward, Future<LeaseForward>> leaseRequests =
+      r -> Future.failedFuture(EtcdError.NOT_LEADER.exception());
   /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
   private final java.util.concurrent.atomic.AtomicLong requestIds;
 
-  RaftVerticle(RaftNode node, Wal wal, MvccStore store, long heartbeatMs, long requestTimeoutMs,
-      long snapshotCount, long appliedIndex, Peers peers) {
+  RaftVerticle(RaftNode node, Wal wal, MvccStore store, WatchHub watches, Lessor lessor,
+      long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
+      long appliedIndex, Peers peers) {
     this.node = node;
     this.wal = wal;
     this.store = store;
+    this.watches = watches;
+    this.lessor = lessor;
+    this.electionTimeoutMs = electionTimeoutMs;
     this.heartbeatMs = heartbeatMs;
     this.requestTimeoutMs = requestTimeoutMs;
     this.appliedIndex = appliedIndex;
@@ -116,7 +138,7 @@ final class RaftVerticle extends VerticleBase {
   public Future<?> start() {
     context = vertx.getOrCreateContext();
     appendThread = new AppendThread(wal);
-    applyThread = new ApplyThread(store, (index, results) -> post(() -> onApplied(index, results)));
+    applyThread = new ApplyThread(store, watches, lessor, (index, results) -> post(() -> onApplied(index, results)));
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
       @Override
       public void message(long from, byte[] payload) {
@@ -132,6 +154,11 @@ final class RaftVerticle extends VerticleBase {
       @Override
       public void snapshot(long from, byte[] payload) {
         message(from, payload); // a SNAP message whose snapshot carries the keyspace
+      }
+
+      @Override
+      public void lease(long from, byte[] payload) {
+        onLeaseFrame(from, payload);
       }
 
       @Override
@@ -260,6 +287,75 @@ final class RaftVerticle extends VerticleBase {
     return promise.future();
   }
 
+  /** Sets who answers lease requests forwarded to this member (the member, once it is built). */
+  void leaseRequestHandler(Function<LeaseForward, Future<LeaseForward>> handler) {
+    this.leaseRequests = handler;
+  }
+
+  /**
+   * Forwards a lease request to the leader; completes (on this context) with its answer, or fails
+   * with "no leader" when there is none (or it is this member), or "request timed out".
+   */
+  Future<LeaseForward> forwardLease(LeaseForward.Builder request) {
+    Promise<LeaseForward> promise = Promise.promise();
+    context.runOnContext(v -> {
+      long to = leader;
+      if (to == 0 || to == peers.selfId()) {
+        promise.fail(EtcdError.NO_LEADER.exception());
+        return;
+      }
+      long seq = ++nextForwardSeq;
+      forwarded.put(seq, new PendingForward(promise, System.nanoTime() + LEASE_FORWARD_TIMEOUT_MS * 1_000_000L));
+      transport.sendLease(to, request.setSeq(seq).build().toByteArray());
+    });
+    return promise.future();
+  }
+
+  private void onLeaseFrame(long from, byte[] payload) {
+    LeaseForward frame;
+    try {
+      frame = LeaseForward.parseFrom(payload);
+    } catch (InvalidProtocolBufferException e) {
+      LOG.warn("dropped an undecodable lease frame from {}", Long.toHexString(from));
+      return;
+    }
+    switch (frame.getKindCase()) {
+      case RENEW, TIME_TO_LIVE_REQUEST -> leaseRequests.apply(frame).onComplete(ar -> {
+        LeaseForward.Builder answer = ar.succeeded() ? ar.result().toBuilder()
+            : LeaseForward.newBuilder().setError(errorText(ar.cause()));
+        transport.sendLease(from, answer.setSeq(frame.getSeq()).build().toByteArray());
+      });
+      default -> {
+        PendingForward pending = forwarded.remove(frame.getSeq());
+        if (pending != null) {
+          pending.promise().tryComplete(frame);
+        }
+      }
+    }
+  }
+
+  private static String errorText(Throwable cause) {
+    return cause instanceof EtcdError.EtcdException e ? e.getMessage() : EtcdError.TIMEOUT.message();
+  }
+
+  /**
+   * Completes once this member has applied every entry committed when it was called: what the leader
+   * waits for before answering lease requests, so a lease granted a moment ago is known.
+   */
+  Future<Void> appliedBarrier() {
+    Promise<Void> promise = Promise.promise();
+    context.runOnContext(v -> {
+      long target = node.commitIndex();
+      if (appliedIndex >= target) {
+        promise.complete();
+      } else {
+        readsWaiting.computeIfAbsent(target, k -> new ArrayList<>())
+            .add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
+      }
+    });
+    return promise.future();
+  }
+
   private void flushProposals() {
     if (proposed.isEmpty()) {
       return;
@@ -322,6 +418,13 @@ final class RaftVerticle extends VerticleBase {
       if (previous != leader) {
         LOG.info("leader is now {} (term {}, this member is {})",
             leader == 0 ? "unknown" : Long.toHexString(leader), node.term(), rd.softState().role());
+        long self = peers.selfId();
+        if (leader == self) {
+          // etcd's promote: a lease kept alive through the old leader must not expire in the failover.
+          lessor.promote(electionTimeoutMs * 1_000_000L);
+        } else if (previous == self) {
+          lessor.demote();
+        }
       }
     }
     for (ReadState rs : rd.readStates()) {
@@ -372,6 +475,8 @@ final class RaftVerticle extends VerticleBase {
         throw new java.io.UncheckedIOException(e);
       }
       long applied = store.appliedIndex();
+      lessor.reload(Member.leaseTtls(store));
+      watches.reset();
       LOG.info("applying snapshot at index {} (term {}): the keyspace is now at applied index {}",
           snapshot.index(), snapshot.term(), applied);
       post(() -> {
@@ -456,6 +561,13 @@ final class RaftVerticle extends VerticleBase {
       if (now - w.deadlineNanos() > 0) {
         it.remove();
         w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
+      }
+    }
+    for (Iterator<PendingForward> it = forwarded.values().iterator(); it.hasNext(); ) {
+      PendingForward f = it.next();
+      if (now - f.deadlineNanos() > 0) {
+        it.remove();
+        f.promise().tryFail(EtcdError.TIMEOUT.exception());
       }
     }
     for (Iterator<List<PendingRead>> it = readsAsked.values().iterator(); it.hasNext(); ) {

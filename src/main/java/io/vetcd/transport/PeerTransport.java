@@ -32,6 +32,8 @@ public final class PeerTransport {
   private static final Logger LOG = LoggerFactory.getLogger(PeerTransport.class);
   static final byte MESSAGE = 1;
   static final byte SNAPSHOT = 2;
+  /** A lease request a follower forwards to the leader, or the leader's answer. */
+  static final byte LEASE = 3;
   private static final int HEADER = 1 + 8 + 8;
   private static final long MIN_BACKOFF_MS = 50;
   private static final long MAX_BACKOFF_MS = 1000;
@@ -43,6 +45,9 @@ public final class PeerTransport {
     void message(long from, byte[] payload);
 
     void snapshot(long from, byte[] payload);
+
+    /** A lease request or answer (see {@link #sendLease}). */
+    void lease(long from, byte[] payload);
 
     /** A send to {@code peer} failed: the peer is unreachable for now. */
     void unreachable(long peer);
@@ -89,7 +94,18 @@ public final class PeerTransport {
   public void send(long to, byte[] payload) {
     Peer peer = peers.get(to);
     if (peer != null && !closed) {
-      peer.queue(payload);
+      peer.queue(MESSAGE, payload);
+    }
+  }
+
+  /**
+   * Queues a lease request or answer for {@code to}, on the same stream as Raft's messages. Like them
+   * it may be dropped (peer unreachable or too slow): the sender times out and asks again.
+   */
+  public void sendLease(long to, byte[] payload) {
+    Peer peer = peers.get(to);
+    if (peer != null && !closed) {
+      peer.queue(LEASE, payload);
     }
   }
 
@@ -149,6 +165,8 @@ public final class PeerTransport {
     byte[] payload = frame.getBytes(HEADER, frame.length());
     if (kind == SNAPSHOT) {
       receiver.snapshot(from, payload);
+    } else if (kind == LEASE) {
+      receiver.lease(from, payload);
     } else {
       receiver.message(from, payload);
     }
@@ -178,7 +196,7 @@ public final class PeerTransport {
       this.uri = uri;
     }
 
-    void queue(byte[] payload) {
+    void queue(byte kind, byte[] payload) {
       if (socket == null) {
         connect();
         receiver.unreachable(id); // dropped: Raft resends once the peer answers again
@@ -191,7 +209,7 @@ public final class PeerTransport {
         pending = Buffer.buffer();
         vertx.runOnContext(v -> flush());
       }
-      pending.appendBuffer(frame(MESSAGE, payload));
+      pending.appendBuffer(frame(kind, payload));
     }
 
     void flush() {

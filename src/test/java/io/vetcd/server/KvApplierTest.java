@@ -66,9 +66,16 @@ class KvApplierTest {
     return new Entry(1, index, Entry.Type.NORMAL, req.setId(index).build().toByteArray());
   }
 
+  private final io.vetcd.lease.Lessor lessor = new io.vetcd.lease.Lessor(System::nanoTime, 2);
+
+  /** Applies entries as ApplyThread does, returning the requests' outcomes. */
+  private List<ApplyThread.Result> applyAll(List<Entry> entries) {
+    return ApplyThread.apply(store, lessor, entries).results();
+  }
+
   /** Applies one request as the next log entry. */
   private ApplyThread.Result apply(InternalRequest.Builder req) {
-    List<ApplyThread.Result> results = ApplyThread.apply(store, List.of(entry(++index, req)));
+    List<ApplyThread.Result> results = applyAll(List.of(entry(++index, req)));
     assertEquals(1, results.size());
     assertEquals(index, results.get(0).requestId());
     return results.get(0);
@@ -620,12 +627,12 @@ class KvApplierTest {
   void applyingTheSameEntriesTwiceChangesNothingTheSecondTime() {
     List<Entry> entries = List.of(entry(1, putRequest("a", "1")), entry(2, putRequest("b", "1")),
         entry(3, putRequest("a", "2")));
-    List<ApplyThread.Result> first = ApplyThread.apply(store, entries);
+    List<ApplyThread.Result> first = applyAll(entries);
     assertEquals(3, first.size());
     assertEquals(4, revision());
     assertEquals(3, store.appliedIndex());
     // replay after a crash overlaps what was applied: skipped, not applied again
-    assertEquals(List.of(), ApplyThread.apply(store, entries));
+    assertEquals(List.of(), applyAll(entries));
     assertEquals(4, revision());
     assertEquals(2, get("a").getVersion());
     assertEquals(3, store.appliedIndex());
@@ -633,8 +640,8 @@ class KvApplierTest {
 
   @Test
   void applyingAnOverlappingBatchAppliesOnlyTheNewEntries() {
-    ApplyThread.apply(store, List.of(entry(1, putRequest("a", "1")), entry(2, putRequest("b", "1"))));
-    List<ApplyThread.Result> results = ApplyThread.apply(store,
+    applyAll(List.of(entry(1, putRequest("a", "1")), entry(2, putRequest("b", "1"))));
+    List<ApplyThread.Result> results = applyAll(
         List.of(entry(1, putRequest("a", "1")), entry(2, putRequest("b", "1")), entry(3, putRequest("c", "1"))));
     assertEquals(1, results.size());
     assertEquals(3, results.get(0).requestId());
@@ -645,7 +652,7 @@ class KvApplierTest {
 
   @Test
   void emptyAndConfChangeEntriesAdvanceTheAppliedIndexOnly() {
-    List<ApplyThread.Result> results = ApplyThread.apply(store, List.of(Entry.empty(1, 1),
+    List<ApplyThread.Result> results = applyAll(List.of(Entry.empty(1, 1),
         new Entry(1, 2, Entry.Type.CONF_CHANGE, new byte[] {1, 2}), entry(3, putRequest("a", "1"))));
     assertEquals(1, results.size());
     assertEquals(3, store.appliedIndex());
@@ -654,7 +661,7 @@ class KvApplierTest {
 
   @Test
   void aFailingEntryIsRolledBackAloneInItsBatch() {
-    List<ApplyThread.Result> results = ApplyThread.apply(store, List.of(
+    List<ApplyThread.Result> results = applyAll(List.of(
         entry(1, putRequest("a", "1")),
         entry(2, InternalRequest.newBuilder().setPut(PutRequest.newBuilder().setKey(bs("missing")).setIgnoreValue(true))),
         entry(3, putRequest("b", "1"))));
@@ -683,7 +690,7 @@ class KvApplierTest {
 
   @Test
   void compactionInTheSameBatchSeesTheRevisionsMadeBeforeIt() {
-    List<ApplyThread.Result> results = ApplyThread.apply(store, List.of(
+    List<ApplyThread.Result> results = applyAll(List.of(
         entry(1, putRequest("a", "1")),
         entry(2, putRequest("a", "2")),
         entry(3, InternalRequest.newBuilder().setCompaction(CompactionRequest.newBuilder().setRevision(3))),
@@ -703,7 +710,7 @@ class KvApplierTest {
       entries.add(new Entry(2, i, Entry.Type.NORMAL,
           putRequest("k" + i, "v").setId(100 + i).build().toByteArray()));
     }
-    List<ApplyThread.Result> results = ApplyThread.apply(store, entries);
+    List<ApplyThread.Result> results = applyAll(entries);
     assertEquals(List.of(101L, 102L, 103L, 104L, 105L), results.stream().map(ApplyThread.Result::requestId).toList());
   }
 }

@@ -1,0 +1,55 @@
+package io.vetcd.api;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.streams.ReadStream;
+import io.vertx.core.streams.WriteStream;
+import io.vetcd.proto.etcdserverpb.WatchRequest;
+import io.vetcd.proto.etcdserverpb.WatchResponse;
+import io.vetcd.proto.etcdserverpb.WatchService;
+import io.vetcd.server.Member;
+import io.vetcd.watch.WatchStream;
+
+/** etcd's Watch service: one {@link WatchStream} per call, served from this member's applied state. */
+final class WatchGrpc extends WatchService {
+
+  private final Vertx vertx;
+  private final Member member;
+
+  WatchGrpc(Vertx vertx, Member member) {
+    this.vertx = vertx;
+    this.member = member;
+  }
+
+  @Override
+  protected void watch(ReadStream<WatchRequest> requests, WriteStream<WatchResponse> responses) {
+    WatchStream stream = open(vertx, member, new WatchStream.Sink() {
+      @Override
+      public void send(WatchResponse response) {
+        responses.write(response);
+      }
+
+      @Override
+      public boolean writeQueueFull() {
+        return responses.writeQueueFull();
+      }
+
+      @Override
+      public void drainHandler(Runnable onDrain) {
+        responses.drainHandler(v -> onDrain.run());
+      }
+    });
+    requests.handler(stream::handle);
+    requests.exceptionHandler(e -> stream.close()); // the client cancelled or the connection broke
+    responses.exceptionHandler(e -> stream.close());
+    requests.endHandler(v -> {
+      stream.close();
+      responses.end();
+    });
+  }
+
+  /** A watch stream as the member configures it (for gRPC and WebSocket alike). */
+  static WatchStream open(Vertx vertx, Member member, WatchStream.Sink sink) {
+    return new WatchStream(vertx, member.watches(), sink, member::header,
+        member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
+  }
+}

@@ -1,0 +1,49 @@
+package io.vetcd.api;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.ServerWebSocket;
+import io.vetcd.proto.etcdserverpb.WatchResponse;
+import io.vetcd.server.Member;
+import io.vetcd.watch.WatchStream;
+
+/**
+ * Watch over a WebSocket ({@code /v3/watch}), as etcd serves it through its JSON gateway: each text
+ * frame from the client is one JSON WatchRequest, each frame back one {@code {"result": WatchResponse}}.
+ * With {@code ?encoding=utf8}, keys and values are plain strings rather than base64 (for browsers).
+ * A frame that is not a watch request is answered with the gateway's error shape; the watchers
+ * already on the socket go on.
+ */
+final class WatchSocket {
+
+  private WatchSocket() {}
+
+  static void serve(Vertx vertx, Member member, ServerWebSocket socket, boolean utf8) {
+    WatchStream stream = WatchGrpc.open(vertx, member, new WatchStream.Sink() {
+      @Override
+      public void send(WatchResponse response) {
+        socket.writeTextMessage(WatchJson.response(response, utf8));
+      }
+
+      @Override
+      public boolean writeQueueFull() {
+        return socket.writeQueueFull();
+      }
+
+      @Override
+      public void drainHandler(Runnable onDrain) {
+        socket.drainHandler(v -> onDrain.run());
+      }
+    });
+    socket.textMessageHandler(text -> {
+      try {
+        stream.handle(WatchJson.request(text, utf8));
+      } catch (WatchJson.BadRequest e) {
+        socket.writeTextMessage(WatchJson.error(3, 400, "Bad Request", e.getMessage()));
+      }
+    });
+    socket.binaryMessageHandler(b -> socket.writeTextMessage(
+        WatchJson.error(3, 400, "Bad Request", "send watch requests as JSON text frames")));
+    socket.closeHandler(v -> stream.close());
+    socket.exceptionHandler(e -> stream.close());
+  }
+}

@@ -1,0 +1,376 @@
+package io.vetcd.watch;
+
+import com.google.protobuf.ByteString;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vetcd.mvcc.MvccException;
+import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.ResponseHeader;
+import io.vetcd.proto.etcdserverpb.WatchCreateRequest;
+import io.vetcd.proto.etcdserverpb.WatchRequest;
+import io.vetcd.proto.etcdserverpb.WatchResponse;
+import io.vetcd.proto.mvccpb.Event;
+import io.vetcd.proto.mvccpb.KeyValue;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client's watch stream (a gRPC Watch call or a WebSocket): the watchers multiplexed on it, and
+ * the delivery of their events, on the stream's event loop.
+ *
+ * <p>A watcher is only a position: the next revision it must see. Delivery reads forward from there —
+ * from the hub's recent history, or from the store when that is gone — one batch of whole revisions
+ * per watcher per turn, and only while the client's connection takes more ({@link Sink#writeQueueFull}).
+ * So events arrive in revision order, each once, all of a revision in one response (unless the
+ * watcher asked for fragments), with none skipped; and a client that stops reading costs the server
+ * one position per watcher, not a growing buffer: when it reads again, its watchers catch up from
+ * the store (or are cancelled with the compacted revision if that history is gone).
+ */
+public final class WatchStream {
+
+  private static final Logger LOG = LoggerFactory.getLogger(WatchStream.class);
+
+  /** etcd's error texts for a watch that cannot be created. */
+  static final String EMPTY_RANGE = "mvcc: watcher range is empty";
+  static final String DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream";
+  /** How many events one watcher takes per turn (more only to finish a revision). */
+  static final int BATCH_EVENTS = 1000;
+
+  /** Where responses go: the gRPC response stream or the WebSocket. */
+  public interface Sink {
+    void send(WatchResponse response);
+
+    /** True while the connection holds as much unsent data as it should: stop sending. */
+    boolean writeQueueFull();
+
+    /** Runs {@code onDrain} (on the stream's context) when the connection takes more again. */
+    void drainHandler(Runnable onDrain);
+  }
+
+  /** The response header as the member fills it (cluster, member, term) for a revision. */
+  public interface Headers {
+    ResponseHeader header(long revision);
+  }
+
+  private static final Comparator<ByteString> BYTES = ByteString.unsignedLexicographicalComparator();
+
+  private final Vertx vertx;
+  private final Context context;
+  private final WatchHub hub;
+  private final Sink sink;
+  private final Headers headers;
+  private final long fragmentBytes;
+  private final Map<Long, Watcher> watchers = new LinkedHashMap<>();
+  private final AtomicBoolean woken = new AtomicBoolean();
+  private final long progressTimer;
+  private long nextId;
+  private boolean progressRequested;
+  private boolean closed;
+
+  /**
+   * @param fragmentBytes responses larger than this are split for watchers that asked for fragments
+   *     (etcd uses --max-request-bytes)
+   * @param progressIntervalMs how often watchers that asked for progress notifications get one while
+   *     they are up to date (etcd's --experimental-watch-progress-notify-interval)
+   */
+  public WatchStream(Vertx vertx, WatchHub hub, Sink sink, Headers headers, long fragmentBytes,
+      long progressIntervalMs) {
+    this.vertx = vertx;
+    this.context = vertx.getOrCreateContext();
+    this.hub = hub;
+    this.sink = sink;
+    this.headers = headers;
+    this.fragmentBytes = fragmentBytes;
+    sink.drainHandler(this::pump);
+    hub.register(this);
+    this.progressTimer = vertx.setPeriodic(progressIntervalMs, id -> notifyProgress());
+  }
+
+  /** Handles one request from the client. On the stream's context. */
+  public void handle(WatchRequest request) {
+    if (closed) {
+      return;
+    }
+    switch (request.getRequestUnionCase()) {
+      case CREATE_REQUEST -> create(request.getCreateRequest());
+      case CANCEL_REQUEST -> {
+        long id = request.getCancelRequest().getWatchId();
+        if (watchers.remove(id) != null) {
+          sink.send(response(hub.revision(), id).setCanceled(true).build());
+        }
+      }
+      case PROGRESS_REQUEST -> {
+        progressRequested = true;
+        pump();
+      }
+      default -> { }
+    }
+  }
+
+  /** The client went away: drop every watcher. */
+  public void close() {
+    closed = true;
+    watchers.clear();
+    hub.unregister(this);
+    vertx.cancelTimer(progressTimer);
+  }
+
+  /** New events were published: deliver them on the stream's context (once per burst). */
+  void wake() {
+    if (woken.compareAndSet(false, true)) {
+      context.runOnContext(v -> {
+        woken.set(false);
+        pump();
+      });
+    }
+  }
+
+  private void create(WatchCreateRequest c) {
+    long current = hub.revision();
+    ByteString end = c.getRangeEnd();
+    if (end.size() == 1 && end.byteAt(0) == 0) {
+      end = ByteString.EMPTY; // "\0": every key from key on
+    } else if (end.isEmpty()) {
+      end = null; // the single key
+    }
+    String error = null;
+    long id = c.getWatchId();
+    if (end != null && !end.isEmpty() && BYTES.compare(c.getKey(), end) >= 0) {
+      error = EMPTY_RANGE;
+    } else if (id == 0) {
+      while (watchers.containsKey(nextId)) {
+        nextId++;
+      }
+      id = nextId++;
+    } else if (watchers.containsKey(id)) {
+      error = DUPLICATE_ID;
+    }
+    if (error != null) {
+      sink.send(response(current, -1).setCreated(true).setCanceled(true).setCancelReason(error).build());
+      return;
+    }
+    Watcher w = new Watcher(id, c.getKey(), end, c.getFiltersList(), c.getPrevKv(), c.getProgressNotify(),
+        c.getFragment(), c.getStartRevision() > 0 ? c.getStartRevision() : current + 1);
+    watchers.put(id, w);
+    sink.send(response(current, id).setCreated(true).build());
+    pump();
+  }
+
+  /** Delivers what watchers are owed while the connection takes it; then answers a progress request. */
+  private void pump() {
+    if (closed) {
+      return;
+    }
+    boolean advanced = true;
+    while (advanced && !sink.writeQueueFull()) {
+      advanced = false;
+      long current = hub.revision();
+      for (Watcher w : new ArrayList<>(watchers.values())) {
+        if (w.loading || w.nextRev > current || watchers.get(w.id) != w) {
+          continue;
+        }
+        if (w.nextRev < hub.compactRevision()) {
+          cancelCompacted(w, hub.compactRevision());
+          continue;
+        }
+        List<EventRing.Revision> recent = hub.recent(w.nextRev, BATCH_EVENTS);
+        if (recent == null) {
+          catchUp(w);
+          continue;
+        }
+        if (recent.isEmpty()) {
+          continue;
+        }
+        List<Event> events = new ArrayList<>();
+        for (EventRing.Revision r : recent) {
+          for (Event e : r.events()) {
+            if (w.accepts(e)) {
+              events.add(w.prevKv || !e.hasPrevKv() ? e : e.toBuilder().clearPrevKv().build());
+            }
+          }
+        }
+        deliver(w, events, recent.get(recent.size() - 1).revision());
+        advanced = true;
+        if (sink.writeQueueFull()) {
+          break;
+        }
+      }
+    }
+    if (progressRequested && !sink.writeQueueFull() && allSynced()) {
+      progressRequested = false;
+      // As etcd 3.4: not tied to one watcher (-1), the revision every watcher has seen.
+      sink.send(response(hub.revision(), -1).build());
+    }
+  }
+
+  private boolean allSynced() {
+    long current = hub.revision();
+    for (Watcher w : watchers.values()) {
+      if (w.loading || w.nextRev <= current) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Sends a watcher's events up to {@code lastRevision} and moves it past that revision. */
+  private void deliver(Watcher w, List<Event> events, long lastRevision) {
+    w.nextRev = lastRevision + 1;
+    if (events.isEmpty()) {
+      return;
+    }
+    WatchResponse whole = response(lastRevision, w.id).addAllEvents(events).build();
+    if (!w.fragment || events.size() < 2 || whole.getSerializedSize() < fragmentBytes) {
+      sink.send(whole);
+      return;
+    }
+    // etcd's sendFragments: as many events per response as fit (at least one), all but the last
+    // response marked as a fragment.
+    int i = 0;
+    while (i < events.size()) {
+      WatchResponse.Builder part = response(lastRevision, w.id).setFragment(true);
+      int size = part.build().getSerializedSize();
+      while (i < events.size()) {
+        int eventSize = events.get(i).getSerializedSize() + 3;
+        if (part.getEventsCount() > 0 && size + eventSize >= fragmentBytes) {
+          break;
+        }
+        part.addEvents(events.get(i++));
+        size += eventSize;
+      }
+      sink.send(part.setFragment(i < events.size()).build());
+    }
+  }
+
+  /** The watcher needs revisions no longer in memory: read them from the store, off the event loop. */
+  private void catchUp(Watcher w) {
+    w.loading = true;
+    long from = w.nextRev;
+    MvccStore store = hub.store();
+    vertx.executeBlocking(() -> {
+      try (MvccStore.ReadView view = store.read()) {
+        MvccStore.History h = view.history(from, BATCH_EVENTS);
+        List<Event> events = new ArrayList<>();
+        for (Event e : h.events()) {
+          if (w.accepts(e)) {
+            events.add(w.prevKv ? withPrevKv(view, e) : e);
+          }
+        }
+        return new MvccStore.History(events, h.lastRevision());
+      } catch (MvccException e) {
+        try (MvccStore.ReadView view = store.read()) {
+          throw new CompactedException(view.compactRevision());
+        }
+      }
+    }, false).onComplete(ar -> {
+      w.loading = false;
+      if (closed || watchers.get(w.id) != w || w.nextRev != from) {
+        pump();
+        return;
+      }
+      if (ar.failed()) {
+        if (ar.cause() instanceof CompactedException ce) {
+          cancelCompacted(w, ce.compactRevision);
+        } else {
+          LOG.warn("reading watch history from revision {} failed: {}", from, ar.cause().toString());
+          watchers.remove(w.id);
+          sink.send(response(hub.revision(), w.id).setCanceled(true)
+              .setCancelReason(String.valueOf(ar.cause().getMessage())).build());
+        }
+      } else {
+        deliver(w, ar.result().events(), Math.max(from - 1, ar.result().lastRevision()));
+      }
+      pump();
+    });
+  }
+
+  /** etcd's previous value of an event's key, as of the revision before it; none for a creation. */
+  private static Event withPrevKv(MvccStore.ReadView view, Event e) {
+    KeyValue kv = e.getKv();
+    if (e.getType() == Event.EventType.PUT && kv.getVersion() == 1) {
+      return e;
+    }
+    KeyValue prev = view.valueBefore(kv.getKey().toByteArray(), kv.getModRevision());
+    return prev == null ? e : e.toBuilder().setPrevKv(prev).build();
+  }
+
+  /**
+   * The history the watcher needs is compacted: as etcd, it is told the compacted revision and
+   * cancelled (the header's revision stays 0, as etcd leaves it).
+   */
+  private void cancelCompacted(Watcher w, long compactRevision) {
+    watchers.remove(w.id);
+    sink.send(response(0, w.id).setCompactRevision(compactRevision).setCanceled(true).build());
+  }
+
+  /** etcd's progress notifications: a watcher that is up to date hears the current revision. */
+  private void notifyProgress() {
+    if (closed || sink.writeQueueFull()) {
+      return;
+    }
+    long current = hub.revision();
+    for (Watcher w : watchers.values()) {
+      if (w.progressNotify && !w.loading && w.nextRev > current) {
+        sink.send(response(current, w.id).build());
+      }
+    }
+  }
+
+  private WatchResponse.Builder response(long revision, long watchId) {
+    return WatchResponse.newBuilder().setHeader(headers.header(revision)).setWatchId(watchId);
+  }
+
+  private static final class CompactedException extends RuntimeException {
+    final long compactRevision;
+
+    CompactedException(long compactRevision) {
+      super("compacted at " + compactRevision, null, false, false);
+      this.compactRevision = compactRevision;
+    }
+  }
+
+  /** One watcher: what it watches, and the next revision it must see. */
+  private static final class Watcher {
+    final long id;
+    final ByteString key;
+    /** null: the single key; empty: every key from {@code key}; otherwise the exclusive end. */
+    final ByteString end;
+    final boolean noPut;
+    final boolean noDelete;
+    final boolean prevKv;
+    final boolean progressNotify;
+    final boolean fragment;
+    long nextRev;
+    boolean loading;
+
+    Watcher(long id, ByteString key, ByteString end, List<WatchCreateRequest.FilterType> filters,
+        boolean prevKv, boolean progressNotify, boolean fragment, long startRev) {
+      this.id = id;
+      this.key = key;
+      this.end = end;
+      this.noPut = filters.contains(WatchCreateRequest.FilterType.NOPUT);
+      this.noDelete = filters.contains(WatchCreateRequest.FilterType.NODELETE);
+      this.prevKv = prevKv;
+      this.progressNotify = progressNotify;
+      this.fragment = fragment;
+      this.nextRev = startRev;
+    }
+
+    boolean accepts(Event e) {
+      if (e.getType() == Event.EventType.PUT ? noPut : noDelete) {
+        return false;
+      }
+      ByteString k = e.getKv().getKey();
+      if (end == null) {
+        return k.equals(key);
+      }
+      return BYTES.compare(k, key) >= 0 && (end.isEmpty() || BYTES.compare(k, end) < 0);
+    }
+  }
+}
