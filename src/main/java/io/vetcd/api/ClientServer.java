@@ -88,10 +88,16 @@ public final class ClientServer extends VerticleBase {
         .put("etcdcluster", "3.4.0")));
     router.route("/v3/watch").handler(ctx -> {
       boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
-      ctx.request().toWebSocket()
-          .onSuccess(ws -> WatchSocket.serve(vertx, member, ws, utf8))
-          .onFailure(e -> ctx.response().setStatusCode(400)
-              .end("a WebSocket upgrade is needed here: " + e.getMessage() + "\n"));
+      if ("websocket".equalsIgnoreCase(ctx.request().getHeader("upgrade"))) {
+        ctx.request().toWebSocket()
+            .onSuccess(ws -> WatchSocket.serve(vertx, member, ws, utf8))
+            .onFailure(e -> LOG.debug("WebSocket upgrade on /v3/watch failed: {}", e.getMessage()));
+      } else if (ctx.request().method() == io.vertx.core.http.HttpMethod.POST) {
+        ctx.request().body().onSuccess(body -> WatchSocket.serveChunked(vertx, member, ctx.response(),
+            body.toString(), utf8));
+      } else {
+        ctx.response().setStatusCode(405).end("POST a watch request, or open a WebSocket\n");
+      }
     });
     byte[] page = watchPage();
     router.get("/ui/watch").handler(ctx -> ctx.response()

@@ -39,7 +39,8 @@ final class WatchJson {
     try {
       json = new JsonObject(text);
     } catch (RuntimeException e) {
-      throw new BadRequest("invalid JSON: " + e.getMessage());
+      String detail = String.valueOf(e.getMessage());
+      throw new BadRequest("invalid JSON: " + detail.lines().findFirst().orElse(detail));
     }
     JsonObject create = object(json, "create_request", "createRequest");
     JsonObject cancel = object(json, "cancel_request", "cancelRequest");

@@ -1,6 +1,7 @@
 package io.vetcd.api;
 
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.ServerWebSocket;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.server.Member;
@@ -11,7 +12,8 @@ import io.vetcd.watch.WatchStream;
  * frame from the client is one JSON WatchRequest, each frame back one {@code {"result": WatchResponse}}.
  * With {@code ?encoding=utf8}, keys and values are plain strings rather than base64 (for browsers).
  * A frame that is not a watch request is answered with the gateway's error shape; the watchers
- * already on the socket go on.
+ * already on the socket go on. Without a WebSocket, a POST of one request gets the responses as a
+ * stream of JSON lines, as from etcd's gateway ({@code curl -N -d '{"create_request":...}'}).
  */
 final class WatchSocket {
 
@@ -45,5 +47,36 @@ final class WatchSocket {
         WatchJson.error(3, 400, "Bad Request", "send watch requests as JSON text frames")));
     socket.closeHandler(v -> stream.close());
     socket.exceptionHandler(e -> stream.close());
+  }
+
+  /** The gateway's plain HTTP form: one request in the body, responses as chunked JSON lines. */
+  static void serveChunked(Vertx vertx, Member member, HttpServerResponse response, String body, boolean utf8) {
+    io.vetcd.proto.etcdserverpb.WatchRequest request;
+    try {
+      request = WatchJson.request(body, utf8);
+    } catch (WatchJson.BadRequest e) {
+      response.setStatusCode(400).putHeader("content-type", "application/json")
+          .end(WatchJson.error(3, 400, "Bad Request", e.getMessage()) + "\n");
+      return;
+    }
+    response.setChunked(true).putHeader("content-type", "application/json");
+    WatchStream stream = WatchGrpc.open(vertx, member, new WatchStream.Sink() {
+      @Override
+      public void send(WatchResponse r) {
+        response.write(WatchJson.response(r, utf8) + "\n");
+      }
+
+      @Override
+      public boolean writeQueueFull() {
+        return response.writeQueueFull();
+      }
+
+      @Override
+      public void drainHandler(Runnable onDrain) {
+        response.drainHandler(v -> onDrain.run());
+      }
+    });
+    response.closeHandler(v -> stream.close());
+    stream.handle(request);
   }
 }
