@@ -86,7 +86,8 @@ public final class ClientServer extends VerticleBase {
     router.get("/version").handler(ctx -> ctx.json(new JsonObject()
         .put("etcdserver", Member.API_VERSION)
         .put("etcdcluster", "3.4.0")));
-    router.route("/v3/watch").handler(ctx -> {
+    // etcd 3.4 serves its gateway under /v3beta too.
+    router.routeWithRegex("/v3(beta)?/watch").handler(ctx -> {
       boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
       if ("websocket".equalsIgnoreCase(ctx.request().getHeader("upgrade"))) {
         ctx.request().toWebSocket()

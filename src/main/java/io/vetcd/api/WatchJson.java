@@ -108,13 +108,9 @@ final class WatchJson {
     return new JsonObject().put("result", out).encode();
   }
 
-  /** A stream error as the gateway reports it. */
-  static String error(int grpcCode, int httpCode, String httpStatus, String message) {
-    return new JsonObject().put("error", new JsonObject()
-        .put("grpc_code", grpcCode)
-        .put("http_code", httpCode)
-        .put("message", message)
-        .put("http_status", httpStatus)).encode();
+  /** A refused request as etcd's gateway reports it (code 3: InvalidArgument). */
+  static String error(String message) {
+    return new JsonObject().put("error", message).put("message", message).put("code", 3).encode();
   }
 
   private static JsonObject header(ResponseHeader h) {

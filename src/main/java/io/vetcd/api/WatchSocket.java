@@ -11,8 +11,8 @@ import io.vetcd.watch.WatchStream;
  * Watch over a WebSocket ({@code /v3/watch}), as etcd serves it through its JSON gateway: each text
  * frame from the client is one JSON WatchRequest, each frame back one {@code {"result": WatchResponse}}.
  * With {@code ?encoding=utf8}, keys and values are plain strings rather than base64 (for browsers).
- * A frame that is not a watch request is answered with the gateway's error shape; the watchers
- * already on the socket go on. Without a WebSocket, a POST of one request gets the responses as a
+ * A frame that is not a watch request is answered with the gateway's error shape; unlike etcd's
+ * gateway, which ends the stream there, the watchers already on the socket go on. Without a WebSocket, a POST of one request gets the responses as a
  * stream of JSON lines, as from etcd's gateway ({@code curl -N -d '{"create_request":...}'}).
  */
 final class WatchSocket {
@@ -40,11 +40,11 @@ final class WatchSocket {
       try {
         stream.handle(WatchJson.request(text, utf8));
       } catch (WatchJson.BadRequest e) {
-        socket.writeTextMessage(WatchJson.error(3, 400, "Bad Request", e.getMessage()));
+        socket.writeTextMessage(WatchJson.error(e.getMessage()));
       }
     });
     socket.binaryMessageHandler(b -> socket.writeTextMessage(
-        WatchJson.error(3, 400, "Bad Request", "send watch requests as JSON text frames")));
+        WatchJson.error("send watch requests as JSON text frames")));
     socket.closeHandler(v -> stream.close());
     socket.exceptionHandler(e -> stream.close());
   }
@@ -56,7 +56,7 @@ final class WatchSocket {
       request = WatchJson.request(body, utf8);
     } catch (WatchJson.BadRequest e) {
       response.setStatusCode(400).putHeader("content-type", "application/json")
-          .end(WatchJson.error(3, 400, "Bad Request", e.getMessage()) + "\n");
+          .end(WatchJson.error(e.getMessage()) + "\n");
       return;
     }
     response.setChunked(true).putHeader("content-type", "application/json");

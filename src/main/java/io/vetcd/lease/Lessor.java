@@ -1,7 +1,6 @@
 package io.vetcd.lease;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
@@ -39,7 +38,8 @@ public final class Lessor {
 
   private final LongSupplier clock;
   private final long minTtlSeconds;
-  private final Map<Long, Lease> leases = new HashMap<>();
+  /** In grant order, which {@link #ids} keeps among leases that expire at the same time. */
+  private final Map<Long, Lease> leases = new java.util.LinkedHashMap<>();
   private boolean primary;
 
   /**
@@ -133,8 +133,11 @@ public final class Lessor {
     return Math.max(0, (l.expiryNanos - clock.getAsLong()) / 1_000_000_000L);
   }
 
+  /** Every lease, soonest expiry first (etcd's order for LeaseLeases). */
   public synchronized List<Long> ids() {
-    return new ArrayList<>(leases.keySet());
+    List<Map.Entry<Long, Lease>> all = new ArrayList<>(leases.entrySet());
+    all.sort(java.util.Comparator.comparingLong(e -> e.getValue().expiryNanos));
+    return all.stream().map(Map.Entry::getKey).toList();
   }
 
   /**

@@ -105,6 +105,18 @@ class LessorTest {
   }
 
   @Test
+  void leasesAreListedSoonestExpiryFirst() {
+    lessor.promote(0);
+    lessor.granted(1, 30);
+    lessor.granted(2, 10);
+    lessor.granted(3, 30);
+    assertEquals(List.of(2L, 1L, 3L), lessor.ids());
+    now += SECOND;
+    lessor.renew(1);
+    assertEquals(List.of(2L, 3L, 1L), lessor.ids(), "a keep-alive moves a lease back");
+  }
+
+  @Test
   void expiryIsRateLimitedPerRound() {
     lessor.promote(0);
     for (long id = 1; id <= 5; id++) {
