@@ -188,10 +188,12 @@ public final class WatchStream {
           continue;
         }
         List<Event> events = new ArrayList<>();
+        long compacted = hub.compactRevision();
         for (EventRing.Revision r : recent) {
           for (Event e : r.events()) {
             if (w.accepts(e)) {
-              events.add(w.prevKv || !e.hasPrevKv() ? e : e.toBuilder().clearPrevKv().build());
+              boolean keepPrev = w.prevKv && e.getKv().getModRevision() - 1 >= compacted;
+              events.add(keepPrev || !e.hasPrevKv() ? e : e.toBuilder().clearPrevKv().build());
             }
           }
         }
@@ -290,10 +292,14 @@ public final class WatchStream {
     });
   }
 
-  /** etcd's previous value of an event's key, as of the revision before it; none for a creation. */
+  /**
+   * etcd's previous value of an event's key: a read at the revision before it, so none for a creation,
+   * and none when that revision is compacted (etcd's read fails there, even if an older value is kept).
+   */
   private static Event withPrevKv(MvccStore.ReadView view, Event e) {
     KeyValue kv = e.getKv();
-    if (e.getType() == Event.EventType.PUT && kv.getVersion() == 1) {
+    if (e.getType() == Event.EventType.PUT && kv.getVersion() == 1
+        || kv.getModRevision() - 1 < view.compactRevision()) {
       return e;
     }
     KeyValue prev = view.valueBefore(kv.getKey().toByteArray(), kv.getModRevision());

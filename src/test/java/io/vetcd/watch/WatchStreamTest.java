@@ -294,6 +294,26 @@ class WatchStreamTest {
   }
 
   @Test
+  void prevKvIsLeftOutWhenTheRevisionBeforeTheEventIsCompacted() throws Exception {
+    startHub(1000);
+    write("a", "1");
+    write("a", "2"); // revision 3
+    write("a", "3");
+    compact(3);
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setStartRevision(3).setPrevKv(true));
+    waitFor("two events", () -> events(0).size() == 2);
+    assertFalse(events(0).get(0).hasPrevKv(), "etcd reads prev_kv at revision 2, which is compacted");
+    assertEquals("2", events(0).get(1).getPrevKv().getValue().toStringUtf8());
+    hub = new WatchHub(store, 1000, 1000, 1L << 30); // the same from the store instead of memory
+    onContext(() -> stream = new WatchStream(vertx, hub, sink,
+        rev -> ResponseHeader.newBuilder().setRevision(rev).build(), 4096, 60_000));
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setStartRevision(3).setPrevKv(true).setWatchId(9));
+    waitFor("two events", () -> events(9).size() == 2);
+    assertFalse(events(9).get(0).hasPrevKv());
+    assertEquals("2", events(9).get(1).getPrevKv().getValue().toStringUtf8());
+  }
+
+  @Test
   void progressIsAnsweredOnceEveryWatcherHasCaughtUp() throws Exception {
     for (int i = 0; i < 50; i++) {
       write("k", "v" + i);

@@ -13,6 +13,7 @@ import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
@@ -38,6 +39,12 @@ public final class ServerProcess implements AutoCloseable {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     private final String label;
+    /** --name of the member; "default" for a single member, as etcd's default. */
+    private final String name;
+    /** Flags beyond the ones every member gets (cluster membership, timing); empty for one member. */
+    private List<String> extraFlags = List.of();
+    /** --initial-cluster value; null means just this member. */
+    private String initialCluster;
     private Process process;
     private Path dataDir;
     private Path logFile;
@@ -46,7 +53,12 @@ public final class ServerProcess implements AutoCloseable {
     private Thread shutdownHook;
 
     private ServerProcess(String label) {
+        this(label, "default");
+    }
+
+    ServerProcess(String label, String name) {
         this.label = label;
+        this.name = name;
     }
 
     public static String target() {
@@ -56,12 +68,20 @@ public final class ServerProcess implements AutoCloseable {
     /** Starts a fresh server; fails with the log tail if it does not become healthy. */
     public static ServerProcess start(String label) {
         ServerProcess s = new ServerProcess(label);
-        // safety net if the test JVM dies before @AfterAll runs
-        Thread hook = new Thread(s::kill, "kill-" + label);
-        Runtime.getRuntime().addShutdownHook(hook);
-        s.shutdownHook = hook;
+        s.installShutdownHook();
         s.startWithRetries();
         return s;
+    }
+
+    /** Safety net if the test JVM dies before @AfterAll runs. */
+    void installShutdownHook() {
+        Thread hook = new Thread(this::kill, "kill-" + label);
+        Runtime.getRuntime().addShutdownHook(hook);
+        shutdownHook = hook;
+    }
+
+    public String name() {
+        return name;
     }
 
     public String clientUrl() {
@@ -101,7 +121,7 @@ public final class ServerProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>();
         cmd.add(exe);
         cmd.add("--name");
-        cmd.add("default");
+        cmd.add(name);
         cmd.add("--data-dir");
         cmd.add(dataDir.toString());
         cmd.add("--listen-client-urls");
@@ -113,7 +133,8 @@ public final class ServerProcess implements AutoCloseable {
         cmd.add("--initial-advertise-peer-urls");
         cmd.add(peerUrl());
         cmd.add("--initial-cluster");
-        cmd.add("default=" + peerUrl());
+        cmd.add(initialCluster != null ? initialCluster : name + "=" + peerUrl());
+        cmd.addAll(extraFlags);
         return cmd;
     }
 
@@ -132,18 +153,40 @@ public final class ServerProcess implements AutoCloseable {
         throw last;
     }
 
-    private static final class PortClash extends RuntimeException {
+    static final class PortClash extends RuntimeException {
         PortClash(String msg) {
             super(msg);
         }
     }
 
     private void startOnce() {
+        pickPorts(Set.of());
+        launch(null, List.of());
+        waitHealthy();
+    }
+
+    /** Chooses free client and peer ports, avoiding the ones already taken by other members. */
+    void pickPorts(Set<Integer> taken) {
         try {
-            clientPort = freePort();
+            do {
+                clientPort = freePort();
+            } while (taken.contains(clientPort));
             do {
                 peerPort = freePort();
-            } while (peerPort == clientPort);
+            } while (peerPort == clientPort || taken.contains(peerPort));
+        } catch (IOException e) {
+            throw new AssertionError("no free port: " + e, e);
+        }
+    }
+
+    /**
+     * Starts the process without waiting for it (members of a cluster only become healthy once a
+     * quorum runs). {@code initialCluster} null means a single-member cluster.
+     */
+    void launch(String initialCluster, List<String> extraFlags) {
+        this.initialCluster = initialCluster;
+        this.extraFlags = List.copyOf(extraFlags);
+        try {
             dataDir = Files.createTempDirectory("vetcd-compat-data-");
             Path targetDir = Paths.get("target");
             Files.createDirectories(targetDir);
@@ -159,10 +202,9 @@ public final class ServerProcess implements AutoCloseable {
             kill();
             throw new AssertionError("could not launch " + target() + " server: " + e, e);
         }
-        waitHealthy();
     }
 
-    private void waitHealthy() {
+    void waitHealthy() {
         long deadline = System.currentTimeMillis() + START_DEADLINE_MS;
         String lastProblem = "no answer yet";
         while (System.currentTimeMillis() < deadline) {

@@ -190,7 +190,6 @@ class TxnTest extends EtcdTestBase {
     }
 
     @Test
-    @org.junit.jupiter.api.Disabled("needs the Lease service, which the watch/lease issue brings; enable it there")
     void compareLease() {
         long lease = await(client.getLeaseClient().grant(600)).getID();
         assertTrue(lease > 0);
