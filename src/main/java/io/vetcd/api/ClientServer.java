@@ -56,7 +56,11 @@ public final class ClientServer extends VerticleBase {
     List<Future<HttpServer>> listening = new ArrayList<>();
     for (String url : member.config().listenClientUrls()) {
       URI uri = URI.create(url);
-      HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+      // etcd lets a client open as many concurrent streams as it likes (math.MaxUint32); Vert.x's
+      // default of 100 would stall the 101st watch or in-flight request on one connection.
+      HttpServerOptions options = new HttpServerOptions().setHttp2ClearTextEnabled(true)
+          .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(0xFFFFFFFFL));
+      HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(AuthorityFix::install)
           .requestHandler(req -> {
             String type = req.getHeader("content-type");

@@ -21,9 +21,9 @@ final class AppendThread implements AutoCloseable {
 
   /** What one Ready (or one compaction) persists; a null snapshot or hard state: none. */
   private record Batch(Snapshot snapshot, boolean replace, HardState hardState, List<Entry> entries,
-      Runnable persisted) {}
+      boolean sync, Runnable persisted) {}
 
-  private static final Batch STOP = new Batch(null, false, null, List.of(), () -> { });
+  private static final Batch STOP = new Batch(null, false, null, List.of(), true, () -> { });
 
   private final Wal wal;
   private final LinkedBlockingQueue<Batch> queue = new LinkedBlockingQueue<>();
@@ -37,10 +37,11 @@ final class AppendThread implements AutoCloseable {
 
   /**
    * Queues records to persist (a null hard state: unchanged); {@code persisted} runs on this thread
-   * once they are on disk, and must hand off at once.
+   * once they are written — and, if {@code sync}, on disk — and must hand off at once. Records that
+   * need no sync of their own are synced with the next batch that does.
    */
-  void submit(HardState hardState, List<Entry> entries, Runnable persisted) {
-    queue.add(new Batch(null, false, hardState, entries, persisted));
+  void submit(HardState hardState, List<Entry> entries, boolean sync, Runnable persisted) {
+    queue.add(new Batch(null, false, hardState, entries, sync, persisted));
   }
 
   /**
@@ -48,7 +49,7 @@ final class AppendThread implements AutoCloseable {
    * state that follow it.
    */
   void submit(Snapshot snapshot, boolean replace, HardState hardState, List<Entry> entries, Runnable persisted) {
-    queue.add(new Batch(snapshot, replace, hardState, entries, persisted));
+    queue.add(new Batch(snapshot, replace, hardState, entries, true, persisted));
   }
 
   private void run() {
@@ -60,7 +61,9 @@ final class AppendThread implements AutoCloseable {
         batches.add(queue.take());
         queue.drainTo(batches);
         boolean stop = false;
+        boolean sync = false;
         for (Batch b : batches) {
+          sync |= b.sync();
           if (b == STOP) {
             stop = true;
             continue;
@@ -76,7 +79,9 @@ final class AppendThread implements AutoCloseable {
             wal.append(b.hardState());
           }
         }
-        wal.sync();
+        if (sync) {
+          wal.sync();
+        }
         batches.forEach(b -> b.persisted().run());
         if (stop) {
           return;

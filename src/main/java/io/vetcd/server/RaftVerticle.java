@@ -85,6 +85,8 @@ final class RaftVerticle extends VerticleBase {
 
   /** Whether a Ready is being persisted; the next one waits for it. */
   private boolean readyInFlight;
+  /** The hard state last written with a sync (null: none yet in this process). */
+  private io.vetcd.raft.HardState synced;
   private boolean readyScheduled;
   /** The leader as last seen by the core (0: none); read by API threads. */
   private volatile long leader;
@@ -436,11 +438,29 @@ final class RaftVerticle extends VerticleBase {
     releaseReads();
     if (rd.snapshot() != null) {
       installSnapshot(rd);
-    } else if (rd.needsPersist()) {
-      appendThread.submit(rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd)));
-    } else {
-      afterPersist(rd);
+      return;
     }
+    // etcd's order: committed entries are already on a quorum's disks, so they are applied while
+    // this Ready's own records are written, not after (one fsync less between commit and answer).
+    applyThread.submit(rd.committedEntries());
+    if (!rd.needsPersist()) {
+      afterPersist(rd, false);
+    } else if (mustSync(rd)) {
+      appendThread.submit(rd.hardState(), rd.entries(), true, () -> post(() -> afterPersist(rd, false)));
+      synced = rd.hardState() == null ? synced : rd.hardState();
+    } else {
+      // Only the commit index moved (etcd's raft.MustSync is false): it is written without waiting
+      // for a sync. A restart that finds an older commit index learns the newer one from the leader.
+      appendThread.submit(rd.hardState(), rd.entries(), false, () -> { });
+      afterPersist(rd, false);
+    }
+  }
+
+  /** Whether a Ready's records must be on disk before it goes on: new entries, a new term or vote. */
+  private boolean mustSync(Ready rd) {
+    io.vetcd.raft.HardState hs = rd.hardState();
+    return !rd.entries().isEmpty() || synced == null
+        || (hs != null && (hs.term() != synced.term() || hs.vote() != synced.vote()));
   }
 
   /**
@@ -483,7 +503,7 @@ final class RaftVerticle extends VerticleBase {
         appliedIndex = Math.max(appliedIndex, applied);
         snapshotIndex = snapshot.index();
         io.vetcd.raft.Snapshot point = snapshot.withData(new byte[0]);
-        appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd)));
+        appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd, true)));
       });
     });
   }
@@ -522,9 +542,11 @@ final class RaftVerticle extends VerticleBase {
     });
   }
 
-  private void afterPersist(Ready rd) {
+  private void afterPersist(Ready rd, boolean applyCommitted) {
     rd.messages().forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
-    applyThread.submit(rd.committedEntries());
+    if (applyCommitted) {
+      applyThread.submit(rd.committedEntries());
+    }
     node.advance(rd);
     term = node.term();
     commitIndex = node.commitIndex();

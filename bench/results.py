@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Turns compare.sh's raw results (one JSON object per run) into bench/RESULTS.md: the median of each
+metric per system, the vetcd/etcd ratio, and whether the issue's target holds. Hand-written analysis
+in bench/NOTES.md (profiles, what a missed target would take) is appended as it is."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+# (setup, workload, metric label, how to read it from a result, better: "higher"/"lower", target)
+# target: a ratio vetcd/etcd that must hold (">= 1.5", "<= 1"), or None when the issue sets none.
+ROWS = [
+    ("cluster", "put-64-clients", "put throughput, 3 members, 64 clients (req/s)", "rps", "higher", 1.5),
+    ("cluster", "put-64-clients", "put p99 latency, 3 members, 64 clients (ms)", "p99", "lower", 1.0),
+    ("cluster", "put-1-client", "put p50 latency, 3 members, 1 client (ms)", "p50", "lower", 1.0),
+    ("cluster", "put-1-client", "put throughput, 3 members, 1 client (req/s)", "rps", "higher", None),
+    ("cluster", "range-linearizable", "linearizable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
+    ("cluster", "range-serializable", "serializable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
+    ("cluster", "txn-put", "txn-put throughput, 3 members (req/s)", "rps", "higher", None),
+    ("cluster", "txn-put", "txn-put p99 latency, 3 members (ms)", "p99", "lower", None),
+    ("cluster", "watch-latency-1000", "watch latency p99, 1000 watchers (ms)", "p99", "lower", 1.0),
+    ("cluster", "watch-latency-1000", "watch latency p50, 1000 watchers (ms)", "p50", "lower", None),
+    ("single", "put-64-clients", "put throughput, 1 member, 64 clients (req/s)", "rps", "higher", None),
+    ("single", "put-64-clients", "put p99 latency, 1 member, 64 clients (ms)", "p99", "lower", None),
+    ("single", "put-1-client", "put p50 latency, 1 member, 1 client (ms)", "p50", "lower", None),
+    ("single", "memory-1m", "RSS with 1M keys, 1 member (MiB)", "rss_mib", "lower", 1.0),
+    ("single", "memory-1m", "restart to first linearizable read, 1M keys (ms)", "restart_ms", "lower", 1.0),
+]
+
+
+def metric(result, name):
+    if name == "rps":
+        return result.get("requests_per_sec")
+    if name in ("p50", "p90", "p99", "p999"):
+        return (result.get("latency_ms") or {}).get(name)
+    return result.get(name)
+
+
+def command(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:  # the description is best effort
+        return "?"
+
+
+def machine():
+    model = command("lscpu | sed -n 's/^Model name: *//p' | head -1")
+    mem = command("free -g | awk '/Mem:/ {print $2}'")
+    java = command("java -version 2>&1 | head -1")
+    etcd = command("etcd --version | head -1")
+    return (f"{os.cpu_count()} cores ({model}), {mem} GiB RAM, {platform.system()} {platform.release()}; "
+            f"{java}; {etcd}")
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+
+
+def main(raw_path, out_path):
+    runs = {}
+    for line in open(raw_path):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        runs.setdefault((r["setup"], r["workload"], r["system"]), []).append(r["result"])
+    rounds = max((len(v) for v in runs.values()), default=0)
+    lines = [
+        "# vetcd vs etcd 3.4.23, side by side",
+        "",
+        f"Written by `bench/compare.sh` on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Machine: {machine()}.",
+        "",
+        "Both systems ran on this machine in the same run, on loopback, with the same flags (both fsync "
+        "every write before acknowledging it), each workload alternating which system goes first; "
+        f"each figure is the median of {rounds} run(s). The machine is shared and noisy: read the ratios, "
+        "not the absolute numbers. Ratio = vetcd / etcd; for latencies and memory lower is better.",
+        "",
+        "| metric | vetcd | etcd | vetcd/etcd | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for setup, workload, label, name, better, target in ROWS:
+        values = {}
+        for system in ("vetcd", "etcd"):
+            xs = [metric(r, name) for r in runs.get((setup, workload, system), [])]
+            xs = [x for x in xs if x is not None]
+            values[system] = statistics.median(xs) if xs else None
+        v, e = values["vetcd"], values["etcd"]
+        ratio = v / e if v is not None and e else None
+        if target is None:
+            goal, met = "–", ""
+        elif better == "higher":
+            goal, met = f"≥ {target}×", ("yes" if ratio is not None and ratio >= target else "**no**")
+        else:
+            goal, met = f"≤ {target}×", ("yes" if ratio is not None and ratio <= target else "**no**")
+        lines.append(f"| {label} | {fmt(v)} | {fmt(e)} | {fmt(ratio) if ratio is not None else '–'} | {goal} | {met} |")
+    lines.append("")
+    lines.append("Raw results (every run, the load generator's `--json`): `bench/results-raw.jsonl`.")
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
+    if os.path.exists(notes):
+        lines.append("")
+        lines.append(open(notes).read().rstrip())
+    with open(out_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

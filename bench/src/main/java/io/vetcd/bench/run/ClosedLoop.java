@@ -1,0 +1,93 @@
+package io.vetcd.bench.run;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vetcd.bench.Session;
+import io.vetcd.bench.report.Recorder;
+import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.RpcError;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Runs the unary benchmarks (put, range, txn-put) as etcd's tool does: {@code --clients} clients, each
+ * sending its next request as soon as its previous one is answered, until {@code total} requests
+ * have been sent between them. So the number of requests in flight is the number of clients.
+ */
+public final class ClosedLoop {
+
+  /** Sends request number {@code index} on {@code conn}; the future completes with its answer. */
+  @FunctionalInterface
+  public interface Operation {
+    Future<?> send(Conn conn, long index);
+  }
+
+  private final long total;
+  private final RateLimiter limiter;
+  private final Recorder recorder;
+  private final Operation operation;
+  /** The number of the next request to send, shared by all clients. */
+  private final AtomicLong next = new AtomicLong();
+  private CountDownLatch running;
+
+  public ClosedLoop(long total, RateLimiter limiter, Recorder recorder, Operation operation) {
+    this.total = total;
+    this.limiter = limiter;
+    this.recorder = recorder;
+    this.operation = operation;
+  }
+
+  /** Runs every request and returns when the last one has been answered or has failed. */
+  public void run(Session session) throws InterruptedException {
+    int clients = session.options().clients();
+    running = new CountDownLatch(clients);
+    try (Progress progress = session.progress(total, recorder::finished)) {
+      recorder.start();
+      for (int c = 0; c < clients; c++) {
+        Conn conn = session.connOf(c);
+        conn.context().runOnContext(v -> step(conn));
+      }
+      running.await();
+      recorder.stop();
+    }
+  }
+
+  private void step(Conn conn) {
+    long index = next.getAndIncrement();
+    if (index >= total) {
+      running.countDown();
+      return;
+    }
+    long waitNanos = limiter.reserve();
+    if (waitNanos >= 1_000_000) {
+      conn.context().owner().setTimer(waitNanos / 1_000_000, id -> send(conn, index));
+    } else {
+      // Vert.x timers have millisecond resolution: a shorter wait is taken out of a later one,
+      // since the limiter has already moved its next slot on.
+      send(conn, index);
+    }
+  }
+
+  private void send(Conn conn, long index) {
+    long start = System.nanoTime();
+    Future<?> answer;
+    try {
+      answer = operation.send(conn, index);
+    } catch (RuntimeException e) {
+      answer = Future.failedFuture(e);
+    }
+    answer.onComplete(ar -> {
+      long latency = System.nanoTime() - start;
+      if (ar.succeeded()) {
+        recorder.success(latency);
+        step(conn);
+      } else {
+        recorder.failure(RpcError.describe(ar.cause()));
+        // A failure may come back at once (connection refused, closed client): go through the
+        // event loop so that a run of them does not recurse.
+        Context context = conn.context();
+        context.runOnContext(v -> step(conn));
+      }
+    });
+  }
+}
