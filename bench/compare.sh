@@ -165,7 +165,7 @@ memory_and_restart() {
     --total=$((KEYS_1M / 100)) --key-size=64 --val-size=256 --sequential-keys --key-space-size="$KEYS_1M" \
     >>"$work/bench.log" 2>&1
   local keys
-  keys=$(etcdctl --endpoints="$ep" get "" --prefix --count-only -w json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count",0))')
+  keys=$(etcdctl --endpoints="$ep" get "" --from-key --limit=1 -w json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count",0))')
   local rss
   rss=$(rss_kib "$pid")
   # Restart: same flags, same data dir (a restarted member ignores --initial-cluster).

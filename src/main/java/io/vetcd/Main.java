@@ -77,7 +77,10 @@ public final class Main {
       started.set(member);
       log.info("waiting for a quorum to publish this member (clients are served after that)");
       member.publish()
-          .compose(v -> vertx.deployVerticle(new ClientServer(member)))
+          // One client server per core: Vert.x spreads the connections to one port over them, so
+          // gRPC framing and protobuf work of many clients use every core, as etcd's goroutines do.
+          .compose(v -> vertx.deployVerticle(() -> new ClientServer(member),
+              new io.vertx.core.DeploymentOptions().setInstances(Runtime.getRuntime().availableProcessors())))
           .await();
     } catch (Exception e) {
       log.error("vetcd failed to start: {}", e.getMessage());

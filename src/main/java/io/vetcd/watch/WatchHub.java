@@ -15,10 +15,14 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class WatchHub {
 
-  /** Bounds of the in-memory history; beyond them watchers read the store. */
-  static final int RING_REVISIONS = 65_536;
-  static final long RING_EVENTS = 100_000;
-  static final long RING_BYTES = 64L * 1024 * 1024;
+  /**
+   * Bounds of the in-memory history; beyond them watchers read the store. Watchers that keep up need
+   * only the newest few revisions, and the ring is live heap whether anyone watches or not: keep it
+   * small (a write-heavy member without watchers should not carry tens of MiB of old events).
+   */
+  static final int RING_REVISIONS = 8192;
+  static final long RING_EVENTS = 16_384;
+  static final long RING_BYTES = 8L * 1024 * 1024;
 
   private final MvccStore store;
   private final EventRing ring;
