@@ -23,15 +23,23 @@ ROWS = [
     ("cluster", "txn-put", "txn-put p99 latency, 3 members (ms)", "p99", "lower", None),
     ("cluster", "watch-latency-1000", "watch latency p99, 1000 watchers (ms)", "p99", "lower", 1.0),
     ("cluster", "watch-latency-1000", "watch latency p50, 1000 watchers (ms)", "p50", "lower", None),
+    ("cluster", "watch-latency-1000-light", "watch latency p99, 1000 watchers, 10 puts/s (ms)", "p99", "lower", None),
+    ("cluster", "put-64-clients", "server CPU per 1000 puts, 3 members, 64 clients (s)", "cpu_per_1000", "lower", None),
+    ("cluster", "range-linearizable", "server CPU per 1000 linearizable ranges, 3 members (s)", "cpu_per_1000", "lower", None),
     ("single", "put-64-clients", "put throughput, 1 member, 64 clients (req/s)", "rps", "higher", None),
     ("single", "put-64-clients", "put p99 latency, 1 member, 64 clients (ms)", "p99", "lower", None),
     ("single", "put-1-client", "put p50 latency, 1 member, 1 client (ms)", "p50", "lower", None),
+    ("single", "put-64-clients", "server CPU per 1000 puts, 1 member, 64 clients (s)", "cpu_per_1000", "lower", None),
     ("single", "memory-1m", "RSS with 1M keys, 1 member (MiB)", "rss_mib", "lower", 1.0),
     ("single", "memory-1m", "restart to first linearizable read, 1M keys (ms)", "restart_ms", "lower", 1.0),
 ]
 
 
 def metric(result, name):
+    if name == "cpu_per_1000":
+        ops = result.get("ops")
+        cpu = result.get("_server_cpu_s")
+        return cpu / ops * 1000 if cpu is not None and ops else None
     if name == "rps":
         return result.get("requests_per_sec")
     if name in ("p50", "p90", "p99", "p999"):
@@ -68,7 +76,10 @@ def main(raw_path, out_path):
         if not line:
             continue
         r = json.loads(line)
-        runs.setdefault((r["setup"], r["workload"], r["system"]), []).append(r["result"])
+        result = dict(r["result"])
+        if "server_cpu_s" in r:
+            result["_server_cpu_s"] = r["server_cpu_s"]
+        runs.setdefault((r["setup"], r["workload"], r["system"]), []).append(result)
     rounds = max((len(v) for v in runs.values()), default=0)
     lines = [
         "# vetcd vs etcd 3.4.23, side by side",

@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -69,7 +68,7 @@ class EtcdctlDifferentialIT {
             append(etcdTranscript, step, expected);
             append(candidateTranscript, step, actual);
             assertEquals(expected, actual, () -> "`" + step + "` printed something different from etcd"
-                    + " (expected = etcd, actual = " + candidate.kind() + ")\n" + firstDifference(expected, actual));
+                    + " (expected = etcd, actual = " + candidate.kind() + ")\n" + OutputDiff.firstDifference(expected, actual));
         }));
     }
 
@@ -229,45 +228,15 @@ class EtcdctlDifferentialIT {
         private String memberId;
 
         String normalize(String text) {
-            clusterId = learn(CLUSTER_ID, text, clusterId);
-            memberId = learn(MEMBER_ID, text, memberId);
-            text = replaceId(text, clusterId, "<CLUSTER_ID>");
-            text = replaceId(text, memberId, "<MEMBER_ID>");
+            clusterId = OutputDiff.learn(CLUSTER_ID, text, clusterId);
+            memberId = OutputDiff.learn(MEMBER_ID, text, memberId);
+            text = OutputDiff.replaceId(text, clusterId, "<CLUSTER_ID>");
+            text = OutputDiff.replaceId(text, memberId, "<MEMBER_ID>");
             return text
                     .replaceAll("127\\.0\\.0\\.1:\\d+", "127.0.0.1:<PORT>")
                     .replaceAll("\"ts\":\"[^\"]*\"", "\"ts\":\"<TS>\"")
                     .replaceAll("client-[0-9a-f-]{36}", "client-<UUID>");
         }
-
-        private static String learn(Pattern pattern, String text, String known) {
-            if (known != null) {
-                return known;
-            }
-            Matcher m = pattern.matcher(text);
-            return m.find() ? m.group(1) : null;
-        }
-
-        private static String replaceId(String text, String decimal, String placeholder) {
-            if (decimal == null) {
-                return text;
-            }
-            String hex = Long.toHexString(Long.parseUnsignedLong(decimal));
-            return text.replaceAll("\\b" + decimal + "\\b", placeholder)
-                    .replaceAll("\\b" + hex + "\\b", placeholder);
-        }
-    }
-
-    private static String firstDifference(String expected, String actual) {
-        String[] e = expected.split("\n", -1);
-        String[] a = actual.split("\n", -1);
-        for (int i = 0; i < Math.max(e.length, a.length); i++) {
-            String el = i < e.length ? e[i] : "<end of output>";
-            String al = i < a.length ? a[i] : "<end of output>";
-            if (!el.equals(al)) {
-                return "first difference at line " + (i + 1) + ":\n  etcd:      " + el + "\n  candidate: " + al;
-            }
-        }
-        return "";
     }
 
     private static Path freshFile(String name) throws IOException {

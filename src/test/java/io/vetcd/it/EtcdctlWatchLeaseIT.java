@@ -775,7 +775,7 @@ class EtcdctlWatchLeaseIT {
             String actual = candidate.transcript.toString();
             assertEquals(expected, actual, () -> candidate.label + " printed something different from etcd in "
                     + testName + " (full transcripts: " + expectedFile.toAbsolutePath() + " and "
-                    + actualFile.toAbsolutePath() + ")\n" + firstDifference(expected, actual));
+                    + actualFile.toAbsolutePath() + ")\n" + OutputDiff.firstDifference(expected, actual));
         }
 
         private Path writeTranscript(String role, Side side) throws IOException {
@@ -974,10 +974,10 @@ class EtcdctlWatchLeaseIT {
         }
 
         String normalize(String text) {
-            clusterId = learn(CLUSTER_ID, text, clusterId);
-            memberId = learn(MEMBER_ID, text, memberId);
-            text = replaceId(text, clusterId, "<CLUSTER_ID>");
-            text = replaceId(text, memberId, "<MEMBER_ID>");
+            clusterId = OutputDiff.learn(CLUSTER_ID, text, clusterId);
+            memberId = OutputDiff.learn(MEMBER_ID, text, memberId);
+            text = OutputDiff.replaceId(text, clusterId, "<CLUSTER_ID>");
+            text = OutputDiff.replaceId(text, memberId, "<MEMBER_ID>");
             text = replaceLeases(text);
             text = sortLeaseKeys(text);
             return text
@@ -1041,35 +1041,5 @@ class EtcdctlWatchLeaseIT {
             m.appendTail(sb);
             return sb.toString();
         }
-
-        private static String learn(Pattern pattern, String text, String known) {
-            if (known != null) {
-                return known;
-            }
-            Matcher m = pattern.matcher(text);
-            return m.find() ? m.group(1) : null;
-        }
-
-        private static String replaceId(String text, String decimal, String placeholder) {
-            if (decimal == null) {
-                return text;
-            }
-            String hex = Long.toHexString(Long.parseUnsignedLong(decimal));
-            return text.replaceAll("\\b" + decimal + "\\b", placeholder)
-                    .replaceAll("\\b" + hex + "\\b", placeholder);
-        }
-    }
-
-    private static String firstDifference(String expected, String actual) {
-        String[] e = expected.split("\n", -1);
-        String[] a = actual.split("\n", -1);
-        for (int i = 0; i < Math.max(e.length, a.length); i++) {
-            String el = i < e.length ? e[i] : "<end of output>";
-            String al = i < a.length ? a[i] : "<end of output>";
-            if (!el.equals(al)) {
-                return "first difference at line " + (i + 1) + ":\n  etcd:      " + el + "\n  candidate: " + al;
-            }
-        }
-        return "";
     }
 }

@@ -67,7 +67,7 @@ class WebSocketWatchIT {
         Files.writeString(dir.resolve("websocket-watch-reference.txt"), expected, StandardCharsets.UTF_8);
         Files.writeString(dir.resolve("websocket-watch-candidate.txt"), actual, StandardCharsets.UTF_8);
         assertEquals(expected, actual, () -> "WebSocket frames differ from etcd's (full transcripts in "
-                + dir.toAbsolutePath() + "/websocket-watch-*.txt)\n" + firstDifference(expected, actual));
+                + dir.toAbsolutePath() + "/websocket-watch-*.txt)\n" + OutputDiff.firstDifference(expected, actual));
     }
 
     /** The scripted session against one server (fresh store, revision 1); returns its transcript. */
@@ -269,18 +269,5 @@ class WebSocketWatchIT {
             return frame.replaceAll("\"cluster_id\":\"\\d+\"", "\"cluster_id\":\"<CLUSTER_ID>\"")
                     .replaceAll("\"member_id\":\"\\d+\"", "\"member_id\":\"<MEMBER_ID>\"");
         }
-    }
-
-    private static String firstDifference(String expected, String actual) {
-        String[] e = expected.split("\n", -1);
-        String[] a = actual.split("\n", -1);
-        for (int i = 0; i < Math.max(e.length, a.length); i++) {
-            String el = i < e.length ? e[i] : "<end of output>";
-            String al = i < a.length ? a[i] : "<end of output>";
-            if (!el.equals(al)) {
-                return "first difference at line " + (i + 1) + ":\n  etcd:      " + el + "\n  candidate: " + al;
-            }
-        }
-        return "";
     }
 }
