@@ -41,10 +41,9 @@ final class WatchGrpc extends WatchService {
     requests.handler(stream::handle);
     requests.exceptionHandler(e -> stream.close()); // the client cancelled or the connection broke
     responses.exceptionHandler(e -> stream.close());
-    requests.endHandler(v -> {
-      stream.close();
-      responses.end();
-    });
+    // A client that closes its side of the stream still gets its events, as from etcd (which ends a
+    // watch stream only when the client cancels it or goes away).
+    requests.endHandler(v -> { });
   }
 
   /** A watch stream as the member configures it (for gRPC and WebSocket alike). */

@@ -11,6 +11,7 @@ import io.vertx.core.VerticleBase;
 import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.internal.LeaseForward;
+import io.vetcd.raft.HardState;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.RaftNode;
 import io.vetcd.raft.ReadState;
@@ -18,7 +19,6 @@ import io.vetcd.raft.Ready;
 import io.vetcd.transport.PeerTransport;
 import io.vetcd.wal.Wal;
 import io.vetcd.watch.WatchHub;
-import java.util.function.Function;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -26,6 +26,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -86,7 +87,7 @@ final class RaftVerticle extends VerticleBase {
   /** Whether a Ready is being persisted; the next one waits for it. */
   private boolean readyInFlight;
   /** The hard state last written with a sync (null: none yet in this process). */
-  private io.vetcd.raft.HardState synced;
+  private HardState synced;
   private boolean readyScheduled;
   /** The leader as last seen by the core (0: none); read by API threads. */
   private volatile long leader;
@@ -458,7 +459,7 @@ final class RaftVerticle extends VerticleBase {
 
   /** Whether a Ready's records must be on disk before it goes on: new entries, a new term or vote. */
   private boolean mustSync(Ready rd) {
-    io.vetcd.raft.HardState hs = rd.hardState();
+    HardState hs = rd.hardState();
     return !rd.entries().isEmpty() || synced == null
         || (hs != null && (hs.term() != synced.term() || hs.vote() != synced.vote()));
   }
