@@ -8,6 +8,7 @@ import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.etcdserverpb.WatchService;
 import io.vetcd.server.Member;
 import io.vetcd.watch.WatchStream;
+import java.util.function.Consumer;
 
 /** etcd's Watch service: one {@link WatchStream} per call, served from this member's applied state. */
 final class WatchGrpc extends WatchService {
@@ -22,22 +23,7 @@ final class WatchGrpc extends WatchService {
 
   @Override
   protected void watch(ReadStream<WatchRequest> requests, WriteStream<WatchResponse> responses) {
-    WatchStream stream = open(vertx, member, new WatchStream.Sink() {
-      @Override
-      public void send(WatchResponse response) {
-        responses.write(response);
-      }
-
-      @Override
-      public boolean writeQueueFull() {
-        return responses.writeQueueFull();
-      }
-
-      @Override
-      public void drainHandler(Runnable onDrain) {
-        responses.drainHandler(v -> onDrain.run());
-      }
-    });
+    WatchStream stream = open(vertx, member, responses::write, responses);
     requests.handler(stream::handle);
     requests.exceptionHandler(e -> stream.close()); // the client cancelled or the connection broke
     responses.exceptionHandler(e -> stream.close());
@@ -46,8 +32,27 @@ final class WatchGrpc extends WatchService {
     requests.endHandler(v -> { });
   }
 
-  /** A watch stream as the member configures it (for gRPC and WebSocket alike). */
-  static WatchStream open(Vertx vertx, Member member, WatchStream.Sink sink) {
+  /**
+   * A watch stream as the member configures it, for gRPC, WebSocket and HTTP alike: responses go out
+   * through {@code send}; {@code connection}, the stream {@code send} writes to, says when to pause.
+   */
+  static WatchStream open(Vertx vertx, Member member, Consumer<WatchResponse> send, WriteStream<?> connection) {
+    WatchStream.Sink sink = new WatchStream.Sink() {
+      @Override
+      public void send(WatchResponse response) {
+        send.accept(response);
+      }
+
+      @Override
+      public boolean writeQueueFull() {
+        return connection.writeQueueFull();
+      }
+
+      @Override
+      public void drainHandler(Runnable onDrain) {
+        connection.drainHandler(v -> onDrain.run());
+      }
+    };
     return new WatchStream(vertx, member.watches(), sink, member::header,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
   }

@@ -3,7 +3,6 @@ package io.vetcd.api;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.ServerWebSocket;
-import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.server.Member;
 import io.vetcd.watch.WatchStream;
 
@@ -12,30 +11,17 @@ import io.vetcd.watch.WatchStream;
  * frame from the client is one JSON WatchRequest, each frame back one {@code {"result": WatchResponse}}.
  * With {@code ?encoding=utf8}, keys and values are plain strings rather than base64 (for browsers).
  * A frame that is not a watch request is answered with the gateway's error shape; unlike etcd's
- * gateway, which ends the stream there, the watchers already on the socket go on. Without a WebSocket, a POST of one request gets the responses as a
- * stream of JSON lines, as from etcd's gateway ({@code curl -N -d '{"create_request":...}'}).
+ * gateway, which ends the stream there, the watchers already on the socket go on. Without a
+ * WebSocket, a POST of one request gets the responses as a stream of JSON lines, as from etcd's
+ * gateway ({@code curl -N -d '{"create_request":...}'}).
  */
 final class WatchSocket {
 
   private WatchSocket() {}
 
   static void serve(Vertx vertx, Member member, ServerWebSocket socket, boolean utf8) {
-    WatchStream stream = WatchGrpc.open(vertx, member, new WatchStream.Sink() {
-      @Override
-      public void send(WatchResponse response) {
-        socket.writeTextMessage(WatchJson.response(response, utf8));
-      }
-
-      @Override
-      public boolean writeQueueFull() {
-        return socket.writeQueueFull();
-      }
-
-      @Override
-      public void drainHandler(Runnable onDrain) {
-        socket.drainHandler(v -> onDrain.run());
-      }
-    });
+    WatchStream stream = WatchGrpc.open(vertx, member,
+        r -> socket.writeTextMessage(WatchJson.response(r, utf8)), socket);
     socket.textMessageHandler(text -> {
       try {
         stream.handle(WatchJson.request(text, utf8));
@@ -60,22 +46,8 @@ final class WatchSocket {
       return;
     }
     response.setChunked(true).putHeader("content-type", "application/json");
-    WatchStream stream = WatchGrpc.open(vertx, member, new WatchStream.Sink() {
-      @Override
-      public void send(WatchResponse r) {
-        response.write(WatchJson.response(r, utf8) + "\n");
-      }
-
-      @Override
-      public boolean writeQueueFull() {
-        return response.writeQueueFull();
-      }
-
-      @Override
-      public void drainHandler(Runnable onDrain) {
-        response.drainHandler(v -> onDrain.run());
-      }
-    });
+    WatchStream stream = WatchGrpc.open(vertx, member,
+        r -> response.write(WatchJson.response(r, utf8) + "\n"), response);
     response.closeHandler(v -> stream.close());
     stream.handle(request);
   }

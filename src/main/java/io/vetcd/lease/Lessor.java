@@ -172,7 +172,7 @@ public final class Lessor {
 
   /** Renewing needs the primary, which knows when leases expire. */
   public static final class NotPrimaryException extends RuntimeException {
-    NotPrimaryException() {
+    public NotPrimaryException() {
       super("not the primary lessor", null, false, false);
     }
   }

@@ -376,23 +376,19 @@ public final class Member {
    */
   private Future<LeaseForward> answerLocally(LeaseForward request) {
     return raft.appliedBarrier().compose(v -> {
-      try {
-        if (request.hasRenew()) {
-          return Future.succeededFuture(LeaseForward.newBuilder().setTtl(lessor.renew(request.getRenew())).build());
-        }
-        return Future.succeededFuture(LeaseForward.newBuilder()
-            .setTimeToLive(localTimeToLive(request.getTimeToLiveRequest())).build());
-      } catch (Lessor.NotPrimaryException e) {
-        return Future.failedFuture(EtcdError.NOT_LEADER.exception());
-      } catch (EtcdError.EtcdException e) {
-        return Future.failedFuture(e);
+      if (request.hasRenew()) {
+        return Future.succeededFuture(LeaseForward.newBuilder().setTtl(lessor.renew(request.getRenew())).build());
       }
-    });
+      // Listing a lease's keys reads the keyspace: not on the consensus loop.
+      return vertx.executeBlocking(() -> LeaseForward.newBuilder()
+          .setTimeToLive(localTimeToLive(request.getTimeToLiveRequest())).build(), false);
+    }).recover(e -> Future.failedFuture(
+        e instanceof Lessor.NotPrimaryException ? EtcdError.NOT_LEADER.exception() : e));
   }
 
   private LeaseTimeToLiveResponse localTimeToLive(LeaseTimeToLiveRequest request) {
     if (!lessor.isPrimary()) {
-      throw EtcdError.NOT_LEADER.exception(); // only the primary knows the time left
+      throw new Lessor.NotPrimaryException(); // only the primary knows the time left
     }
     long lease = request.getID();
     long granted = lessor.ttl(lease);

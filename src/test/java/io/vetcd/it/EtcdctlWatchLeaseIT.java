@@ -869,13 +869,17 @@ class EtcdctlWatchLeaseIT {
      * interleave at random (etcd against etcd differs). Each run of such lines is sorted.
      */
     static String sortProgressBlocks(String out) {
+        return sortRuns(out, l -> l.startsWith("progress notify: ")
+                || (l.startsWith("{\"Header\"") && l.contains("\"Events\":[]")));
+    }
+
+    /** Sorts each run of consecutive lines that {@code member} accepts; other lines stay in place. */
+    static String sortRuns(String out, Predicate<String> member) {
         List<String> lines = new ArrayList<>(out.lines().toList());
-        Predicate<String> progressLine = l -> l.startsWith("progress notify: ")
-                || (l.startsWith("{\"Header\"") && l.contains("\"Events\":[]"));
         int i = 0;
         while (i < lines.size()) {
             int j = i;
-            while (j < lines.size() && progressLine.test(lines.get(j))) {
+            while (j < lines.size() && member.test(lines.get(j))) {
                 j++;
             }
             if (j - i > 1) {
@@ -1004,23 +1008,7 @@ class EtcdctlWatchLeaseIT {
             text = replaceMatches(text, Pattern.compile("\"keys\":\\[([^\\]]*)]"), m ->
                     "\"keys\":[" + Arrays.stream(m.group(1).split(",")).sorted().collect(Collectors.joining(",")) + "]");
             // fields: a run of consecutive "Key" lines (only timetolive prints more than one in a row)
-            List<String> lines = new ArrayList<>(text.lines().toList());
-            int i = 0;
-            while (i < lines.size()) {
-                int j = i;
-                while (j < lines.size() && lines.get(j).startsWith("\"Key\" : ")) {
-                    j++;
-                }
-                if (j - i > 1) {
-                    List<String> run = new ArrayList<>(lines.subList(i, j));
-                    run.sort(null);
-                    for (int k = i; k < j; k++) {
-                        lines.set(k, run.get(k - i));
-                    }
-                }
-                i = Math.max(j, i + 1);
-            }
-            return lines.isEmpty() ? text : String.join("\n", lines) + (text.endsWith("\n") ? "\n" : "");
+            return sortRuns(text, l -> l.startsWith("\"Key\" : "));
         }
 
         /** A remaining TTL within (0, granted] reads the same on both sides; anything else stays visible. */

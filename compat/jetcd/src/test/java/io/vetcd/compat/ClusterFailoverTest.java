@@ -13,12 +13,10 @@ import io.etcd.jetcd.options.PutOption;
 import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.support.CloseableClient;
 import io.etcd.jetcd.watch.WatchEvent;
-import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -81,22 +79,9 @@ class ClusterFailoverTest extends ClusterTestBase {
         // kept alive through follower a across the failover
         long kept = await(clients.get(a).getLeaseClient().grant(TTL)).getID();
         await(clients.get(b).getKVClient().put(k("kept"), bs("1"), PutOption.builder().withLeaseId(kept).build()));
-        List<LeaseKeepAliveResponse> answers = new CopyOnWriteArrayList<>();
-        CloseableClient ka = clients.get(a).getLeaseClient().keepAlive(kept, new StreamObserver<>() {
-            @Override
-            public void onNext(LeaseKeepAliveResponse r) {
-                answers.add(r);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                // jetcd restarts its keep-alive stream itself; errors during the election are expected
-            }
-
-            @Override
-            public void onCompleted() {
-            }
-        });
+        KeepAliveRecorder recorder = new KeepAliveRecorder();
+        List<LeaseKeepAliveResponse> answers = recorder.answers;
+        CloseableClient ka = clients.get(a).getLeaseClient().keepAlive(kept, recorder);
         // left alone: the new leader must expire it
         long loose = await(clients.get(b).getLeaseClient().grant(TTL)).getID();
         await(clients.get(a).getKVClient().put(k("loose"), bs("1"), PutOption.builder().withLeaseId(loose).build()));

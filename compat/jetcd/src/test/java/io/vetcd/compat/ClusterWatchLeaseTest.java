@@ -19,13 +19,11 @@ import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.support.CloseableClient;
 import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.watch.WatchResponse;
-import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -205,23 +203,10 @@ class ClusterWatchLeaseTest extends ClusterTestBase {
             }
         }
 
-        List<LeaseKeepAliveResponse> answers = new CopyOnWriteArrayList<>();
-        List<Throwable> errors = new CopyOnWriteArrayList<>();
-        CloseableClient ka = clients.get(fb).getLeaseClient().keepAlive(id, new StreamObserver<>() {
-            @Override
-            public void onNext(LeaseKeepAliveResponse v) {
-                answers.add(v);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                errors.add(t);
-            }
-
-            @Override
-            public void onCompleted() {
-            }
-        });
+        KeepAliveRecorder recorder = new KeepAliveRecorder();
+        List<LeaseKeepAliveResponse> answers = recorder.answers;
+        List<Throwable> errors = recorder.errors;
+        CloseableClient ka = clients.get(fb).getLeaseClient().keepAlive(id, recorder);
         try {
             long until = granted + 2 * LeaseTest.MIN_TTL * 1000 + 500;
             while (System.currentTimeMillis() < until) {
