@@ -1,10 +1,6 @@
 package io.vetcd.mvcc;
 
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -31,17 +27,54 @@ import java.util.List;
  */
 public final class KeyIndex {
 
+  private static final int CHANGE_BYTES = 8 + 8 + 1;
+
   /** One recorded change of the key. */
   public record Change(Revision revision, boolean tombstone) {}
 
   private final List<Change> changes;
+  /**
+   * How many chunks of this key's oldest changes the store keeps apart from these (see
+   * {@link KeyIndexTable}); all of them are older than every change here.
+   */
+  private int spilled;
 
   public KeyIndex() {
     this.changes = new ArrayList<>();
   }
 
-  private KeyIndex(List<Change> changes) {
+  private KeyIndex(List<Change> changes, int spilled) {
     this.changes = changes;
+    this.spilled = spilled;
+  }
+
+  /** A history of changes given oldest first (they must follow the invariant above). */
+  static KeyIndex of(List<Change> changes) {
+    return new KeyIndex(new ArrayList<>(changes), 0);
+  }
+
+  int size() {
+    return changes.size();
+  }
+
+  int spilled() {
+    return spilled;
+  }
+
+  /**
+   * Whether {@link #find} can answer for {@code atRevision} from the changes held here: when none are
+   * kept apart, or the oldest one here is at or before it.
+   */
+  boolean covers(long atRevision) {
+    return spilled == 0 || (!changes.isEmpty() && changes.get(0).revision().main() <= atRevision);
+  }
+
+  /** Removes the oldest {@code n} changes, which the caller keeps apart as one more chunk. */
+  List<Change> spillOldest(int n) {
+    List<Change> oldest = new ArrayList<>(changes.subList(0, n));
+    changes.subList(0, n).clear();
+    spilled++;
+    return oldest;
   }
 
   public boolean isEmpty() {
@@ -128,27 +161,38 @@ public final class KeyIndex {
     return dropped;
   }
 
-  public byte[] encode() {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(4 + changes.size() * 17);
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.writeInt(changes.size());
-      for (Change c : changes) {
-        out.writeLong(c.revision().main());
-        out.writeLong(c.revision().sub());
-        out.writeBoolean(c.tombstone());
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    return bytes.toByteArray();
+  /** Bytes {@link #encodeTo} writes: a count, then main, sub and a tombstone flag per change. */
+  int encodedSize() {
+    return 4 + changes.size() * CHANGE_BYTES;
   }
 
-  public static KeyIndex decode(DataInputStream in) throws IOException {
-    int n = in.readInt();
-    List<Change> changes = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      changes.add(new Change(new Revision(in.readLong(), in.readLong()), in.readBoolean()));
+  /** The changes only: the count of spilled chunks is the caller's to store. */
+  void encodeTo(ByteBuffer out) {
+    out.putInt(changes.size());
+    for (Change c : changes) {
+      out.putLong(c.revision().main());
+      out.putLong(c.revision().sub());
+      out.put((byte) (c.tombstone() ? 1 : 0));
     }
-    return new KeyIndex(changes);
+  }
+
+  public byte[] encode() {
+    ByteBuffer out = ByteBuffer.allocate(encodedSize());
+    encodeTo(out);
+    return out.array();
+  }
+
+  /** Reads what {@link #encodeTo} wrote, leaving {@code in} just after it. */
+  public static KeyIndex decode(ByteBuffer in) {
+    return decode(in, 0);
+  }
+
+  static KeyIndex decode(ByteBuffer in, int spilled) {
+    int n = in.getInt();
+    List<Change> changes = new ArrayList<>(n + 1); // room for the put that usually follows a read
+    for (int i = 0; i < n; i++) {
+      changes.add(new Change(new Revision(in.getLong(), in.getLong()), in.get() != 0));
+    }
+    return new KeyIndex(changes, spilled);
   }
 }

@@ -201,7 +201,7 @@ public final class MvccStore implements AutoCloseable {
   }
 
   private List<Dbi<byte[]>> tables() {
-    List<Dbi<byte[]>> all = new ArrayList<>(List.of(revisions, metadata, keys.dbi()));
+    List<Dbi<byte[]>> all = new ArrayList<>(List.of(revisions, metadata, keys.dbi(), keys.historyDbi()));
     all.addAll(leases.dbis());
     return all;
   }
@@ -271,14 +271,14 @@ public final class MvccStore implements AutoCloseable {
       long[] count = {0};
       if (end == null) {
         KeyIndex index = keys.get(txn, key);
-        Revision r = index == null ? null : index.find(at);
+        Revision r = index == null ? null : keys.find(txn, key, index, at);
         if (r != null) {
           count[0] = 1;
           found.add(r);
         }
       } else {
         keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
-          Revision r = index.find(at);
+          Revision r = keys.find(txn, k, index, at);
           if (r != null) {
             count[0]++;
             if (limit <= 0 || found.size() < limit) {
@@ -362,7 +362,7 @@ public final class MvccStore implements AutoCloseable {
     /** The key's value just before {@code revision} (what a watch event's prev_kv carries), or null. */
     public KeyValue valueBefore(byte[] key, long revision) {
       KeyIndex index = keys.get(txn, key);
-      Revision r = index == null ? null : index.find(revision - 1);
+      Revision r = index == null ? null : keys.find(txn, key, index, revision - 1);
       if (r == null) {
         return null;
       }
@@ -450,8 +450,18 @@ public final class MvccStore implements AutoCloseable {
       return current;
     }
 
+    /** Starts a request in its own nested LMDB transaction: {@link StoreTxn#abort} drops it alone. */
     public StoreTxn begin() {
-      return new StoreTxn(this);
+      return new StoreTxn(this, true);
+    }
+
+    /**
+     * Starts a request that writes straight into this batch (no nested transaction, which costs LMDB
+     * a dirty-page list per request): it cannot be aborted alone — if it fails, the whole batch must be
+     * closed without committing.
+     */
+    public StoreTxn beginShared() {
+      return new StoreTxn(this, false);
     }
 
     /**
@@ -469,16 +479,17 @@ public final class MvccStore implements AutoCloseable {
       List<byte[]> touched = new ArrayList<>();
       List<KeyIndex> indexes = new ArrayList<>();
       keys.scan(txn, new byte[0], null, (k, index) -> {
-        List<Revision> dropped = index.compact(revision);
+        KeyIndex whole = keys.whole(txn, k, index);
+        List<Revision> dropped = whole.compact(revision);
         if (!dropped.isEmpty()) {
           dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
           touched.add(k);
-          indexes.add(index);
+          indexes.add(whole);
         }
         return true;
       });
       for (int i = 0; i < touched.size(); i++) {
-        keys.put(txn, touched.get(i), indexes.get(i));
+        keys.replace(txn, touched.get(i), indexes.get(i));
       }
       putLong(txn, COMPACT_REVISION, revision);
     }
@@ -532,9 +543,13 @@ public final class MvccStore implements AutoCloseable {
     private int changes;
     private final List<Event> events = new ArrayList<>();
 
-    private StoreTxn(WriteBatch batch) {
-      super(env.txn(batch.txn)); // a nested LMDB txn: a request that fails halfway leaves no trace
+    private final boolean nested;
+
+    private StoreTxn(WriteBatch batch, boolean nested) {
+      // A nested LMDB txn: a request that fails halfway leaves no trace.
+      super(nested ? env.txn(batch.txn) : batch.txn);
       this.batch = batch;
+      this.nested = nested;
       this.beginRevision = batch.current;
     }
 
@@ -631,13 +646,18 @@ public final class MvccStore implements AutoCloseable {
 
     /** Ends the request: if it changed anything, the store moves to its revision. */
     public void end() {
-      txn.commit();
+      if (nested) {
+        txn.commit();
+      }
       batch.current = revision();
       batch.events.addAll(events);
     }
 
-    /** Drops every change of the request. */
+    /** Drops every change of the request (nested only: a shared one fails its whole batch). */
     public void abort() {
+      if (!nested) {
+        throw new IllegalStateException("a request sharing its batch's transaction cannot be aborted alone");
+      }
       txn.close();
     }
   }

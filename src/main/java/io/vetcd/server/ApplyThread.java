@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * The one thread that writes the keyspace. Committed entries are applied in batches, one LMDB write
  * transaction per batch, with the applied index written in the same transaction: after a crash, replay
  * resumes exactly after the last applied entry. Each entry gets one main revision if it changes
- * anything; a request that fails is rolled back alone (nested transaction) and answered with its error.
+ * anything; a request that fails is rolled back alone and answered with its error (see {@link #apply}).
  * After each commit the batch's changes go to the watch hub and its lease grants and revokes to the
  * lessor, before the callers hear of them: a client that saw its write succeed can watch it.
  */
@@ -118,6 +118,24 @@ final class ApplyThread implements AutoCloseable {
 
   /** Applies entries in one transaction; entries at or below the stored applied index are skipped. */
   static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries) {
+    try {
+      return apply(store, lessor, entries, false);
+    } catch (RequestFailed e) {
+      // A request failed after writing part of its changes into the shared transaction: drop the
+      // batch and apply it again, every request in a nested transaction of its own. Failed writes are
+      // rare (a lease or key not found, a full keyspace), so most batches never pay for nesting.
+      return apply(store, lessor, entries, true);
+    }
+  }
+
+  /** A request failed while applying without a nested transaction of its own (see {@link #apply}). */
+  private static final class RequestFailed extends RuntimeException {
+    RequestFailed() {
+      super(null, null, false, false);
+    }
+  }
+
+  private static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries, boolean nested) {
     List<Result> results = new ArrayList<>(entries.size());
     List<Runnable> leaseChanges = new ArrayList<>();
     try (MvccStore.WriteBatch batch = store.write()) {
@@ -127,7 +145,7 @@ final class ApplyThread implements AutoCloseable {
           continue; // already in the keyspace: replay after a crash overlaps what was applied
         }
         if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
-          results.add(applyRequest(batch, lessor, e, leaseChanges));
+          results.add(applyRequest(batch, lessor, e, leaseChanges, nested));
         }
         applied = e.index();
       }
@@ -139,7 +157,7 @@ final class ApplyThread implements AutoCloseable {
   }
 
   private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, Entry e,
-      List<Runnable> leaseChanges) {
+      List<Runnable> leaseChanges, boolean nested) {
     InternalRequest req;
     try {
       req = InternalRequest.parseFrom(e.data());
@@ -159,7 +177,7 @@ final class ApplyThread implements AutoCloseable {
         return new Result(req.getId(), null, KvApplier.toEtcd(ex));
       }
     }
-    MvccStore.StoreTxn txn = batch.begin();
+    MvccStore.StoreTxn txn = nested ? batch.begin() : batch.beginShared();
     try {
       Message response = switch (req.getRequestCase()) {
         case PUT -> KvApplier.put(txn, req.getPut());
@@ -187,18 +205,25 @@ final class ApplyThread implements AutoCloseable {
       };
       txn.end();
       return new Result(req.getId(), response, null);
-    } catch (EtcdError.EtcdException ex) {
+    } catch (EtcdError.EtcdException | MvccException | org.lmdbjava.Env.MapFullException ex) {
+      if (!nested) {
+        throw new RequestFailed();
+      }
       txn.abort();
-      return new Result(req.getId(), null, ex);
-    } catch (MvccException ex) {
-      txn.abort();
-      return new Result(req.getId(), null, KvApplier.toEtcd(ex));
-    } catch (org.lmdbjava.Env.MapFullException ex) {
-      // The file reached its map size (twice the quota): refuse this write alone; the batch goes on.
-      txn.abort();
-      LOG.warn("keyspace file is full at log index {}: write refused", e.index());
-      return new Result(req.getId(), null, EtcdError.NO_SPACE.exception());
+      return failed(req.getId(), e.index(), ex);
     }
+  }
+
+  private static Result failed(long requestId, long index, RuntimeException ex) {
+    if (ex instanceof MvccException mvcc) {
+      return new Result(requestId, null, KvApplier.toEtcd(mvcc));
+    }
+    if (ex instanceof org.lmdbjava.Env.MapFullException) {
+      // The file reached its map size (twice the quota): refuse this write alone; the batch goes on.
+      LOG.warn("keyspace file is full at log index {}: write refused", index);
+      return new Result(requestId, null, EtcdError.NO_SPACE.exception());
+    }
+    return new Result(requestId, null, ex);
   }
 
   /** A member's name and client URLs, as it announced them, go into the cluster record. */

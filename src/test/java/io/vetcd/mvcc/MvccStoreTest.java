@@ -639,6 +639,78 @@ class MvccStoreTest {
   }
 
   @Test
+  void aKeyWrittenThousandsOfTimesKeepsASmallRecordAndEveryRevisionReadable() {
+    // Older changes move to the history table in chunks: a put never rewrites the whole history.
+    byte[] hot = b("hot");
+    byte[] longKey = concat(fill(600, 'p'), b("hot"));
+    Map<Long, String> hotAt = new HashMap<>();    // store revision -> hot's value then (null: none)
+    Map<Long, String> longAt = new HashMap<>();
+    String hotNow = null;
+    String longNow = null;
+    for (int i = 0; i < 1500; i++) {
+      boolean deleteHot = i % 97 == 96;
+      boolean deleteLong = i % 131 == 130;
+      if (deleteHot && hotNow != null) {
+        delete(hot, null);
+        hotNow = null;
+      } else {
+        put(store, hot, v("h" + i));
+        hotNow = "h" + i;
+      }
+      long rev;
+      if (deleteLong && longNow != null) {
+        delete(longKey, null);
+        longNow = null;
+        rev = revision();
+      } else {
+        rev = put(store, longKey, v("l" + i));
+        longNow = "l" + i;
+      }
+      hotAt.put(rev - 1, hotNow);
+      hotAt.put(rev, hotNow);
+      longAt.put(rev - 1, longAt.getOrDefault(rev - 2, null));
+      longAt.put(rev, longNow);
+    }
+    checkHistory(hot, hotAt, 0);
+    checkHistory(longKey, longAt, 0);
+    for (Map.Entry<byte[], byte[]> e : rawTable("key")) {
+      assertTrue(e.getValue().length < KeyIndexTable.SPILL_AT * 17 + 700,
+          "a key record holds only the newest changes (" + e.getValue().length + " bytes)");
+    }
+    assertTrue(rawTable("keyhist").size() >= 2 * (1500 / KeyIndexTable.CHUNK - 2), "older changes are in chunks");
+
+    long middle = revision() / 2;
+    compact(middle);
+    checkHistory(hot, hotAt, middle);
+    checkHistory(longKey, longAt, middle);
+    assertEquals(hotNow, value(get("hot", 0)));
+    put(store, hot, v("after"));
+    assertEquals("after", value(get("hot", 0)));
+    assertEquals(hotNow, value(get("hot", revision() - 1)));
+
+    delete(hot, null);
+    delete(longKey, null);
+    compact(revision());
+    assertEquals(List.of(), rawTable("keyhist"), "a deleted key's history is gone after compaction");
+    assertEquals(List.of(), rawTable("key"));
+  }
+
+  /** Reads {@code key} at every revision of {@code expected} at or after {@code from}. */
+  private void checkHistory(byte[] key, Map<Long, String> expected, long from) {
+    for (Map.Entry<Long, String> e : expected.entrySet()) {
+      if (e.getKey() >= Math.max(from, 1)) {
+        List<KeyValue> kvs = range(key, null, e.getKey(), 0).kvs();
+        assertEquals(e.getValue(), kvs.isEmpty() ? null : kvs.get(0).getValue().toStringUtf8(),
+            "value at revision " + e.getKey());
+      }
+    }
+  }
+
+  private static String value(KeyValue kv) {
+    return kv == null ? null : kv.getValue().toStringUtf8();
+  }
+
+  @Test
   void randomizedLongAndShortKeysMatchAnUnsignedOrderedModel() {
     Random rnd = new Random(0x5EEDL);
     byte[] alphabet = {0x00, 0x01, 'a', 'k', 0x7f, (byte) 0x80, (byte) 0xfe, (byte) 0xff};

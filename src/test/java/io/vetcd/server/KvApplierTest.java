@@ -675,6 +675,32 @@ class KvApplierTest {
   }
 
   @Test
+  void aRequestFailingAfterItsFirstWriteLeavesNoTraceAndItsBatchGoesOn() {
+    // Requests are applied without nested transactions until one fails; then the batch is applied
+    // again with one per request. The txn below writes "x" before its second put fails.
+    RequestOp missingLease = RequestOp.newBuilder()
+        .setRequestPut(PutRequest.newBuilder().setKey(bs("y")).setValue(bs("1")).setLease(999)).build();
+    ApplyThread.Applied applied = ApplyThread.apply(store, lessor, List.of(
+        entry(1, putRequest("a", "1")),
+        entry(2, InternalRequest.newBuilder().setLeaseGrant(
+            io.vetcd.proto.etcdserverpb.LeaseGrantRequest.newBuilder().setID(7).setTTL(60))),
+        entry(3, InternalRequest.newBuilder().setTxn(TxnRequest.newBuilder()
+            .addSuccess(opPut("x", "1")).addSuccess(missingLease))),
+        entry(4, putRequest("b", "1"))));
+    List<ApplyThread.Result> results = applied.results();
+    assertEquals(4, results.size());
+    assertEquals(EtcdError.LEASE_NOT_FOUND, ((EtcdError.EtcdException) results.get(2).error()).error());
+    assertEquals(3, ((PutResponse) results.get(3).response()).getHeader().getRevision(),
+        "the failed txn used no revision (a lease grant uses none either)");
+    assertEquals(List.of("a", "b"), keys(range(all())));
+    assertEquals(List.of("a", "b"),
+        applied.events().stream().map(e -> e.getKv().getKey().toStringUtf8()).toList(),
+        "no watch event for the failed txn's first write");
+    assertEquals(1, applied.leaseChanges().size(), "the grant is reported once, not once per attempt");
+    assertEquals(4, store.appliedIndex());
+  }
+
+  @Test
   void compactionEntryAnswersWithTheCurrentRevisionAndRefusesARepeat() {
     put("a", "1");
     put("a", "2"); // 3
