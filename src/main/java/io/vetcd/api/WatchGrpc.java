@@ -3,6 +3,7 @@ package io.vetcd.api;
 import io.vertx.core.Vertx;
 import io.vertx.core.streams.ReadStream;
 import io.vertx.core.streams.WriteStream;
+import io.vertx.grpc.server.GrpcServerRequest;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.etcdserverpb.WatchService;
@@ -25,8 +26,14 @@ final class WatchGrpc extends WatchService {
   protected void watch(ReadStream<WatchRequest> requests, WriteStream<WatchResponse> responses) {
     WatchStream stream = open(vertx, member, responses::write, responses);
     requests.handler(stream::handle);
-    requests.exceptionHandler(e -> stream.close()); // the client cancelled or the connection broke
+    requests.exceptionHandler(e -> stream.close()); // the connection broke
     responses.exceptionHandler(e -> stream.close());
+    if (requests instanceof GrpcServerRequest<?, ?> call) {
+      // A client that cancels its stream (an HTTP/2 reset: what clients do when a watch is closed, and
+      // when they shut down) is reported here, not to the exception handlers: without this the stream
+      // and its watchers stayed registered forever, woken by every write.
+      call.errorHandler(error -> stream.close());
+    }
     // A client that closes its side of the stream still gets its events, as from etcd (which ends a
     // watch stream only when the client cancels it or goes away).
     requests.endHandler(v -> { });
