@@ -18,7 +18,7 @@ import net.openhft.chronicle.core.time.SystemTimeProvider;
 import net.openhft.chronicle.core.time.TimeProvider;
 import net.openhft.chronicle.queue.ChronicleQueue;
 import net.openhft.chronicle.queue.RollCycle;
-import net.openhft.chronicle.queue.RollCycles;
+import net.openhft.chronicle.queue.rollcycles.LegacyRollCycles;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
@@ -57,34 +57,81 @@ public final class Wal implements AutoCloseable {
     }
   }
 
+  /**
+   * A log file is left for the next one once this much was written to it. Syncing a memory-mapped
+   * file got much slower past a few tens of MB (ext4 here: 0.06-0.1 ms per sync up to ~30 MB of
+   * records, ~0.7 ms past ~40 MB), and Chronicle ends a file only when its time cycle ends: at a
+   * steady hundred writes a second an hourly file passes that size, and every later write waited for
+   * the slower sync. So files end by size too, well below it.
+   */
+  static final long ROLL_BYTES = 16L << 20;
+
   private final Path dir;
   private final SingleChronicleQueue queue;
   private final ExcerptAppender appender;
+  private final RollingClock clock;
+  /** Bytes written to the file of cycle {@link #cycleWritten} (only counted by this process). */
+  private long bytesWritten;
+  private int cycleWritten = Integer.MIN_VALUE;
   /** The highest entry index written to each cycle file: a file is deletable once all of it is void. */
   private final Map<Integer, Long> lastIndexByCycle = new TreeMap<>();
   /** The newest hard state written; repeated with each snapshot point so deleting files never loses it. */
   private HardState lastHardState;
 
-  private Wal(Path dir, SingleChronicleQueue queue) {
+  private Wal(Path dir, SingleChronicleQueue queue, RollingClock clock) {
     this.dir = dir;
     this.queue = queue;
+    this.clock = clock;
+    clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis()); // the file's cycle, if it had one
     this.appender = queue.createAppender();
   }
 
-  /** Opens the log in {@code dir}, one file per hour of writing. */
+  /**
+   * Chronicle starts a new file when its clock enters a new cycle; this clock can be moved to the next
+   * cycle ahead of time, so that a file ends once it is big enough. It never goes back: cycles only
+   * grow, and a file's name is the start of its (possibly early) cycle.
+   */
+  private static final class RollingClock implements TimeProvider {
+    private final TimeProvider real;
+    private volatile long floorMillis;
+    private long epoch;
+    private long cycleMillis;
+
+    RollingClock(TimeProvider real) {
+      this.real = real;
+    }
+
+    void cycles(long epoch, long cycleMillis) {
+      this.epoch = epoch;
+      this.cycleMillis = cycleMillis;
+    }
+
+    /** From now on the time is at least the start of the cycle after {@code cycle}. */
+    void skipPast(int cycle) {
+      floorMillis = Math.max(floorMillis, epoch + (cycle + 1L) * cycleMillis);
+    }
+
+    @Override
+    public long currentTimeMillis() {
+      return Math.max(real.currentTimeMillis(), floorMillis);
+    }
+  }
+
+  /** Opens the log in {@code dir}: a file per minute of writing, or per {@link #ROLL_BYTES}. */
   public static Wal open(Path dir) {
-    return open(dir, RollCycles.FAST_HOURLY, SystemTimeProvider.INSTANCE);
+    return open(dir, LegacyRollCycles.MINUTELY, SystemTimeProvider.INSTANCE);
   }
 
   /** Opens the log with another roll cycle and clock (tests roll files by the second). */
   public static Wal open(Path dir, RollCycle rollCycle, TimeProvider clock) {
     checkDurableSync();
+    RollingClock rolling = new RollingClock(clock);
     SingleChronicleQueue queue = ChronicleQueue.singleBuilder(dir)
         .syncMode(SyncMode.SYNC)
         .rollCycle(rollCycle)
-        .timeProvider(clock)
+        .timeProvider(rolling)
         .build();
-    return new Wal(dir, queue);
+    return new Wal(dir, queue, rolling);
   }
 
   /**
@@ -110,6 +157,7 @@ public final class Wal implements AutoCloseable {
       b.write(entry.data());
     });
     lastIndexByCycle.merge(appender.cycle(), entry.index(), Math::max);
+    written(1 + 8 + 8 + 1 + 4 + entry.data().length);
   }
 
   public void append(HardState state) {
@@ -120,6 +168,20 @@ public final class Wal implements AutoCloseable {
       b.writeLong(state.vote());
       b.writeLong(state.commit());
     });
+    written(1 + 8 + 8 + 8);
+  }
+
+  /** Counts a record just appended; past {@link #ROLL_BYTES} the next one starts a new file. */
+  private void written(int bytes) {
+    int cycle = appender.cycle();
+    if (cycle != cycleWritten) {
+      cycleWritten = cycle;
+      bytesWritten = 0;
+    }
+    bytesWritten += bytes + 4; // and Chronicle's header
+    if (bytesWritten >= ROLL_BYTES) {
+      clock.skipPast(cycle);
+    }
   }
 
   /**

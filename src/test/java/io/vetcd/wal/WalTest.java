@@ -189,6 +189,31 @@ class WalTest {
     }
   }
 
+  @Test
+  void aFileEndsOnceItHoldsRollBytesEvenWithinOneCycle() throws Exception {
+    // The clock stands still: only size can end a file. 1 MiB entries: the 17th passes 16 MiB.
+    net.openhft.chronicle.core.time.SetTimeProvider clock =
+        new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    byte[] big = new byte[1 << 20];
+    int n = (int) (2 * Wal.ROLL_BYTES / big.length) + 2;
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      for (long i = 1; i <= n; i++) {
+        wal.append(new Entry(1, i, Entry.Type.NORMAL, big));
+        wal.sync();
+      }
+      wal.append(new io.vetcd.raft.Snapshot(n - 1, 1, List.of(7L), new byte[0]), false);
+      wal.append(entry(1, n + 1, "last"));
+      wal.sync();
+      assertEquals(3, cq4Files(), "16 MiB per file: three files for " + n + " MiB");
+      assertEquals(2, wal.release(n - 1), "the two full files hold only void entries");
+    }
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      Wal.Replay r = wal.replay(0);
+      assertEquals(n - 1, r.snapshot().index());
+      assertEquals(List.of((long) n, n + 1L), r.entries().stream().map(Entry::index).toList());
+    }
+  }
+
   private long cq4Files() throws java.io.IOException {
     try (var files = java.nio.file.Files.list(dir)) {
       return files.filter(f -> f.toString().endsWith(".cq4")).count();
