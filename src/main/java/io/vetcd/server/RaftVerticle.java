@@ -98,8 +98,12 @@ final class RaftVerticle extends VerticleBase {
   /** Proposals of this loop turn, not yet handed to the core. */
   private final List<byte[]> proposed = new ArrayList<>();
   private final List<Long> proposedIds = new ArrayList<>();
-  /** Callers waiting for their request's entry to apply, by request id. */
-  private final Map<Long, Waiter> waiting = new HashMap<>();
+  /**
+   * Callers waiting for their request's entry to apply, by request id: added by this loop, answered
+   * by the apply thread straight away (one thread hand-off less per write than through this loop),
+   * or by this loop when it refuses or times out the request. Whoever removes a waiter answers it.
+   */
+  private final Map<Long, Waiter> waiting = new java.util.concurrent.ConcurrentHashMap<>();
   /** Reads of this loop turn, waiting to be sent as one ReadIndex request. */
   private final List<PendingRead> readBatch = new ArrayList<>();
   /** ReadIndex requests sent, by their context, until the core answers with a read index. */
@@ -141,7 +145,10 @@ final class RaftVerticle extends VerticleBase {
   public Future<?> start() {
     context = vertx.getOrCreateContext();
     appendThread = new AppendThread(wal);
-    applyThread = new ApplyThread(store, watches, lessor, (index, results) -> post(() -> onApplied(index, results)));
+    applyThread = new ApplyThread(store, watches, lessor, (index, results) -> {
+      answer(results);
+      post(() -> onApplied(index));
+    });
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
       @Override
       public void message(long from, byte[] payload) {
@@ -228,8 +235,9 @@ final class RaftVerticle extends VerticleBase {
   }
 
   /**
-   * Proposes an encoded request (whose id came from {@link #nextRequestId}); {@code handler} runs on
-   * this verticle's context with the response once the entry is applied, or with the etcd error.
+   * Proposes an encoded request (whose id came from {@link #nextRequestId}); {@code handler} gets the
+   * response once the entry is applied (on the apply thread), or the etcd error (on this verticle's
+   * context), and must hand off to its own context at once.
    */
   void propose(long id, byte[] data, Handler<AsyncResult<Message>> handler) {
     context.runOnContext(v -> {
@@ -555,14 +563,18 @@ final class RaftVerticle extends VerticleBase {
     processReady();
   }
 
-  private void onApplied(long index, List<ApplyThread.Result> results) {
-    appliedIndex = Math.max(appliedIndex, index);
+  /** Answers the callers of a batch's requests; on the apply thread, right after its commit. */
+  private void answer(List<ApplyThread.Result> results) {
     for (ApplyThread.Result r : results) {
       Waiter w = waiting.remove(r.requestId());
       if (w != null) {
         w.handler().handle(r.error() == null ? Future.succeededFuture(r.response()) : Future.failedFuture(r.error()));
       }
     }
+  }
+
+  private void onApplied(long index) {
+    appliedIndex = Math.max(appliedIndex, index);
     releaseReads();
     maybeCompact();
   }
@@ -579,10 +591,10 @@ final class RaftVerticle extends VerticleBase {
    */
   private void expireWaiters() {
     long now = System.nanoTime();
-    for (Iterator<Waiter> it = waiting.values().iterator(); it.hasNext(); ) {
-      Waiter w = it.next();
-      if (now - w.deadlineNanos() > 0) {
-        it.remove();
+    for (Map.Entry<Long, Waiter> e : waiting.entrySet()) {
+      Waiter w = e.getValue();
+      // remove(key, value): the apply thread may answer it at this very moment; only one of us does.
+      if (now - w.deadlineNanos() > 0 && waiting.remove(e.getKey(), w)) {
         w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
       }
     }
