@@ -37,7 +37,11 @@ free_port() {
 log "building vetcd and the load generator"
 mvn -B -q -DskipTests package
 bench/vetcd-bench --help >/dev/null 2>&1 || true
-bench=(java -jar "$home/bench/target/vetcd-bench.jar")
+# The generator is a fresh JVM per run: with C2 it spent half of its CPU compiling during a few-second
+# run, CPU the servers on the same two cores then lacked. C1 alone halves its CPU per request (against
+# etcd and vetcd alike).
+bench=(java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar "$home/bench/target/vetcd-bench.jar")
+WARM_MAX="${WARM_MAX:-6}"
 
 # start_cluster KIND SIZE NAME: starts SIZE members of KIND (vetcd|etcd); sets ENDPOINTS (client URLs,
 # comma separated) and MEMBER_PIDS; waits until every member answers a linearizable read.
@@ -124,12 +128,29 @@ cpu_ticks() {
   echo "$total"
 }
 
+# CPU ticks used so far by the JIT compiler threads of the members in SERVER_PIDS.
+jit_ticks() {
+  local p t total=0
+  for p in "${SERVER_PIDS[@]}"; do
+    for t in /proc/"$p"/task/*; do
+      case "$(cat "$t/comm" 2>/dev/null)" in
+        C1\ Compiler* | C2\ Compiler*) total=$((total + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0))) ;;
+      esac
+    done
+  done
+  echo "$total"
+}
+
 # The workloads of the issue; each is short so that the whole comparison stays under 15 minutes.
+# SETUP is cluster or single, optionally suffixed (cluster-cold: a warm-up round, kept apart).
 workloads() {
   local setup="$1" system="$2" round="$3" ep="$4"
   run "$setup" put-1-client "$system" "$round" "$ep" --conns=1 --clients=1 put --total=1500 --key-size=8 --val-size=256 --key-space-size=10000
   run "$setup" put-64-clients "$system" "$round" "$ep" --conns=8 --clients=64 put --total=20000 --key-size=8 --val-size=256 --key-space-size=10000
-  if [ "$setup" = cluster ]; then
+  if [[ "$setup" == cluster* ]]; then
+    # etcd's benchmark writes one key unless told otherwise (--key-space-size=1): its history grows
+    # by one revision per put, run after run.
+    run "$setup" put-1-client-one-key "$system" "$round" "$ep" --conns=1 --clients=1 put --total=1500 --key-size=8 --val-size=256
     run "$setup" range-linearizable "$system" "$round" "$ep" --conns=8 --clients=64 range foo --consistency=l --total=20000
     run "$setup" range-serializable "$system" "$round" "$ep" --conns=8 --clients=64 range foo --consistency=s --total=20000
     run "$setup" txn-put "$system" "$round" "$ep" --conns=8 --clients=64 txn-put --total=10000 --key-size=8 --val-size=256 --key-space-size=10000
@@ -140,10 +161,28 @@ workloads() {
   fi
 }
 
-# warm SYSTEM ENDPOINTS: JIT and connection warm-up, not measured.
+# warm SETUP SYSTEM ENDPOINTS: rounds of every workload before measuring, until the servers' JIT
+# compilers took under 10 % of their CPU in a round (at most WARM_MAX rounds). A JVM compiles its hot
+# code during its first minutes under load; etcd (Go) has nothing to warm and stops after one round.
+# The first round is kept, as SETUP-cold: what a freshly started cluster does.
 warm() {
-  "${bench[@]}" --endpoints="$2" --no-progress --conns=8 --clients=64 put --total=20000 --val-size=256 --key-space-size=10000 >/dev/null 2>&1 || true
-  "${bench[@]}" --endpoints="$2" --no-progress --conns=8 --clients=64 range foo --total=20000 >/dev/null 2>&1 || true
+  local setup="$1" system="$2" ep="$3" round cpu0 jit0 cpu jit start=$SECONDS
+  for ((round = 1; round <= WARM_MAX; round++)); do
+    cpu0=$(cpu_ticks); jit0=$(jit_ticks)
+    if ((round == 1)); then
+      workloads "$setup-cold" "$system" 1 "$ep"
+    else
+      workloads "$setup-warmup" "$system" "$round" "$ep"
+    fi
+    cpu=$(($(cpu_ticks) - cpu0)); jit=$(($(jit_ticks) - jit0))
+    log "$setup: $system warm-up round $round: JIT compilers used $jit of $cpu CPU ticks"
+    if ((jit * 10 < cpu)); then
+      break
+    fi
+  done
+  printf '{"setup":"%s","workload":"jit-warmup","system":"%s","round":1,"result":{"rounds":%s,"seconds":%s,"jit_share_last":%s}}\n' \
+    "$setup" "$system" "$((round > WARM_MAX ? WARM_MAX : round))" "$((SECONDS - start))" \
+    "$(awk -v j="$jit" -v c="$cpu" 'BEGIN {printf "%.3f", (c > 0 ? j / c : 0)}')" >> "$raw"
 }
 
 compare_setup() {
@@ -153,7 +192,8 @@ compare_setup() {
   start_cluster etcd "$size" "etcd-$setup"; local eep="$ENDPOINTS"; local -a epids=("${MEMBER_PIDS[@]}")
   etcdctl --endpoints="$vep" put foo bar >/dev/null
   etcdctl --endpoints="$eep" put foo bar >/dev/null
-  warm vetcd "$vep"; warm etcd "$eep"
+  SERVER_PIDS=("${vpids[@]}"); warm "$setup" vetcd "$vep"
+  SERVER_PIDS=("${epids[@]}"); warm "$setup" etcd "$eep"
   for ((round = 1; round <= RUNS; round++)); do
     log "$setup: round $round of $RUNS"
     if ((round % 2 == 1)); then

@@ -17,6 +17,7 @@ ROWS = [
     ("cluster", "put-64-clients", "put p99 latency, 3 members, 64 clients (ms)", "p99", "lower", 1.0),
     ("cluster", "put-1-client", "put p50 latency, 3 members, 1 client (ms)", "p50", "lower", 1.0),
     ("cluster", "put-1-client", "put throughput, 3 members, 1 client (req/s)", "rps", "higher", None),
+    ("cluster", "put-1-client-one-key", "put p50 latency, 3 members, 1 client, one key (ms)", "p50", "lower", None),
     ("cluster", "range-linearizable", "linearizable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
     ("cluster", "range-serializable", "serializable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
     ("cluster", "txn-put", "txn-put throughput, 3 members (req/s)", "rps", "higher", None),
@@ -26,6 +27,8 @@ ROWS = [
     ("cluster", "watch-latency-1000-light", "watch latency p99, 1000 watchers, 10 puts/s (ms)", "p99", "lower", None),
     ("cluster", "put-64-clients", "server CPU per 1000 puts, 3 members, 64 clients (s)", "cpu_per_1000", "lower", None),
     ("cluster", "range-linearizable", "server CPU per 1000 linearizable ranges, 3 members (s)", "cpu_per_1000", "lower", None),
+    ("cluster-cold", "put-64-clients", "put throughput, 3 members, 64 clients, first run after start (req/s)", "rps", "higher", None),
+    ("cluster-cold", "put-64-clients", "put p99 latency, 3 members, 64 clients, first run after start (ms)", "p99", "lower", None),
     ("single", "put-64-clients", "put throughput, 1 member, 64 clients (req/s)", "rps", "higher", None),
     ("single", "put-64-clients", "put p99 latency, 1 member, 64 clients (ms)", "p99", "lower", None),
     ("single", "put-1-client", "put p50 latency, 1 member, 1 client (ms)", "p50", "lower", None),
@@ -110,6 +113,17 @@ def main(raw_path, out_path):
         else:
             goal, met = f"≤ {target}×", ("yes" if ratio is not None and ratio <= target else "**no**")
         lines.append(f"| {label} | {fmt(v)} | {fmt(e)} | {fmt(ratio) if ratio is not None else '–'} | {goal} | {met} |")
+    lines.append("")
+    for setup, label in (("cluster", "3 members"), ("single", "1 member")):
+        warm = {s: runs.get((setup, "jit-warmup", s)) for s in ("vetcd", "etcd")}
+        if warm["vetcd"]:
+            w = warm["vetcd"][0]
+            lines.append(
+                f"Warm-up ({label}): before measuring, each system ran rounds of every workload until its JIT "
+                f"compilers used under 10 % of its CPU in a round. vetcd took {w['rounds']} round(s), "
+                f"{w['seconds']} s (compilers' share in the last round: {100 * w['jit_share_last']:.0f} %); "
+                f"etcd, which has no JIT, one round. The first round after start is the \"first run after "
+                f"start\" row.")
     lines.append("")
     lines.append("Raw results (every run, the load generator's `--json`): `bench/results-raw.jsonl`.")
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
