@@ -106,8 +106,11 @@ class ClusterWatchLeaseTest extends ClusterTestBase {
         w.awaitRevision(r0 + 5);
         assertEquals("PUT a=3@" + (r0 + 5), WatchRecorder.describe(w.events(), ns).get(5));
 
-        // a compacted start revision is refused by a follower just like by the leader
+        // a compacted start revision is refused by a follower just like by the leader, once the follower
+        // has applied the compaction: the leader answers Compact when it applied it, and a linearizable
+        // read on the follower is what waits for the follower to catch up (etcd's followers lag alike)
         await(onLeader.compact(r0 + 2));
+        await(clients.get(f).getKVClient().get(k("a")));
         WatchRecorder old = watch(f, "compacted", ns + "a", WatchOption.builder().withRevision(r0 + 1).build());
         old.awaitError();
         assertTrue(old.errors().get(0) instanceof io.etcd.jetcd.common.exception.CompactedException,
