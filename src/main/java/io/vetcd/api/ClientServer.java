@@ -61,7 +61,10 @@ public final class ClientServer extends VerticleBase {
       HttpServerOptions options = new HttpServerOptions().setHttp2ClearTextEnabled(true)
           .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(0xFFFFFFFFL));
       HttpServer server = vertx.createHttpServer(options)
-          .connectionHandler(AuthorityFix::install)
+          .connectionHandler(connection -> {
+            AuthorityFix.install(connection);
+            FlushCoalescing.install(connection);
+          })
           .requestHandler(req -> {
             String type = req.getHeader("content-type");
             if (type != null && type.startsWith("application/grpc")) {
