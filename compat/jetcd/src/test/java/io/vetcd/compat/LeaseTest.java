@@ -19,12 +19,10 @@ import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.support.CloseableClient;
 import io.etcd.jetcd.watch.WatchResponse;
 import io.grpc.Status;
-import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -319,40 +317,10 @@ class LeaseTest extends EtcdTestBase {
         // a second lease kept alive by the same client: jetcd sends both on one keep-alive stream
         long id2 = await(lease().grant(MIN_TTL + 1)).getID();
         putWithLease("kept2", "1", id2);
-        List<io.etcd.jetcd.lease.LeaseKeepAliveResponse> answers = new CopyOnWriteArrayList<>();
-        List<Throwable> errors = new CopyOnWriteArrayList<>();
-        CloseableClient ka2 = lease().keepAlive(id2, new StreamObserver<>() {
-            @Override
-            public void onNext(io.etcd.jetcd.lease.LeaseKeepAliveResponse r) {
-                if (r.getID() != id2 || r.getTTL() != MIN_TTL + 1) {
-                    errors.add(new AssertionError("second lease answered " + r.getID() + " ttl " + r.getTTL()));
-                }
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                errors.add(t);
-            }
-
-            @Override
-            public void onCompleted() {
-            }
-        });
-        CloseableClient ka = lease().keepAlive(id, new StreamObserver<>() {
-            @Override
-            public void onNext(io.etcd.jetcd.lease.LeaseKeepAliveResponse r) {
-                answers.add(r);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                errors.add(t);
-            }
-
-            @Override
-            public void onCompleted() {
-            }
-        });
+        KeepAliveRecorder second = new KeepAliveRecorder();
+        CloseableClient ka2 = lease().keepAlive(id2, second);
+        KeepAliveRecorder first = new KeepAliveRecorder();
+        CloseableClient ka = lease().keepAlive(id, first);
         try {
             // keep checking the key until 2 TTLs have passed since the grant
             long until = granted + 2 * MIN_TTL * 1000 + 500;
@@ -363,11 +331,16 @@ class LeaseTest extends EtcdTestBase {
                 assertTrue(t.getTTL() > 0, "lease TTL " + t.getTTL());
                 sleepQuietly(200);
             }
-            assertTrue(errors.isEmpty(), "keep-alive errors " + errors);
-            assertTrue(answers.size() >= 2, "keep-alive answers: " + answers.size());
-            for (io.etcd.jetcd.lease.LeaseKeepAliveResponse r : answers) {
+            assertTrue(first.errors.isEmpty() && second.errors.isEmpty(),
+                    "keep-alive errors " + first.errors + " " + second.errors);
+            assertTrue(first.answers.size() >= 2, "keep-alive answers: " + first.answers.size());
+            for (io.etcd.jetcd.lease.LeaseKeepAliveResponse r : first.answers) {
                 assertEquals(id, r.getID());
                 assertEquals(MIN_TTL, r.getTTL(), "a keep-alive answers the granted TTL");
+            }
+            for (io.etcd.jetcd.lease.LeaseKeepAliveResponse r : second.answers) {
+                assertEquals(id2, r.getID(), "the second lease's stream answered another lease");
+                assertEquals(MIN_TTL + 1, r.getTTL(), "the second lease answers its own granted TTL");
             }
         } finally {
             ka.close();
