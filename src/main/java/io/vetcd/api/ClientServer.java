@@ -67,7 +67,9 @@ public final class ClientServer extends VerticleBase {
           })
           .requestHandler(req -> {
             String type = req.getHeader("content-type");
-            if (type != null && type.startsWith("application/grpc")) {
+            if (WatchHttp2.accepts(req)) {
+              WatchHttp2.serve(vertx, member, req);
+            } else if (type != null && type.startsWith("application/grpc")) {
               grpc.handle(req);
             } else {
               router.handle(req);

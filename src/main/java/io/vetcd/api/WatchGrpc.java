@@ -11,7 +11,10 @@ import io.vetcd.server.Member;
 import io.vetcd.watch.WatchStream;
 import java.util.function.Consumer;
 
-/** etcd's Watch service: one {@link WatchStream} per call, served from this member's applied state. */
+/**
+ * etcd's Watch service: one {@link WatchStream} per call, served from this member's applied state.
+ * Plain gRPC calls over HTTP/2 are served by {@link WatchHttp2}; this serves the others (gRPC-Web).
+ */
 final class WatchGrpc extends WatchService {
 
   private final Vertx vertx;
@@ -60,6 +63,11 @@ final class WatchGrpc extends WatchService {
         connection.drainHandler(v -> onDrain.run());
       }
     };
+    return open(vertx, member, sink);
+  }
+
+  /** A watch stream as the member configures it, sending through {@code sink}. */
+  static WatchStream open(Vertx vertx, Member member, WatchStream.Sink sink) {
     return new WatchStream(vertx, member.watches(), sink, member::header,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
   }

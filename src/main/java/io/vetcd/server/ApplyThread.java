@@ -13,7 +13,9 @@ import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.raft.Entry;
 import io.vetcd.watch.WatchHub;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -116,53 +118,88 @@ final class ApplyThread implements AutoCloseable {
   record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
       List<Runnable> leaseChanges) {}
 
-  /** Applies entries in one transaction; entries at or below the stored applied index are skipped. */
+  /**
+   * Applies entries in one transaction; entries at or below the stored applied index are skipped.
+   *
+   * <p>Requests write straight into the batch's transaction (LMDB's nested transactions do not work
+   * with the writable map the store uses). A request that fails may already have written part of its
+   * changes, so the attempt is dropped; the entries before it are applied again and committed together
+   * with the failure (which changes nothing but the applied index), and the rest of the batch follows
+   * in a transaction of its own. Each failure costs one re-application of the entries since the last
+   * commit, never more: failed writes are rare (a lease or key not found, a full keyspace).
+   */
   static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries) {
-    try {
-      return apply(store, lessor, entries, false);
-    } catch (RequestFailed e) {
-      // A request failed after writing part of its changes into the shared transaction: drop the
-      // batch and apply it again, every request in a nested transaction of its own. Failed writes are
-      // rare (a lease or key not found, a full keyspace), so most batches never pay for nesting.
-      return apply(store, lessor, entries, true);
-    }
-  }
-
-  /** A request failed while applying without a nested transaction of its own (see {@link #apply}). */
-  private static final class RequestFailed extends RuntimeException {
-    RequestFailed() {
-      super(null, null, false, false);
-    }
-  }
-
-  private static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries, boolean nested) {
     List<Result> results = new ArrayList<>(entries.size());
+    List<io.vetcd.proto.mvccpb.Event> events = new ArrayList<>();
     List<Runnable> leaseChanges = new ArrayList<>();
-    try (MvccStore.WriteBatch batch = store.write()) {
-      long applied = batch.appliedIndex();
-      for (Entry e : entries) {
-        if (e.index() <= applied) {
-          continue; // already in the keyspace: replay after a crash overlaps what was applied
+    long compacted = -1;
+    // The outcome of each request found to fail, by log index: applied again it would fail the same way.
+    Map<Long, RuntimeException> failures = new HashMap<>();
+    int from = 0;
+    int to = entries.size();
+    while (from < entries.size()) {
+      List<Result> attemptResults = new ArrayList<>();
+      List<Runnable> attemptLeaseChanges = new ArrayList<>();
+      try (MvccStore.WriteBatch batch = store.write()) {
+        long applied = batch.appliedIndex();
+        int failedAt = -1;
+        for (int i = from; i < to && failedAt < 0; i++) {
+          Entry e = entries.get(i);
+          if (e.index() <= applied) {
+            continue; // already in the keyspace: replay after a crash overlaps what was applied
+          }
+          if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
+            try {
+              attemptResults.add(applyRequest(batch, lessor, e, attemptLeaseChanges, failures.get(e.index())));
+            } catch (RequestFailed f) {
+              failures.put(e.index(), f.error);
+              failedAt = i;
+              continue;
+            }
+          }
+          applied = e.index();
         }
-        if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
-          results.add(applyRequest(batch, lessor, e, leaseChanges, nested));
+        if (failedAt >= 0) {
+          to = failedAt + 1; // again, up to the failure and no further; then commit
+          continue;
         }
-        applied = e.index();
+        batch.setAppliedIndex(applied);
+        compacted = batch.compactRevision();
+        batch.commit();
+        results.addAll(attemptResults);
+        events.addAll(batch.events());
+        leaseChanges.addAll(attemptLeaseChanges);
       }
-      batch.setAppliedIndex(applied);
-      long compacted = batch.compactRevision();
-      batch.commit();
-      return new Applied(results, batch.events(), compacted, leaseChanges);
+      from = to;
+      to = entries.size();
+    }
+    return new Applied(results, events, compacted, leaseChanges);
+  }
+
+  /** A request failed after it may have written into its batch's transaction (see {@link #apply}). */
+  private static final class RequestFailed extends RuntimeException {
+    final RuntimeException error;
+
+    RequestFailed(RuntimeException error) {
+      super(null, null, false, false);
+      this.error = error;
     }
   }
 
+  /**
+   * Applies one request, or answers with {@code knownFailure} (how it failed in an earlier attempt on
+   * the same state) without applying it.
+   */
   private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, Entry e,
-      List<Runnable> leaseChanges, boolean nested) {
+      List<Runnable> leaseChanges, RuntimeException knownFailure) {
     InternalRequest req;
     try {
       req = InternalRequest.parseFrom(e.data());
     } catch (InvalidProtocolBufferException ex) {
       throw new IllegalStateException("log entry " + e.index() + " does not decode", ex);
+    }
+    if (knownFailure != null) {
+      return failed(req.getId(), e.index(), knownFailure);
     }
     if (req.getRequestCase() == InternalRequest.RequestCase.PUBLISH) {
       publish(batch, req.getPublish());
@@ -177,7 +214,7 @@ final class ApplyThread implements AutoCloseable {
         return new Result(req.getId(), null, KvApplier.toEtcd(ex));
       }
     }
-    MvccStore.StoreTxn txn = nested ? batch.begin() : batch.beginShared();
+    MvccStore.StoreTxn txn = batch.begin();
     try {
       Message response = switch (req.getRequestCase()) {
         case PUT -> KvApplier.put(txn, req.getPut());
@@ -206,11 +243,7 @@ final class ApplyThread implements AutoCloseable {
       txn.end();
       return new Result(req.getId(), response, null);
     } catch (EtcdError.EtcdException | MvccException | org.lmdbjava.Env.MapFullException ex) {
-      if (!nested) {
-        throw new RequestFailed();
-      }
-      txn.abort();
-      return failed(req.getId(), e.index(), ex);
+      throw new RequestFailed(ex);
     }
   }
 

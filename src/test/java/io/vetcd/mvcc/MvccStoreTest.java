@@ -310,31 +310,6 @@ class MvccStoreTest {
   }
 
   @Test
-  void abortedTxnLeavesNoTraceAndTheNextTxnReusesItsRevision() {
-    put("foo", "v1"); // 2
-    try (MvccStore.WriteBatch batch = store.write()) {
-      MvccStore.StoreTxn failed = batch.begin();
-      failed.put(b("foo"), v("v2"), 0);
-      failed.put(b("new"), v("x"), 0);
-      failed.deleteRange(b("foo"), null);
-      failed.abort();
-      assertEquals(2, batch.revision());
-      MvccStore.StoreTxn next = batch.begin();
-      next.put(b("other"), v("y"), 0);
-      next.end();
-      batch.commit();
-    }
-    assertEquals(3, revision());
-    KeyValue foo = get("foo", 0);
-    assertEquals("v1", foo.getValue().toStringUtf8());
-    assertEquals(1, foo.getVersion());
-    assertNull(get("new", 0));
-    assertEquals(3, get("other", 0).getModRevision());
-    assertEquals(List.of(new Revision(2, 0), new Revision(3, 0)),
-        rawRevisions().stream().map(Stored::revision).toList(), "nothing of the aborted txn was stored");
-  }
-
-  @Test
   void batchClosedWithoutCommitLeavesNoTrace() {
     put("foo", "v1");
     try (MvccStore.WriteBatch batch = store.write()) {

@@ -676,8 +676,8 @@ class KvApplierTest {
 
   @Test
   void aRequestFailingAfterItsFirstWriteLeavesNoTraceAndItsBatchGoesOn() {
-    // Requests are applied without nested transactions until one fails; then the batch is applied
-    // again with one per request. The txn below writes "x" before its second put fails.
+    // Requests write straight into their batch's transaction; the txn below writes "x" before its
+    // second put fails, so the attempt is dropped and the batch applied again around the failure.
     RequestOp missingLease = RequestOp.newBuilder()
         .setRequestPut(PutRequest.newBuilder().setKey(bs("y")).setValue(bs("1")).setLease(999)).build();
     ApplyThread.Applied applied = ApplyThread.apply(store, lessor, List.of(
@@ -698,6 +698,43 @@ class KvApplierTest {
         "no watch event for the failed txn's first write");
     assertEquals(1, applied.leaseChanges().size(), "the grant is reported once, not once per attempt");
     assertEquals(4, store.appliedIndex());
+  }
+
+  @Test
+  void severalFailuresInOneBatchAnywhereInItLeaveOnlyTheSuccessfulRequests() {
+    InternalRequest.Builder missingKey =
+        InternalRequest.newBuilder().setPut(PutRequest.newBuilder().setKey(bs("missing")).setIgnoreValue(true));
+    InternalRequest.Builder halfTxn = InternalRequest.newBuilder().setTxn(TxnRequest.newBuilder()
+        .addSuccess(opPut("half", "1"))
+        .addSuccess(RequestOp.newBuilder().setRequestPut(
+            PutRequest.newBuilder().setKey(bs("z")).setValue(bs("1")).setLease(404))));
+    ApplyThread.Applied applied = ApplyThread.apply(store, lessor, List.of(
+        entry(1, halfTxn.clone()),                      // fails first
+        entry(2, putRequest("a", "1")),                 // rev 2
+        entry(3, missingKey.clone()),
+        entry(4, halfTxn.clone()),                      // two failures in a row
+        entry(5, InternalRequest.newBuilder().setLeaseGrant(
+            io.vetcd.proto.etcdserverpb.LeaseGrantRequest.newBuilder().setID(8).setTTL(60))),
+        entry(6, putRequest("b", "1")),                 // rev 3
+        entry(7, halfTxn.clone())));                    // and last
+    List<ApplyThread.Result> results = applied.results();
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L, 7L), results.stream().map(ApplyThread.Result::requestId).toList());
+    for (int failed : new int[] {0, 2, 3, 6}) {
+      assertNull(results.get(failed).response(), "request " + (failed + 1));
+      assertInstanceOf(EtcdError.EtcdException.class, results.get(failed).error());
+    }
+    assertEquals(EtcdError.KEY_NOT_FOUND, ((EtcdError.EtcdException) results.get(2).error()).error());
+    assertEquals(EtcdError.LEASE_NOT_FOUND, ((EtcdError.EtcdException) results.get(6).error()).error());
+    assertEquals(2, ((PutResponse) results.get(1).response()).getHeader().getRevision());
+    assertEquals(3, ((PutResponse) results.get(5).response()).getHeader().getRevision());
+    assertEquals(List.of("a", "b"), keys(range(all())));
+    assertEquals(List.of("a", "b"), applied.events().stream().map(e -> e.getKv().getKey().toStringUtf8()).toList());
+    assertEquals(1, applied.leaseChanges().size());
+    assertEquals(7, store.appliedIndex());
+    assertEquals(3, revision());
+    // the next batch goes on from there
+    index = 7;
+    assertEquals(4, put("c", "1").getHeader().getRevision());
   }
 
   @Test
