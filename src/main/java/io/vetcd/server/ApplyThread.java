@@ -119,7 +119,8 @@ final class ApplyThread implements AutoCloseable {
       List<Runnable> leaseChanges) {}
 
   /**
-   * Applies entries in one transaction; entries at or below the stored applied index are skipped.
+   * Applies entries in one transaction unless a request fails (below); entries at or below the stored
+   * applied index are skipped.
    *
    * <p>Requests write straight into the batch's transaction (LMDB's nested transactions do not work
    * with the writable map the store uses). A request that fails may already have written part of its
