@@ -120,7 +120,7 @@ def main(raw_path, out_path):
             w = warm["vetcd"][0]
             lines.append(
                 f"Warm-up ({label}): before measuring, each system ran rounds of every workload until its JIT "
-                f"compilers used under 10 % of its CPU in a round. vetcd took {w['rounds']} round(s), "
+                f"compilers used under 3 % of its CPU in a round. vetcd took {w['rounds']} round(s), "
                 f"{w['seconds']} s (compilers' share in the last round: {100 * w['jit_share_last']:.0f} %); "
                 f"etcd, which has no JIT, one round. The first round after start is the \"first run after "
                 f"start\" row.")
