@@ -2,6 +2,7 @@ package io.vetcd.it;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -186,6 +187,21 @@ final class MemberProcess implements AutoCloseable {
                     + String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
         } catch (IOException e) {
             return "(no log at " + logFile.toAbsolutePath() + ": " + e + ")";
+        }
+    }
+
+    /**
+     * A test's teardown: its Vert.x instance first (its clients' connections to the members), then the
+     * members. Nulls are skipped, for a test that failed before making them.
+     */
+    static void closeAll(Vertx vertx, MemberProcess... members) throws Exception {
+        if (vertx != null) {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        for (MemberProcess member : members) {
+            if (member != null) {
+                member.close();
+            }
         }
     }
 

@@ -102,12 +102,7 @@ class SlowWatcherIT {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (member != null) {
-            member.close();
-        }
+        MemberProcess.closeAll(vertx, member);
     }
 
     @Test

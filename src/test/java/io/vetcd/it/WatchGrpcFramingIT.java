@@ -47,14 +47,7 @@ class WatchGrpcFramingIT {
 
     @AfterAll
     static void stop() throws Exception {
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        for (MemberProcess m : new MemberProcess[] {candidate, etcd}) {
-            if (m != null) {
-                m.close();
-            }
-        }
+        MemberProcess.closeAll(vertx, candidate, etcd);
     }
 
     /** What a call ended with: grpc-status and grpc-message (from trailers, or a trailers-only answer). */

@@ -42,12 +42,7 @@ class WatchStreamCleanupIT {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (member != null) {
-            member.close();
-        }
+        MemberProcess.closeAll(vertx, member);
     }
 
     @Test
