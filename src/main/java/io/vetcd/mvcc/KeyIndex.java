@@ -27,7 +27,7 @@ import java.util.List;
  */
 public final class KeyIndex {
 
-  private static final int CHANGE_BYTES = 8 + 8 + 1;
+  static final int CHANGE_BYTES = 8 + 8 + 1;
 
   /** One recorded change of the key. */
   public record Change(Revision revision, boolean tombstone) {}
@@ -170,10 +170,15 @@ public final class KeyIndex {
   void encodeTo(ByteBuffer out) {
     out.putInt(changes.size());
     for (Change c : changes) {
-      out.putLong(c.revision().main());
-      out.putLong(c.revision().sub());
-      out.put((byte) (c.tombstone() ? 1 : 0));
+      encodeChange(out, c.revision(), c.tombstone());
     }
+  }
+
+  /** One change as {@link #encodeTo} writes it: {@link #CHANGE_BYTES} bytes. */
+  static void encodeChange(ByteBuffer out, Revision revision, boolean tombstone) {
+    out.putLong(revision.main());
+    out.putLong(revision.sub());
+    out.put((byte) (tombstone ? 1 : 0));
   }
 
   public byte[] encode() {

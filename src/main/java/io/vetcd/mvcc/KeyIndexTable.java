@@ -43,6 +43,11 @@ final class KeyIndexTable {
   private static final byte SINGLE_CHUNKED = 2;
   private static final byte GROUP_CHUNKED = 3;
   private static final int HASH_BYTES = 32;
+  /** Where a {@code SINGLE_CHUNKED} record's changes start: kind, spilled chunks, count of changes. */
+  private static final int SINGLE_CHANGES_AT = 1 + 4 + 4;
+
+  /** {@link #appendPut}'s answer when a put must take the general way. */
+  static final Revision NOT_APPENDED = new Revision(-1, -1);
 
   /** Receives keys in order; returns false to stop the scan. */
   interface Visitor {
@@ -134,6 +139,52 @@ final class KeyIndexTable {
     }
     chunks.forEach(k -> history.delete(txn, k));
     put(txn, key, whole);
+  }
+
+  /**
+   * A put of {@code key} at {@code revision} appended to the key's record as it is stored, without
+   * decoding its history: the common case of a put — a key that is its own LMDB key, a record of the
+   * current format, and room before it spills. (Decoding up to {@code SPILL_AT - 1} changes into
+   * objects and encoding them again on every put was most of what the apply thread allocated.)
+   *
+   * <p>Returns the key's live revision before the put, null when it did not exist then; or
+   * {@link #NOT_APPENDED}, having changed nothing, when the put must go through {@link #get} and
+   * {@link #put}.
+   */
+  Revision appendPut(Txn<byte[]> txn, byte[] key, Revision revision) {
+    if (key.length > DIRECT_MAX) {
+      return NOT_APPENDED;
+    }
+    byte[] stored = dbi.get(txn, key);
+    Revision live = null;
+    byte[] updated;
+    if (stored == null) {
+      updated = new byte[SINGLE_CHANGES_AT + KeyIndex.CHANGE_BYTES];
+      ByteBuffer out = ByteBuffer.wrap(updated).put(SINGLE_CHUNKED).putInt(0).putInt(1);
+      KeyIndex.encodeChange(out, revision, false);
+    } else {
+      if (stored.length < SINGLE_CHANGES_AT || stored[0] != SINGLE_CHUNKED) {
+        return NOT_APPENDED;
+      }
+      ByteBuffer in = ByteBuffer.wrap(stored);
+      int n = in.getInt(1 + 4);
+      if (n < 1 || n + 1 >= SPILL_AT || stored.length != SINGLE_CHANGES_AT + n * KeyIndex.CHANGE_BYTES) {
+        return NOT_APPENDED;
+      }
+      int last = SINGLE_CHANGES_AT + (n - 1) * KeyIndex.CHANGE_BYTES;
+      Revision newest = new Revision(in.getLong(last), in.getLong(last + 8));
+      if (newest.compareTo(revision) >= 0) {
+        return NOT_APPENDED; // out of order: the general way refuses it
+      }
+      if (stored[last + 16] == 0) {
+        live = newest;
+      }
+      updated = Arrays.copyOf(stored, stored.length + KeyIndex.CHANGE_BYTES);
+      ByteBuffer out = ByteBuffer.wrap(updated).putInt(1 + 4, n + 1).position(stored.length);
+      KeyIndex.encodeChange(out, revision, false);
+    }
+    dbi.put(txn, key, updated);
+    return live;
   }
 
   /** Stores the key's index, or removes the key when the index is empty. */

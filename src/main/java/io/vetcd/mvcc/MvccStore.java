@@ -556,11 +556,16 @@ public final class MvccStore implements AutoCloseable {
     /** Puts a key and returns its previous value, or null if it did not exist. */
     public KeyValue put(byte[] key, ByteString value, long lease) {
       Revision revision = new Revision(beginRevision + 1, changes++);
-      KeyIndex index = keys.get(txn, key);
-      if (index == null) {
-        index = new KeyIndex();
+      Revision live = keys.appendPut(txn, key, revision);
+      if (live == KeyIndexTable.NOT_APPENDED) {
+        KeyIndex index = keys.get(txn, key);
+        if (index == null) {
+          index = new KeyIndex();
+        }
+        live = index.isLive() ? index.find(Long.MAX_VALUE) : null;
+        index.put(revision);
+        keys.put(txn, key, index);
       }
-      Revision live = index.isLive() ? index.find(Long.MAX_VALUE) : null;
       KeyValue prev = live == null ? null : load(live);
       KeyValue kv = KeyValue.newBuilder()
           .setKey(ByteString.copyFrom(key))
@@ -571,8 +576,6 @@ public final class MvccStore implements AutoCloseable {
           .setLease(lease)
           .build();
       revisions.put(txn, revision.toBytes(), encodeValue(PUT, kv));
-      index.put(revision);
-      keys.put(txn, key, index);
       if (prev != null && prev.getLease() != 0 && prev.getLease() != lease) {
         leases.detach(txn, prev.getLease(), key);
       }

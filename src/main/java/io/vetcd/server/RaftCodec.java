@@ -1,7 +1,8 @@
 package io.vetcd.server;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.UnsafeByteOperations;
 import io.vetcd.proto.internal.RaftEntry;
 import io.vetcd.proto.internal.RaftMessage;
 import io.vetcd.proto.internal.RaftSnapshotMeta;
@@ -15,8 +16,17 @@ import java.util.List;
 /** Raft messages to and from the bytes the peer transport carries. */
 final class RaftCodec {
 
+  // values() copies its array on every call; decoding runs for every message.
+  private static final MessageType[] MESSAGE_TYPES = MessageType.values();
+  private static final Entry.Type[] ENTRY_TYPES = Entry.Type.values();
+
   private RaftCodec() {}
 
+  /**
+   * Entry data, snapshot data and contexts are wrapped, not copied: a message and its entries are
+   * never written after they are made (see {@link Message}), and the leader encodes every entry once
+   * per follower.
+   */
   static byte[] encode(Message m) {
     RaftMessage.Builder b = RaftMessage.newBuilder()
         .setType(m.type().ordinal())
@@ -33,33 +43,37 @@ final class RaftCodec {
           .setTerm(e.term())
           .setIndex(e.index())
           .setType(e.type().ordinal())
-          .setData(ByteString.copyFrom(e.data())));
+          .setData(UnsafeByteOperations.unsafeWrap(e.data())));
     }
     if (m.snapshot() != null) {
       b.setSnapshot(RaftSnapshotMeta.newBuilder()
           .setIndex(m.snapshot().index())
           .setTerm(m.snapshot().term())
           .addAllVoters(m.snapshot().voters())
-          .setData(ByteString.copyFrom(m.snapshot().data())));
+          .setData(UnsafeByteOperations.unsafeWrap(m.snapshot().data())));
     }
     if (m.context() != null) {
-      b.setContext(ByteString.copyFrom(m.context()));
+      b.setContext(UnsafeByteOperations.unsafeWrap(m.context()));
     }
     return b.build().toByteArray();
   }
 
   static Message decode(byte[] bytes) throws InvalidProtocolBufferException {
-    RaftMessage p = RaftMessage.parseFrom(bytes);
+    // The parsed fields alias the payload (ours alone) instead of copying it; each entry's data is then
+    // copied out once, into the array the entry keeps.
+    CodedInputStream in = CodedInputStream.newInstance(bytes);
+    in.enableAliasing(true);
+    RaftMessage p = RaftMessage.parser().parseFrom(in);
     List<Entry> entries = new ArrayList<>(p.getEntriesCount());
     for (RaftEntry e : p.getEntriesList()) {
-      entries.add(new Entry(e.getTerm(), e.getIndex(), Entry.Type.values()[e.getType()], e.getData().toByteArray()));
+      entries.add(new Entry(e.getTerm(), e.getIndex(), ENTRY_TYPES[e.getType()], e.getData().toByteArray()));
     }
     Snapshot snapshot = null;
     if (p.hasSnapshot()) {
       RaftSnapshotMeta s = p.getSnapshot();
       snapshot = new Snapshot(s.getIndex(), s.getTerm(), s.getVotersList(), s.getData().toByteArray());
     }
-    return new Message(MessageType.values()[p.getType()], p.getFrom(), p.getTo(), p.getTerm(), p.getLogTerm(),
+    return new Message(MESSAGE_TYPES[p.getType()], p.getFrom(), p.getTo(), p.getTerm(), p.getLogTerm(),
         p.getIndex(), entries, p.getCommit(), p.getReject(), p.getRejectHint(), snapshot,
         p.hasContext() ? p.getContext().toByteArray() : null);
   }

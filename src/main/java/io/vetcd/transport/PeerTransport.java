@@ -39,6 +39,8 @@ public final class PeerTransport {
   private static final long MAX_BACKOFF_MS = 1000;
   /** A snapshot of the keyspace may be large; messages never are (Raft batches are bounded). */
   private static final int MAX_FRAME = 1 << 30;
+  /** Room a turn's frames to one peer start with, so that a busy turn rarely grows the buffer. */
+  private static final int PENDING_HINT = 8 * 1024;
 
   /** What arrives from peers; called on the transport's context. */
   public interface Receiver {
@@ -173,8 +175,11 @@ public final class PeerTransport {
   }
 
   private Buffer frame(byte kind, byte[] payload) {
-    return Buffer.buffer(4 + HEADER + payload.length)
-        .appendInt(HEADER + payload.length)
+    return appendFrame(Buffer.buffer(4 + HEADER + payload.length), kind, payload);
+  }
+
+  private Buffer appendFrame(Buffer out, byte kind, byte[] payload) {
+    return out.appendInt(HEADER + payload.length)
         .appendByte(kind)
         .appendLong(clusterId)
         .appendLong(selfId)
@@ -206,10 +211,10 @@ public final class PeerTransport {
         return; // a slow peer: drop rather than buffer without bound; Raft retransmits
       }
       if (pending == null) {
-        pending = Buffer.buffer();
+        pending = Buffer.buffer(Math.max(PENDING_HINT, 4 + HEADER + payload.length));
         vertx.runOnContext(v -> flush());
       }
-      pending.appendBuffer(frame(kind, payload));
+      appendFrame(pending, kind, payload);
     }
 
     void flush() {
