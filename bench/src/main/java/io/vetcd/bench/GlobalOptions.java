@@ -14,9 +14,10 @@ import java.util.List;
  * @param json print one JSON object on stdout instead of the text report
  * @param progress draw a progress bar on stderr (only when stderr is a terminal)
  * @param requestTimeoutMillis a unary request slower than this counts as failed
+ * @param warmUp requests of put, range and txn-put sent before the clock starts, not counted
  */
 public record GlobalOptions(List<SocketAddress> endpoints, int conns, int clients, boolean json,
-    boolean progress, long requestTimeoutMillis) {
+    boolean progress, long requestTimeoutMillis, int warmUp) {
 
   public static FlagSet flags() {
     return new FlagSet()
@@ -25,7 +26,8 @@ public record GlobalOptions(List<SocketAddress> endpoints, int conns, int client
         .intFlag("clients", 1, "number of concurrent clients (requests in flight)")
         .boolFlag("json", "print the result as one JSON object on stdout, and nothing else")
         .boolFlag("no-progress", "never draw the progress bar (it is drawn only when stderr is a terminal)")
-        .intFlag("request-timeout", 10, "seconds after which a request counts as failed");
+        .intFlag("request-timeout", 10, "seconds after which a request counts as failed")
+        .intFlag("warm-up", 0, "requests of put, range and txn-put sent first and not measured (this tool is a JVM: its own code is compiled while they run)");
   }
 
   public static GlobalOptions from(FlagSet flags) {
@@ -35,6 +37,7 @@ public record GlobalOptions(List<SocketAddress> endpoints, int conns, int client
         flags.integer("clients", 1),
         flags.bool("json"),
         !flags.bool("no-progress"),
-        flags.integer("request-timeout", 1) * 1000L);
+        flags.integer("request-timeout", 1) * 1000L,
+        flags.integer("warm-up", 0));
   }
 }

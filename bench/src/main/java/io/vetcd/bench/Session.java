@@ -3,16 +3,12 @@ package io.vetcd.bench;
 import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.grpc.client.GrpcClient;
-import io.vertx.grpc.client.GrpcClientOptions;
 import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.rpc.RpcError;
 import io.vetcd.bench.run.Progress;
-import io.vetcd.proto.etcdserverpb.KVGrpcClient;
 import io.vetcd.proto.etcdserverpb.RangeRequest;
 import io.vetcd.proto.etcdserverpb.RangeResponse;
 import java.util.ArrayList;
@@ -81,7 +77,7 @@ public final class Session implements AutoCloseable {
         .build();
     List<Future<RangeResponse>> probes = new ArrayList<>();
     for (Conn conn : which) {
-      probes.add(conn.onContext(() -> conn.unary(KVGrpcClient.Range, probe))
+      probes.add(conn.onContext(() -> conn.unary(Methods.RANGE, probe))
           .onFailure(e -> System.err.println("warning: " + conn.address() + ": " + RpcError.describe(e))));
     }
     try {
@@ -108,20 +104,12 @@ public final class Session implements AutoCloseable {
   }
 
   private Conn open(SocketAddress address) {
-    // One GrpcClient per conn, each with its own HTTP client whose pool holds one HTTP/2
-    // connection (PoolOptions' default http2MaxSize is 1): "--conns N" means N TCP connections.
-    // Deadlines are enforced here, not left to the server: a stalled server must cost errors.
-    GrpcClient grpc = GrpcClient.builder(vertx)
-        .with(new GrpcClientOptions().setScheduleDeadlineAutomatically(true))
-        .with(new HttpClientOptions()
-            .setProtocolVersion(HttpVersion.HTTP_2)
-            .setHttp2ClearTextUpgrade(false)
-            .setTcpNoDelay(true))
-        .build();
+    // One HTTP/2 connection per conn: "--conns N" means N TCP connections. Deadlines are enforced
+    // here, not left to the server: a stalled server must cost errors.
     // A fresh event-loop context per conn (the public getOrCreateContext would hand the main thread
     // the same one every time), so conns are spread over the event loops.
-    var context = ((VertxInternal) vertx).createEventLoopContext();
-    return new Conn(grpc, address, context, options.requestTimeoutMillis());
+    VertxInternal internal = (VertxInternal) vertx;
+    return new Conn(internal, address, internal.createEventLoopContext(), options.requestTimeoutMillis());
   }
 
   @Override

@@ -10,12 +10,16 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * The bookkeeping of {@code watch-latency}: for each put, when it was sent and how many watchers
  * have yet to see its event. The put's latency is recorded when its last watcher gets the event.
  *
+ * <p>The first {@code warmUp} puts are not recorded: the clock of the run starts when the first
+ * recorded one is sent.
+ *
  * <p>Each put settles exactly once: delivered to every watcher, failed, or given up at the deadline.
  * A count at or below zero means settled ({@code -1}: failed or given up; events that come after
  * that decrement it further and are ignored).
  */
 final class Deliveries {
 
+  private final int warmUp;
   private final int watchers;
   private final Recorder recorder;
   private final AtomicLongArray sentNanos;
@@ -23,7 +27,9 @@ final class Deliveries {
   private final AtomicIntegerArray waiting;
   private final CountDownLatch unsettled;
 
-  Deliveries(int puts, int watchers, Recorder recorder) {
+  /** @param puts all puts, the {@code warmUp} first ones included */
+  Deliveries(int warmUp, int puts, int watchers, Recorder recorder) {
+    this.warmUp = warmUp;
     this.watchers = watchers;
     this.recorder = recorder;
     this.sentNanos = new AtomicLongArray(puts);
@@ -40,6 +46,9 @@ final class Deliveries {
 
   /** Put {@code i} is about to be sent: its clock starts now. */
   void sending(int i) {
+    if (i == warmUp) {
+      recorder.start();
+    }
     sentNanos.set(i, System.nanoTime());
   }
 
@@ -49,7 +58,9 @@ final class Deliveries {
       return; // not one of ours
     }
     if (waiting.decrementAndGet(i) == 0) {
-      recorder.success(System.nanoTime() - sentNanos.get(i));
+      if (i >= warmUp) {
+        recorder.success(System.nanoTime() - sentNanos.get(i));
+      }
       unsettled.countDown();
     }
   }
@@ -57,7 +68,9 @@ final class Deliveries {
   /** Put {@code i} failed: no event will come for it. */
   void failed(int i, String error) {
     if (waiting.getAndSet(i, -1) > 0) {
-      recorder.failure(error);
+      if (i >= warmUp) {
+        recorder.failure(error);
+      }
       unsettled.countDown();
     }
   }
@@ -72,7 +85,9 @@ final class Deliveries {
     for (int i = 0; i < waiting.length(); i++) {
       int left = waiting.getAndSet(i, -1);
       if (left > 0) {
-        recorder.failure(left == watchers ? error + " (no watcher got it)" : error);
+        if (i >= warmUp) {
+          recorder.failure(left == watchers ? error + " (no watcher got it)" : error);
+        }
         unsettled.countDown();
       }
     }

@@ -1,11 +1,11 @@
 package io.vetcd.bench.cmd;
 
-import io.vertx.grpc.client.GrpcClientRequest;
-import io.vertx.grpc.client.GrpcClientResponse;
 import io.vetcd.bench.report.Recorder;
+import io.vetcd.bench.rpc.Call;
+import io.vetcd.bench.rpc.Code;
 import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.rpc.RpcError;
-import io.vetcd.proto.etcdserverpb.LeaseGrpcClient;
 import io.vetcd.proto.etcdserverpb.LeaseKeepAliveRequest;
 import io.vetcd.proto.etcdserverpb.LeaseKeepAliveResponse;
 import java.util.concurrent.CountDownLatch;
@@ -31,7 +31,7 @@ final class KeepAliveStream {
   private final Recorder recorder;
   private final CountDownLatch finished;
 
-  private GrpcClientRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse> stream;
+  private Call<LeaseKeepAliveRequest, LeaseKeepAliveResponse> stream;
   /** When the keep-alive in flight was written; 0 when none is. */
   private long sentNanos;
   private boolean done;
@@ -47,30 +47,10 @@ final class KeepAliveStream {
 
   /** Opens the stream and starts sending; call on the conn's context. */
   void start() {
-    conn.stream(LeaseGrpcClient.LeaseKeepAlive).onComplete(ar -> {
-      if (ar.failed()) {
-        broken(ar.cause());
-        return;
-      }
-      GrpcClientRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse> opened = ar.result();
-      stream = opened;
-      opened.exceptionHandler(e -> broken(opened, e));
-      opened.response().onComplete(resp -> {
-        if (resp.failed()) {
-          broken(opened, resp.cause());
-        } else {
-          listen(opened, resp.result());
-        }
-      });
-      sendNext();
-    });
-  }
-
-  private void listen(GrpcClientRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse> opened,
-      GrpcClientResponse<LeaseKeepAliveRequest, LeaseKeepAliveResponse> response) {
-    response.handler(this::answered);
-    response.exceptionHandler(e -> broken(opened, e));
-    response.endHandler(v -> broken(opened, new RpcError(response.status(), "keep-alive stream ended by the server")));
+    StreamListener listener = new StreamListener();
+    listener.call = conn.stream(Methods.LEASE_KEEP_ALIVE, listener);
+    stream = listener.call;
+    sendNext();
   }
 
   private void sendNext() {
@@ -99,7 +79,7 @@ final class KeepAliveStream {
     sendNext();
   }
 
-  private void broken(GrpcClientRequest<?, ?> which, Throwable cause) {
+  private void broken(Call<?, ?> which, Throwable cause) {
     if (which == stream) {
       broken(cause);
     }
@@ -124,5 +104,22 @@ final class KeepAliveStream {
       return;
     }
     conn.context().owner().setTimer(REOPEN_DELAY_MILLIS, id -> start());
+  }
+
+  /** Hears one opened stream; once a broken stream has been replaced, what it says is ignored. */
+  private final class StreamListener implements Call.Listener<LeaseKeepAliveResponse> {
+    private Call<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call;
+
+    @Override
+    public void message(LeaseKeepAliveResponse response) {
+      if (call == stream) {
+        answered(response);
+      }
+    }
+
+    @Override
+    public void closed(Throwable error) {
+      broken(call, error != null ? error : new RpcError(Code.OK, "keep-alive stream ended by the server"));
+    }
   }
 }

@@ -7,10 +7,10 @@ import io.vetcd.bench.cli.FlagSet;
 import io.vetcd.bench.report.Recorder;
 import io.vetcd.bench.report.Result;
 import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.run.Progress;
 import io.vetcd.proto.etcdserverpb.LeaseGrantRequest;
 import io.vetcd.proto.etcdserverpb.LeaseGrantResponse;
-import io.vetcd.proto.etcdserverpb.LeaseGrpcClient;
 import io.vetcd.proto.etcdserverpb.LeaseRevokeRequest;
 import java.util.ArrayList;
 import java.util.List;
@@ -84,7 +84,7 @@ public final class LeaseKeepAliveCommand implements Command {
     List<Future<LeaseGrantResponse>> granting = new ArrayList<>();
     for (int c = 0; c < clients; c++) {
       Conn conn = session.connOf(c);
-      granting.add(conn.onContext(() -> conn.unary(LeaseGrpcClient.LeaseGrant,
+      granting.add(conn.onContext(() -> conn.unary(Methods.LEASE_GRANT,
           LeaseGrantRequest.newBuilder().setTTL(LEASE_TTL_SECONDS).build())));
     }
     session.await(Future.all(granting), SETUP_SECONDS, "granting " + clients + " lease(s)");
@@ -101,7 +101,7 @@ public final class LeaseKeepAliveCommand implements Command {
     for (int c = 0; c < leases.size(); c++) {
       Conn conn = session.connOf(c);
       long lease = leases.get(c);
-      revoking.add(conn.onContext(() -> conn.unary(LeaseGrpcClient.LeaseRevoke,
+      revoking.add(conn.onContext(() -> conn.unary(Methods.LEASE_REVOKE,
           LeaseRevokeRequest.newBuilder().setID(lease).build())));
     }
     try {

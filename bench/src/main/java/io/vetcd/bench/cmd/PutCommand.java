@@ -6,10 +6,10 @@ import io.vetcd.bench.cli.Command;
 import io.vetcd.bench.cli.FlagSet;
 import io.vetcd.bench.report.Recorder;
 import io.vetcd.bench.report.Result;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.run.ClosedLoop;
 import io.vetcd.bench.run.Keys;
 import io.vetcd.bench.run.RateLimiter;
-import io.vetcd.proto.etcdserverpb.KVGrpcClient;
 import io.vetcd.proto.etcdserverpb.PutRequest;
 import java.util.List;
 import java.util.Map;
@@ -60,8 +60,9 @@ public final class PutCommand implements Command {
   public Result run(Session session) throws InterruptedException {
     ByteString value = Keys.randomValue(valSize);
     Recorder recorder = new Recorder();
-    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i) -> conn.unary(KVGrpcClient.Put,
-        PutRequest.newBuilder().setKey(sequential ? keys.sequential(i) : keys.random()).setValue(value).build()))
+    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i, answer) -> conn.unary(Methods.PUT,
+        PutRequest.newBuilder().setKey(sequential ? keys.sequential(i) : keys.random()).setValue(value).build(),
+        answer::answered))
         .run(session);
     return recorder.result(name(), session.flagValues(), Map.of());
   }

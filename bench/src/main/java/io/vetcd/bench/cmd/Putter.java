@@ -2,8 +2,8 @@ package io.vetcd.bench.cmd;
 
 import com.google.protobuf.ByteString;
 import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.rpc.RpcError;
-import io.vetcd.proto.etcdserverpb.KVGrpcClient;
 import io.vetcd.proto.etcdserverpb.PutRequest;
 import java.nio.ByteBuffer;
 import java.util.concurrent.CountDownLatch;
@@ -61,8 +61,11 @@ final class Putter {
   private void send(int i) {
     ByteString value = ByteString.copyFrom(ByteBuffer.allocate(Long.BYTES).putLong(0, i)).concat(padding);
     deliveries.sending(i);
-    conn.unary(KVGrpcClient.Put, PutRequest.newBuilder().setKey(key).setValue(value).build())
-        .onFailure(e -> deliveries.failed(i, "put failed: " + RpcError.describe(e)));
+    conn.unary(Methods.PUT, PutRequest.newBuilder().setKey(key).setValue(value).build(), (response, failure) -> {
+      if (failure != null) {
+        deliveries.failed(i, "put failed: " + RpcError.describe(failure));
+      }
+    });
     // Through the event loop, so that a backlog of due puts does not recurse.
     conn.context().runOnContext(v -> schedule(i + 1));
   }

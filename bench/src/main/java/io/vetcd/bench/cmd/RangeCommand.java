@@ -7,9 +7,9 @@ import io.vetcd.bench.cli.FlagSet;
 import io.vetcd.bench.cli.UsageException;
 import io.vetcd.bench.report.Recorder;
 import io.vetcd.bench.report.Result;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.run.ClosedLoop;
 import io.vetcd.bench.run.RateLimiter;
-import io.vetcd.proto.etcdserverpb.KVGrpcClient;
 import io.vetcd.proto.etcdserverpb.RangeRequest;
 import java.util.List;
 import java.util.Map;
@@ -71,7 +71,7 @@ public final class RangeCommand implements Command {
   @Override
   public Result run(Session session) throws InterruptedException {
     Recorder recorder = new Recorder();
-    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i) -> conn.unary(KVGrpcClient.Range, request))
+    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i, answer) -> conn.unary(Methods.RANGE, request, answer::answered))
         .run(session);
     return recorder.result(name(), session.flagValues(), Map.of());
   }

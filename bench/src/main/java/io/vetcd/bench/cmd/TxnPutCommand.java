@@ -7,10 +7,10 @@ import io.vetcd.bench.cli.FlagSet;
 import io.vetcd.bench.cli.UsageException;
 import io.vetcd.bench.report.Recorder;
 import io.vetcd.bench.report.Result;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.run.ClosedLoop;
 import io.vetcd.bench.run.Keys;
 import io.vetcd.bench.run.RateLimiter;
-import io.vetcd.proto.etcdserverpb.KVGrpcClient;
 import io.vetcd.proto.etcdserverpb.PutRequest;
 import io.vetcd.proto.etcdserverpb.RequestOp;
 import io.vetcd.proto.etcdserverpb.TxnRequest;
@@ -78,7 +78,7 @@ public final class TxnPutCommand implements Command {
   public Result run(Session session) throws InterruptedException {
     ByteString value = Keys.randomValue(valSize);
     Recorder recorder = new Recorder();
-    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i) -> conn.unary(KVGrpcClient.Txn, txn(i, value)))
+    new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i, answer) -> conn.unary(Methods.TXN, txn(i, value), answer::answered))
         .run(session);
     return recorder.result(name(), session.flagValues(), Map.of());
   }

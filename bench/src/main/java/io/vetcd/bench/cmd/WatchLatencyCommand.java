@@ -39,6 +39,7 @@ public final class WatchLatencyCommand implements Command {
       .intFlag("streams", 10, "number of watch streams the watchers are spread over (streams are spread over the conns)")
       .intFlag("put-total", 1000, "total number of put requests")
       .intFlag("put-rate", 100, "number of puts per second")
+      .intFlag("warm-up-puts", 0, "puts sent first, at the same rate, and not measured (this tool is a JVM: its own code is compiled while they run)")
       .intFlag("key-size", 32, "key size of the watched key, in bytes")
       .intFlag("val-size", 32, "value size of put request, in bytes (at least 8: the put's number)");
 
@@ -46,6 +47,7 @@ public final class WatchLatencyCommand implements Command {
   private int streams;
   private int putTotal;
   private int putRate;
+  private int warmUpPuts;
   private int keySize;
   private int valSize;
 
@@ -71,6 +73,7 @@ public final class WatchLatencyCommand implements Command {
     streams = flags.integer("streams", 1);
     putTotal = flags.integer("put-total", 1);
     putRate = flags.integer("put-rate", 1);
+    warmUpPuts = flags.integer("warm-up-puts", 0);
     keySize = flags.integer("key-size", 1);
     valSize = flags.integer("val-size", Long.BYTES);
     if (streams > watchers) {
@@ -82,7 +85,7 @@ public final class WatchLatencyCommand implements Command {
   public Result run(Session session) throws Exception {
     ByteString key = randomKey();
     Recorder recorder = new Recorder();
-    Deliveries deliveries = new Deliveries(putTotal, watchers, recorder);
+    Deliveries deliveries = new Deliveries(warmUpPuts, warmUpPuts + putTotal, watchers, recorder);
     AtomicLong events = new AtomicLong();
     AtomicLong streamErrors = new AtomicLong();
     List<WatchStream> opened = new ArrayList<>();
@@ -99,7 +102,7 @@ public final class WatchLatencyCommand implements Command {
       Conn putConn = session.extraConn();
       Putter putter = new Putter(putConn, key, Keys.randomValue(valSize - Long.BYTES), deliveries, putRate);
       try (Progress progress = session.progress(putTotal, recorder::finished)) {
-        recorder.start();
+        // The recorder's clock starts with the first measured put (Deliveries.sending).
         putConn.context().runOnContext(v -> putter.start());
         putter.awaitAllSent();
         long graceMillis = session.options().requestTimeoutMillis();

@@ -3,11 +3,12 @@ package io.vetcd.bench.cmd;
 import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.grpc.client.GrpcClientRequest;
+import io.vetcd.bench.rpc.Call;
+import io.vetcd.bench.rpc.Code;
 import io.vetcd.bench.rpc.Conn;
+import io.vetcd.bench.rpc.Methods;
 import io.vetcd.bench.rpc.RpcError;
 import io.vetcd.proto.etcdserverpb.WatchCreateRequest;
-import io.vetcd.proto.etcdserverpb.WatchGrpcClient;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.mvccpb.Event;
@@ -31,7 +32,7 @@ final class WatchStream {
   /** Completes when the server has confirmed every watcher of this stream. */
   private final Promise<Void> allCreated = Promise.promise();
   private int created;
-  private volatile GrpcClientRequest<WatchRequest, WatchResponse> stream;
+  private volatile Call<WatchRequest, WatchResponse> stream;
   private volatile boolean closing;
 
   WatchStream(Conn conn, ByteString key, int watchers, Deliveries deliveries, AtomicLong events, AtomicLong streamErrors) {
@@ -45,29 +46,24 @@ final class WatchStream {
 
   /** Opens the stream and creates its watchers; call on the conn's context. */
   Future<Void> open() {
-    conn.stream(WatchGrpcClient.Watch).onComplete(ar -> {
-      if (ar.failed()) {
-        allCreated.tryFail(ar.cause());
-        return;
+    Call<WatchRequest, WatchResponse> opened = conn.stream(Methods.WATCH, new Call.Listener<>() {
+      @Override
+      public void message(WatchResponse response) {
+        received(response);
       }
-      stream = ar.result();
-      stream.exceptionHandler(this::broken);
-      stream.response().onComplete(resp -> {
-        if (resp.failed()) {
-          broken(resp.cause());
-          return;
-        }
-        resp.result().handler(this::received);
-        resp.result().exceptionHandler(this::broken);
-        resp.result().endHandler(v -> broken(new RpcError(resp.result().status(), "watch stream ended by the server")));
-      });
-      WatchRequest create = WatchRequest.newBuilder()
-          .setCreateRequest(WatchCreateRequest.newBuilder().setKey(key))
-          .build();
-      for (int w = 0; w < watchers; w++) {
-        stream.write(create);
+
+      @Override
+      public void closed(Throwable error) {
+        broken(error != null ? error : new RpcError(Code.OK, "watch stream ended by the server"));
       }
     });
+    stream = opened;
+    WatchRequest create = WatchRequest.newBuilder()
+        .setCreateRequest(WatchCreateRequest.newBuilder().setKey(key))
+        .build();
+    for (int w = 0; w < watchers; w++) {
+      opened.write(create);
+    }
     return allCreated.future();
   }
 
@@ -107,7 +103,7 @@ final class WatchStream {
   /** Ends the stream from our side; what the server does then is of no interest. */
   void close() {
     closing = true;
-    GrpcClientRequest<WatchRequest, WatchResponse> open = stream;
+    Call<WatchRequest, WatchResponse> open = stream;
     if (open != null) {
       conn.context().runOnContext(v -> open.cancel());
     }

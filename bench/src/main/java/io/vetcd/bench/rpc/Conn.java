@@ -1,14 +1,14 @@
 package io.vetcd.bench.rpc;
 
+import com.google.protobuf.MessageLite;
+import io.netty.channel.ChannelFuture;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.grpc.client.GrpcClient;
-import io.vertx.grpc.client.GrpcClientRequest;
-import io.vertx.grpc.common.GrpcStatus;
-import io.vertx.grpc.common.ServiceMethod;
-import java.util.concurrent.TimeUnit;
+import java.net.InetSocketAddress;
 import java.util.function.Supplier;
 
 /**
@@ -21,16 +21,28 @@ import java.util.function.Supplier;
  */
 public final class Conn {
 
-  private final GrpcClient client;
+  /** The answer to a unary call: the response, or the failure (an {@link RpcError} or the connection's). */
+  @FunctionalInterface
+  public interface Answer<Resp> {
+    void answered(Resp response, Throwable failure);
+  }
+
   private final SocketAddress address;
   private final Context context;
   private final long timeoutMillis;
+  private final GrpcConnection connection;
 
-  public Conn(GrpcClient client, SocketAddress address, Context context, long timeoutMillis) {
-    this.client = client;
+  /**
+   * @param context an event-loop context of {@code vertx}; the connection lives on its event loop
+   * @param timeoutMillis the deadline of unary calls (0: none)
+   */
+  public Conn(VertxInternal vertx, SocketAddress address, Context context, long timeoutMillis) {
     this.address = address;
     this.context = context;
     this.timeoutMillis = timeoutMillis;
+    int connectTimeout = (int) Math.min(Integer.MAX_VALUE, timeoutMillis > 0 ? timeoutMillis : 10_000);
+    this.connection = new GrpcConnection(new InetSocketAddress(address.host(), address.port()),
+        ((ContextInternal) context).nettyEventLoop(), vertx.transport().channelFactory(false), connectTimeout);
   }
 
   public SocketAddress address() {
@@ -42,34 +54,46 @@ public final class Conn {
   }
 
   /**
-   * Sends one unary request. A non-OK status fails the future with an {@link RpcError} carrying the
-   * server's message (etcd's "etcdserver: ..." texts), and a request that takes longer than the
-   * timeout fails with a deadline error.
+   * Sends one unary request; call on this conn's context. A non-OK status fails it with an
+   * {@link RpcError} carrying the server's message (etcd's "etcdserver: ..." texts), and a request
+   * that takes longer than the timeout fails with a deadline error, as grpc-go words it.
    */
-  public <Req, Resp> Future<Resp> unary(ServiceMethod<Resp, Req> method, Req request) {
-    long start = System.nanoTime();
-    return client.request(address, method).compose(req -> {
-      if (timeoutMillis > 0) {
-        req.timeout(timeoutMillis, TimeUnit.MILLISECONDS);
+  public <Req extends MessageLite, Resp extends MessageLite> void unary(Method<Req, Resp> method, Req request,
+      Answer<Resp> answer) {
+    connection.open(method, new Call.Listener<Resp>() {
+      private Resp response;
+
+      @Override
+      public void message(Resp message) {
+        response = message;
       }
-      req.end(request);
-      return req.response().compose(resp -> resp.last().recover(failure -> {
-        GrpcStatus status = resp.status();
-        return Future.failedFuture(status != null && status != GrpcStatus.OK
-            ? new RpcError(status, resp.statusMessage()) : failure);
-      }));
-    }).recover(failure -> {
-      // Vert.x cancels a request past its deadline and reports a CANCELLED reset; say what it is,
-      // in grpc-go's words.
-      boolean late = timeoutMillis > 0 && System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-      return Future.failedFuture(late && !(failure instanceof RpcError)
-          ? new RpcError(GrpcStatus.DEADLINE_EXCEEDED, "context deadline exceeded") : failure);
+
+      @Override
+      public void closed(Throwable error) {
+        if (error == null && response == null) {
+          error = new RpcError(Code.INTERNAL, "server ended a unary call without a response");
+        }
+        answer.answered(error == null ? response : null, error);
+      }
+    }, timeoutMillis).writeLast(request);
+  }
+
+  /** {@link #unary(Method, MessageLite, Answer)} as a future, for set-up steps. */
+  public <Req extends MessageLite, Resp extends MessageLite> Future<Resp> unary(Method<Req, Resp> method, Req request) {
+    Promise<Resp> promise = Promise.promise();
+    unary(method, request, (response, failure) -> {
+      if (failure == null) {
+        promise.complete(response);
+      } else {
+        promise.fail(failure);
+      }
     });
+    return promise.future();
   }
 
   /**
-   * Runs {@code action} on this conn's event loop. The HTTP/2 connection is bound to the event loop
-   * of the request that opens it, so requests made from elsewhere (the main thread) go through here.
+   * Runs {@code action} on this conn's event loop, where calls must be made (the main thread's
+   * set-up steps go through here).
    */
   public <T> Future<T> onContext(Supplier<Future<T>> action) {
     Promise<T> promise = Promise.promise();
@@ -77,12 +101,22 @@ public final class Conn {
     return promise.future();
   }
 
-  /** Opens a bidirectional stream (Watch, LeaseKeepAlive); streams have no deadline. */
-  public <Req, Resp> Future<GrpcClientRequest<Req, Resp>> stream(ServiceMethod<Resp, Req> method) {
-    return client.request(address, method);
+  /** Opens a bidirectional stream (Watch, LeaseKeepAlive) on this conn's context; streams have no deadline. */
+  public <Req extends MessageLite, Resp extends MessageLite> Call<Req, Resp> stream(Method<Req, Resp> method,
+      Call.Listener<Resp> listener) {
+    return connection.open(method, listener, 0);
   }
 
   public Future<Void> close() {
-    return client.close();
+    Promise<Void> closed = Promise.promise();
+    context.runOnContext(v -> {
+      ChannelFuture closing = connection.close();
+      if (closing == null) {
+        closed.complete();
+      } else {
+        closing.addListener(done -> closed.complete());
+      }
+    });
+    return closed.future();
   }
 }

@@ -1,8 +1,5 @@
 package io.vetcd.bench.rpc;
 
-import io.vertx.grpc.client.InvalidStatusException;
-import io.vertx.grpc.common.GrpcStatus;
-import io.vertx.grpc.common.GrpcErrorException;
 import java.net.ConnectException;
 import java.util.concurrent.TimeoutException;
 
@@ -12,20 +9,14 @@ import java.util.concurrent.TimeoutException;
  */
 public final class RpcError extends RuntimeException {
 
-  public RpcError(GrpcStatus status, String message) {
-    super("rpc error: code = " + camel(status == null ? GrpcStatus.UNKNOWN : status) + " desc = " + (message == null ? "" : message), null, false, false);
+  public RpcError(Code code, String message) {
+    super("rpc error: code = " + code.goName() + " desc = " + (message == null ? "" : message), null, false, false);
   }
 
   /** The text under which a failure is counted: the same cause must always give the same text. */
   public static String describe(Throwable failure) {
     if (failure instanceof RpcError) {
       return failure.getMessage();
-    }
-    if (failure instanceof InvalidStatusException invalid) {
-      return new RpcError(invalid.actualStatus(), null).getMessage();
-    }
-    if (failure instanceof GrpcErrorException reset) {
-      return new RpcError(reset.status(), "stream reset (" + reset.error() + ")").getMessage();
     }
     if (failure instanceof TimeoutException) {
       return "request timed out";
@@ -36,14 +27,5 @@ public final class RpcError extends RuntimeException {
     }
     String message = failure.getMessage();
     return failure.getClass().getSimpleName() + (message == null ? "" : ": " + message);
-  }
-
-  /** grpc-go prints codes as Go constants: UNAVAILABLE becomes Unavailable, DEADLINE_EXCEEDED DeadlineExceeded. */
-  private static String camel(GrpcStatus status) {
-    StringBuilder name = new StringBuilder();
-    for (String part : status.name().split("_")) {
-      name.append(part.charAt(0)).append(part.substring(1).toLowerCase());
-    }
-    return name.toString();
   }
 }

@@ -1,7 +1,5 @@
 package io.vetcd.bench.run;
 
-import io.vertx.core.Context;
-import io.vertx.core.Future;
 import io.vetcd.bench.Session;
 import io.vetcd.bench.report.Recorder;
 import io.vetcd.bench.rpc.Conn;
@@ -16,10 +14,10 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class ClosedLoop {
 
-  /** Sends request number {@code index} on {@code conn}; the future completes with its answer. */
+  /** Sends request number {@code index} on {@code conn}, and tells {@code answer} how it went. */
   @FunctionalInterface
   public interface Operation {
-    Future<?> send(Conn conn, long index);
+    void send(Conn conn, long index, Conn.Answer<Object> answer);
   }
 
   private final long total;
@@ -37,19 +35,30 @@ public final class ClosedLoop {
     this.operation = operation;
   }
 
-  /** Runs every request and returns when the last one has been answered or has failed. */
+  /**
+   * Runs every request and returns when the last one has been answered or has failed; first, unless
+   * --warm-up is 0, that many requests that are not recorded.
+   */
   public void run(Session session) throws InterruptedException {
+    int warmUp = session.options().warmUp();
+    if (warmUp > 0) {
+      new ClosedLoop(warmUp, new RateLimiter(0), new Recorder(), operation).drive(session);
+    }
+    try (Progress progress = session.progress(total, recorder::finished)) {
+      drive(session);
+    }
+  }
+
+  private void drive(Session session) throws InterruptedException {
     int clients = session.options().clients();
     running = new CountDownLatch(clients);
-    try (Progress progress = session.progress(total, recorder::finished)) {
-      recorder.start();
-      for (int c = 0; c < clients; c++) {
-        Conn conn = session.connOf(c);
-        conn.context().runOnContext(v -> step(conn));
-      }
-      running.await();
-      recorder.stop();
+    recorder.start();
+    for (int c = 0; c < clients; c++) {
+      Conn conn = session.connOf(c);
+      conn.context().runOnContext(v -> step(conn));
     }
+    running.await();
+    recorder.stop();
   }
 
   private void step(Conn conn) {
@@ -70,24 +79,22 @@ public final class ClosedLoop {
 
   private void send(Conn conn, long index) {
     long start = System.nanoTime();
-    Future<?> answer;
-    try {
-      answer = operation.send(conn, index);
-    } catch (RuntimeException e) {
-      answer = Future.failedFuture(e);
-    }
-    answer.onComplete(ar -> {
+    Conn.Answer<Object> answer = (response, failure) -> {
       long latency = System.nanoTime() - start;
-      if (ar.succeeded()) {
+      if (failure == null) {
         recorder.success(latency);
         step(conn);
       } else {
-        recorder.failure(RpcError.describe(ar.cause()));
+        recorder.failure(RpcError.describe(failure));
         // A failure may come back at once (connection refused, closed client): go through the
         // event loop so that a run of them does not recurse.
-        Context context = conn.context();
-        context.runOnContext(v -> step(conn));
+        conn.context().runOnContext(v -> step(conn));
       }
-    });
+    };
+    try {
+      operation.send(conn, index, answer);
+    } catch (RuntimeException e) {
+      answer.answered(null, e);
+    }
   }
 }

@@ -13,7 +13,7 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class Keys {
 
   private final int keySpaceSize;
-  private final String format;
+  private final int keySize;
 
   public Keys(int keySize, int keySpaceSize) {
     int digits = Integer.toString(keySpaceSize - 1).length();
@@ -22,7 +22,7 @@ public final class Keys {
           + " bytes; --key-size is " + keySize);
     }
     this.keySpaceSize = keySpaceSize;
-    this.format = "%0" + keySize + "d";
+    this.keySize = keySize;
   }
 
   /** The key numbered {@code index} modulo the key space. */
@@ -41,7 +41,14 @@ public final class Keys {
   }
 
   private ByteString key(long number) {
-    return ByteString.copyFromUtf8(String.format(format, number));
+    // By hand: String.format cost ~5 % of the tool's CPU in a put run.
+    byte[] key = new byte[keySize];
+    long rest = number;
+    for (int i = keySize - 1; i >= 0; i--) {
+      key[i] = (byte) ('0' + rest % 10);
+      rest /= 10;
+    }
+    return ByteString.copyFrom(key);
   }
 
   /**
