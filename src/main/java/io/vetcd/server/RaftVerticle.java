@@ -57,6 +57,9 @@ final class RaftVerticle extends VerticleBase {
 
   /** How long a follower waits for the leader's answer to a forwarded lease request before asking again. */
   private static final long LEASE_FORWARD_TIMEOUT_MS = 1000;
+  /** Applied entries kept in memory below the applied index (see {@link #trimMemory}). */
+  private static final long KEPT_APPLIED_ENTRIES = 2000;
+  private static final long TRIM_STEP_ENTRIES = 500;
 
   /** Where the other members are, and where this one listens for them. */
   record Peers(long clusterId, long selfId, Map<Long, List<String>> urls, List<String> listenUrls) {
@@ -76,6 +79,7 @@ final class RaftVerticle extends VerticleBase {
   private final long snapshotCount;
   private final Peers peers;
   /** The index of the last snapshot point (log entries up to it are no longer kept in memory). */
+  /** The last snapshot point: the keyspace is synced up to it, and the log files before it are gone. */
   private long snapshotIndex;
   private boolean snapshotting;
 
@@ -525,9 +529,12 @@ final class RaftVerticle extends VerticleBase {
     // Only what the apply thread has written (and the core has handed out) can be left behind.
     long applied = Math.min(appliedIndex, node.appliedIndex());
     if (snapshotting || applied - snapshotIndex < snapshotCount) {
+      trimMemory(applied);
       return;
     }
     snapshotting = true;
+    // Taken now, while the entry is surely still in memory (trimMemory may pass it during the sync).
+    io.vetcd.raft.Snapshot point = node.createSnapshot(applied, new byte[0]);
     vertx.executeBlocking(() -> {
       store.sync();
       return null;
@@ -540,8 +547,9 @@ final class RaftVerticle extends VerticleBase {
       if (applied <= snapshotIndex) {
         return; // a snapshot from the leader got there first
       }
-      io.vetcd.raft.Snapshot point = node.createSnapshot(applied, new byte[0]);
-      node.compact(point);
+      if (applied > node.firstIndex() - 1) {
+        node.compact(point);
+      }
       snapshotIndex = applied;
       // On the append thread, after the point is synced: the files it makes void can go.
       appendThread.submit(point, false, null, List.of(), () -> {
@@ -549,6 +557,30 @@ final class RaftVerticle extends VerticleBase {
         LOG.debug("compacted the log up to index {}; {} old log files deleted", applied, deleted);
       });
     });
+  }
+
+  /**
+   * Drops from memory the applied entries that nobody should need again, long before the next snapshot
+   * point: the log since that point was young heap that every young collection copied (3-4 MB at
+   * 10,000 puts/s, the pauses that set the put p99). Nothing changes on disk: the log files keep them
+   * until the snapshot point, a restart replays them from there. The leader keeps what a voter has not
+   * acknowledged; every member keeps {@link #KEPT_APPLIED_ENTRIES} below its applied index for a
+   * follower a little behind should it lead. A follower further behind gets a snapshot, as it would
+   * after a snapshot point.
+   */
+  private void trimMemory(long applied) {
+    long upTo = applied - KEPT_APPLIED_ENTRIES;
+    if (node.isLeader()) {
+      for (long id : peers.urls().keySet()) {
+        if (id != peers.selfId()) {
+          upTo = Math.min(upTo, node.matchIndex(id));
+        }
+      }
+    }
+    // In steps: each trim moves the rest of the in-memory log down.
+    if (upTo - (node.firstIndex() - 1) >= TRIM_STEP_ENTRIES) {
+      node.compact(node.createSnapshot(upTo, new byte[0]));
+    }
   }
 
   private void afterPersist(Ready rd, boolean applyCommitted) {

@@ -312,6 +312,30 @@ class ClusterIT {
                 + SNAPSHOT_APPLIED + ") after its restart: it caught up through the log\n" + cluster.logTail(3));
     }
 
+    @Test
+    void followerBackAfterThousandsOfEntriesCatchesUpThroughTheLogNotASnapshot(TestInfo info) throws Exception {
+        // Members drop applied entries from memory long before a snapshot point (RaftVerticle.trimMemory);
+        // the leader must keep what a voter has not acknowledged. Member 3 is away for 6000 entries, more
+        // than the 2000 a member keeps below its applied index and fewer than --snapshot-count (10000,
+        // the default): it must catch up through the log, as from etcd (5000 catch-up entries kept).
+        startCluster(info);
+        cluster.stop(3);
+        int keys = 300;
+        int rounds = 20;
+        int writer = cluster.anyRunningExcept(3);
+        awaitWritable(writer, Duration.ofSeconds(15)); // member 3 may have been the leader
+        grpcPuts(writer, keys, rounds);
+        cluster.restart(3);
+
+        List<Kv> kvs = awaitSameData(3, writer, "snap/");
+        assertEquals(keys, kvs.size());
+        assertTrue(kvs.stream().allMatch(kv -> kv.version() == rounds), "every key written " + rounds + " times");
+        String log = Files.readString(cluster.logFile(3), StandardCharsets.UTF_8);
+        String afterRestart = log.substring(log.lastIndexOf("=== starting:"));
+        assertFalse(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 needed a snapshot: the leader dropped "
+                + "entries it had not acknowledged\n" + cluster.logTail(3));
+    }
+
     // ---- helpers ----
 
     /** A put through {@code member} that must succeed; returns the revision it created. */
