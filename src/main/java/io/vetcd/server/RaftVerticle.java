@@ -78,8 +78,10 @@ final class RaftVerticle extends VerticleBase {
   private final long requestTimeoutMs;
   private final long snapshotCount;
   private final Peers peers;
-  /** The index of the last snapshot point (log entries up to it are no longer kept in memory). */
-  /** The last snapshot point: the keyspace is synced up to it, and the log files before it are gone. */
+  /**
+   * The last snapshot point: the keyspace is synced up to it, and the log files before it are gone
+   * (entries leave memory earlier, see {@link #trimMemory}).
+   */
   private long snapshotIndex;
   private boolean snapshotting;
 
