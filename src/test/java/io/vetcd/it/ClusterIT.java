@@ -288,26 +288,13 @@ class ClusterIT {
     @Test
     void memberBehindTheCompactedLogCatchesUpThroughASnapshot(TestInfo info) throws Exception {
         startCluster(info, "--snapshot-count", "50");
-        cluster.stop(3);
-        // 300 keys, each written 20 times: 6000 entries. etcd snapshots every 50 applied entries but keeps
-        // the last 5000 (SnapshotCatchUpEntries) in its raft log for slow followers, so member 3 is behind
-        // the leader's log only after more than 5050 entries — fewer would be caught up through the log.
-        // etcdctl (one process per put) would take about a minute for that, hence a gRPC client.
-        int keys = 300;
-        int rounds = 20;
-        int writer = cluster.anyRunningExcept(3);
-        awaitWritable(writer, Duration.ofSeconds(15)); // member 3 may have been the leader
-        grpcPuts(writer, keys, rounds);
-        cluster.restart(3);
-
-        List<Kv> kvs = awaitSameData(3, writer, "snap/");
-        assertEquals(keys, kvs.size());
-        assertTrue(kvs.stream().allMatch(kv -> kv.version() == rounds), "every key written " + rounds + " times");
+        // etcd snapshots every 50 applied entries but keeps the last 5000 (SnapshotCatchUpEntries) in its
+        // raft log for slow followers, so member 3 is behind the leader's log only after more than 5050
+        // entries — fewer would be caught up through the log.
+        String afterRestart = member3AwayFor6000Entries();
         // Proof that the test exercised snapshot install rather than log catch-up: etcd 3.4 logs
         // "etcdserver: applying snapshot at index ..." when it applies a snapshot received from the leader;
         // vetcd is expected to log a line matching SNAPSHOT_APPLIED likewise.
-        String log = Files.readString(cluster.logFile(3), StandardCharsets.UTF_8);
-        String afterRestart = log.substring(log.lastIndexOf("=== starting:"));
         assertTrue(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 logged no snapshot install (pattern "
                 + SNAPSHOT_APPLIED + ") after its restart: it caught up through the log\n" + cluster.logTail(3));
     }
@@ -315,10 +302,23 @@ class ClusterIT {
     @Test
     void followerBackAfterThousandsOfEntriesCatchesUpThroughTheLogNotASnapshot(TestInfo info) throws Exception {
         // Members drop applied entries from memory long before a snapshot point (RaftVerticle.trimMemory);
-        // the leader must keep what a voter has not acknowledged. Member 3 is away for 6000 entries, more
-        // than the 2000 a member keeps below its applied index and fewer than --snapshot-count (10000,
-        // the default): it must catch up through the log, as from etcd (5000 catch-up entries kept).
+        // the leader must keep what a voter has not acknowledged. 6000 entries are more than the 2000 a
+        // member keeps below its applied index and fewer than --snapshot-count (10000, the default):
+        // member 3 must catch up through the log, as from etcd (5000 catch-up entries kept).
         startCluster(info);
+        String afterRestart = member3AwayFor6000Entries();
+        assertFalse(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 needed a snapshot: the leader dropped "
+                + "entries it had not acknowledged\n" + cluster.logTail(3));
+    }
+
+    // ---- helpers ----
+
+    /**
+     * Stops member 3, writes 300 keys 20 times each (6000 entries) through another member, restarts member
+     * 3 and waits until it serves the same data; returns member 3's log since its restart. etcdctl (one
+     * process per put) would take about a minute for that, hence a gRPC client.
+     */
+    private String member3AwayFor6000Entries() throws Exception {
         cluster.stop(3);
         int keys = 300;
         int rounds = 20;
@@ -331,12 +331,8 @@ class ClusterIT {
         assertEquals(keys, kvs.size());
         assertTrue(kvs.stream().allMatch(kv -> kv.version() == rounds), "every key written " + rounds + " times");
         String log = Files.readString(cluster.logFile(3), StandardCharsets.UTF_8);
-        String afterRestart = log.substring(log.lastIndexOf("=== starting:"));
-        assertFalse(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 needed a snapshot: the leader dropped "
-                + "entries it had not acknowledged\n" + cluster.logTail(3));
+        return log.substring(log.lastIndexOf("=== starting:"));
     }
-
-    // ---- helpers ----
 
     /** A put through {@code member} that must succeed; returns the revision it created. */
     private long put(int member, String key, String value) throws Exception {
