@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.CRC32C;
-import org.lmdbjava.ByteArrayProxy;
 import org.lmdbjava.CopyFlags;
 import org.lmdbjava.Cursor;
 import org.lmdbjava.Dbi;
@@ -78,7 +77,7 @@ public final class MvccStore implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    Env<byte[]> env = Env.create(ByteArrayProxy.PROXY_BA)
+    Env<byte[]> env = Env.create(ScratchByteArrayProxy.PROXY)
         .setMapSize(mapSize)
         .setMaxDbs(8)
         .setMaxReaders(4096)
@@ -130,7 +129,7 @@ public final class MvccStore implements AutoCloseable {
     Path dir = Files.createTempDirectory("vetcd-snapshot-in");
     try {
       Files.write(dir.resolve("data.mdb"), snapshot);
-      try (Env<byte[]> source = Env.create(ByteArrayProxy.PROXY_BA).setMapSize(Math.max(snapshot.length * 2L, 1 << 20))
+      try (Env<byte[]> source = Env.create(ScratchByteArrayProxy.PROXY).setMapSize(Math.max(snapshot.length * 2L, 1 << 20))
           .setMaxDbs(8).open(dir.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK)) {
         List<Dbi<byte[]>> targets = tables();
         List<Dbi<byte[]>> sources = new ArrayList<>();

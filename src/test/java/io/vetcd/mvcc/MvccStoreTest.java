@@ -186,6 +186,33 @@ class MvccStoreTest {
   }
 
   @Test
+  void keysAndValuesOfEverySizeRoundTripThroughTheReusedNativeBlocks() throws Exception {
+    // ScratchByteArrayProxy copies keys and values into a few native blocks per thread, taken in turn
+    // and replaced when too small (or, after a large value, too big): sizes that grow, shrink and cross
+    // its 64 KiB bound, several to a batch, read back on this thread and on another.
+    int[] sizes = {0, 1, 300, 70_000, 5, 300_000, 200, 64 * 1024, 9};
+    java.util.Map<String, String> written = new java.util.LinkedHashMap<>();
+    try (MvccStore.WriteBatch batch = store.write()) {
+      for (int i = 0; i < sizes.length; i++) {
+        String key = "k" + i + "-" + "x".repeat(i * 40);
+        String value = String.valueOf((char) ('a' + i)).repeat(sizes[i]);
+        MvccStore.StoreTxn txn = batch.begin();
+        txn.put(b(key), v(value), 0);
+        txn.end();
+        written.put(key, value);
+      }
+      batch.commit();
+    }
+    Runnable check = () -> written.forEach((key, value) -> {
+      KeyValue kv = get(key, 0);
+      assertEquals(key, kv.getKey().toStringUtf8());
+      assertEquals(value, kv.getValue().toStringUtf8(), "value of " + key.substring(0, 3));
+    });
+    check.run();
+    java.util.concurrent.CompletableFuture.runAsync(check).get();
+  }
+
+  @Test
   void firstPutMakesRevisionTwoWithCreateModAndVersionOne() {
     assertEquals(2, put("foo", "bar"));
     KeyValue kv = get("foo", 0);
