@@ -39,8 +39,8 @@ public final class PeerTransport {
   private static final long MAX_BACKOFF_MS = 1000;
   /** A snapshot of the keyspace may be large; messages never are (Raft batches are bounded). */
   private static final int MAX_FRAME = 1 << 30;
-  /** Room a turn's frames to one peer start with, so that a busy turn rarely grows the buffer. */
-  private static final int PENDING_HINT = 8 * 1024;
+  /** The least room a turn's frames to one peer start with. */
+  private static final int MIN_PENDING = 256;
 
   /** What arrives from peers; called on the transport's context. */
   public interface Receiver {
@@ -195,6 +195,11 @@ public final class PeerTransport {
     long backoffMs = MIN_BACKOFF_MS;
     long retryAtNanos;
     Buffer pending;
+    /**
+     * What the last turn sent this peer: the next turn's buffer starts a half bigger, so that it rarely
+     * grows. A fixed 8 KiB was most of what a follower allocated for its few-byte acknowledgements.
+     */
+    int lastSent = MIN_PENDING;
 
     Peer(long id, URI uri) {
       this.id = id;
@@ -211,7 +216,7 @@ public final class PeerTransport {
         return; // a slow peer: drop rather than buffer without bound; Raft retransmits
       }
       if (pending == null) {
-        pending = Buffer.buffer(Math.max(PENDING_HINT, 4 + HEADER + payload.length));
+        pending = Buffer.buffer(Math.max(lastSent + lastSent / 2, 4 + HEADER + payload.length));
         vertx.runOnContext(v -> flush());
       }
       appendFrame(pending, kind, payload);
@@ -220,6 +225,9 @@ public final class PeerTransport {
     void flush() {
       Buffer out = pending;
       pending = null;
+      if (out != null) {
+        lastSent = Math.max(MIN_PENDING, out.length());
+      }
       if (socket != null && out != null) {
         socket.write(out);
       }
