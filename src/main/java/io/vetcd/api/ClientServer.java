@@ -47,7 +47,8 @@ public final class ClientServer extends VerticleBase {
   public Future<?> start() {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setMaxMessageSize(Math.max(GRPC_READ_CAP_BYTES, 2 * (member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))));
-    grpc.addService(KVGrpcService.of(new KvGrpc(vertx, member)));
+    KvGrpc kv = new KvGrpc(vertx, member);
+    grpc.addService(KVGrpcService.of(kv));
     grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
     grpc.addService(ClusterGrpcService.of(new ClusterGrpc(member)));
     grpc.addService(WatchGrpcService.of(new WatchGrpc(vertx, member)));
@@ -63,6 +64,7 @@ public final class ClientServer extends VerticleBase {
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
             AuthorityFix.install(connection);
+            KvHttp2.install(connection, kv, member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES);
             FlushCoalescing.install(connection);
           })
           .requestHandler(req -> {
