@@ -63,7 +63,7 @@ start_cluster() {
       --listen-client-urls "http://127.0.0.1:${cports[i]}" --advertise-client-urls "http://127.0.0.1:${cports[i]}"
       --listen-peer-urls "http://127.0.0.1:${pports[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}"
       --initial-cluster "$initial" --initial-cluster-token "$name" --initial-cluster-state new
-      --snapshot-count 10000 --quota-backend-bytes 8589934592)
+      --snapshot-count 100000 --quota-backend-bytes 8589934592)
     MEMBER_FLAGS=("${flags[@]}")
     launch "$kind" "$work/$name-m$i.log" "${flags[@]}"
     MEMBER_PIDS+=("$LAUNCHED")

@@ -70,7 +70,7 @@ public final class Flags {
         "Raise alarms when the keyspace size exceeds the given quota (0 defaults to 2 GiB).");
     flag("heartbeat-interval", "100", "Time (in milliseconds) of a heartbeat interval.");
     flag("election-timeout", "1000", "Time (in milliseconds) for an election to timeout.");
-    flag("snapshot-count", "10000", "Number of committed transactions to trigger a snapshot to disk.");
+    flag("snapshot-count", "100000", "Number of committed transactions to trigger a snapshot to disk.");
     flag("experimental-watch-progress-notify-interval", "10m",
         "Duration of periodic watch progress notifications (e.g. 10m, 1m30s, 500ms).");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");

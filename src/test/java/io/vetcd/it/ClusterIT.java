@@ -303,7 +303,7 @@ class ClusterIT {
     void followerBackAfterThousandsOfEntriesCatchesUpThroughTheLogNotASnapshot(TestInfo info) throws Exception {
         // Members drop applied entries from memory long before a snapshot point (RaftVerticle.trimMemory);
         // the leader must keep what a voter has not acknowledged. 6000 entries are more than the 2000 a
-        // member keeps below its applied index and fewer than --snapshot-count (10000, the default):
+        // member keeps below its applied index and fewer than --snapshot-count (100000, the default):
         // member 3 must catch up through the log, as from etcd (5000 catch-up entries kept).
         startCluster(info);
         String afterRestart = member3AwayFor6000Entries();

@@ -43,7 +43,7 @@ class FlagsTest {
     assertEquals(2L * 1024 * 1024 * 1024, c.effectiveQuotaBytes(), "0 means etcd's 2 GiB default");
     assertEquals(100, c.heartbeatIntervalMs());
     assertEquals(1000, c.electionTimeoutMs());
-    assertEquals(10000, c.snapshotCount());
+    assertEquals(100000, c.snapshotCount());
     assertEquals("info", c.logLevel());
   }
 
