@@ -83,6 +83,13 @@ public final class Wal implements AutoCloseable {
     this.queue = queue;
     this.clock = clock;
     clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis()); // the file's cycle, if it had one
+    int newest = queue.lastCycle();
+    if (newest != Integer.MIN_VALUE) {
+      // Files ended by size carry the names of cycles ahead of the real clock: after a restart within
+      // them, Chronicle would write into an ended file (WriteAfterEOFException, no more writes) or
+      // before the newest. Appends start a file past every existing one.
+      clock.skipPast(newest);
+    }
     this.appender = queue.createAppender();
   }
 

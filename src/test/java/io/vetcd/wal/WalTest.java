@@ -214,6 +214,34 @@ class WalTest {
     }
   }
 
+  @Test
+  void appendsAfterReopenGoPastFilesEndedEarlyBySize() throws Exception {
+    // Files ended by size within one cycle take the names of later cycles; a restart inside the same
+    // real cycle must not write into one of them again (Chronicle: "You should not be able to write
+    // at EOF", the member's log dead) nor before the newest.
+    net.openhft.chronicle.core.time.SetTimeProvider clock =
+        new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    byte[] big = new byte[1 << 20];
+    int n = (int) (2 * Wal.ROLL_BYTES / big.length) + 2;
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      for (long i = 1; i <= n; i++) {
+        wal.append(new Entry(1, i, Entry.Type.NORMAL, big));
+      }
+      wal.sync();
+    }
+    for (long restart = 1; restart <= 2; restart++) {
+      try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+        wal.append(entry(1, n + restart, "after restart " + restart));
+        wal.sync();
+      }
+    }
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      List<Entry> entries = wal.replay(0).entries();
+      assertEquals(n + 2, entries.size());
+      assertEquals(List.of(n + 1L, n + 2L), entries.subList(n, n + 2).stream().map(Entry::index).toList());
+    }
+  }
+
   private long cq4Files() throws java.io.IOException {
     try (var files = java.nio.file.Files.list(dir)) {
       return files.filter(f -> f.toString().endsWith(".cq4")).count();
