@@ -35,11 +35,11 @@ import java.util.function.BiFunction;
 /**
  * etcd's unary KV calls (Range, Put, DeleteRange, Txn, Compact) answered on Netty's HTTP/2 frames,
  * beneath Vert.x's HTTP server instead of through it and Vert.x gRPC. For every call those made a
- * stream object with message queues of its own, a header map, a gRPC request and response with their
- * chain of futures — about 4 KB of garbage and a third of the event loop's CPU per put, for a request
- * of ~300 bytes. Under 10,000 puts a second that garbage set how often every member paused to collect
- * it, and those pauses set the put latency's tail. The request and the answer are the same {@link
- * KvGrpc} calls either way.
+ * stream object with message queues of its own (an array of ~1.6 KB alone), header maps, a gRPC
+ * request and response with their chain of futures: the largest share of what a member's event loops
+ * allocated under puts, for requests of ~300 bytes, and so of how often it paused to collect. Here a
+ * call is its request's bytes, the decoded request, and the response written into a pooled buffer.
+ * The request and the answer are the same {@link KvGrpc} calls either way.
  *
  * <p>It decorates the connection's HTTP/2 frame listener, as {@link AuthorityFix} does, and takes a
  * POST to a KV method with gRPC's protobuf content type; every other stream (watches, leases, gRPC-Web)

@@ -39,8 +39,9 @@ public final class PeerTransport {
   private static final long MAX_BACKOFF_MS = 1000;
   /** A snapshot of the keyspace may be large; messages never are (Raft batches are bounded). */
   private static final int MAX_FRAME = 1 << 30;
-  /** The least room a turn's frames to one peer start with. */
+  /** The least and the most room a turn's frames to one peer start with (a bigger turn grows it). */
   private static final int MIN_PENDING = 256;
+  private static final int MAX_PENDING = 64 * 1024;
 
   /** What arrives from peers; called on the transport's context. */
   public interface Receiver {
@@ -197,7 +198,8 @@ public final class PeerTransport {
     Buffer pending;
     /**
      * What the last turn sent this peer: the next turn's buffer starts a half bigger, so that it rarely
-     * grows. A fixed 8 KiB was most of what a follower allocated for its few-byte acknowledgements.
+     * grows. A fixed 8 KiB per turn was a tenth of all a leader allocated under puts, for turns that
+     * mostly send a few hundred bytes.
      */
     int lastSent = MIN_PENDING;
 
@@ -216,7 +218,7 @@ public final class PeerTransport {
         return; // a slow peer: drop rather than buffer without bound; Raft retransmits
       }
       if (pending == null) {
-        pending = Buffer.buffer(Math.max(lastSent + lastSent / 2, 4 + HEADER + payload.length));
+        pending = Buffer.buffer(Math.max(Math.min(lastSent + lastSent / 2, MAX_PENDING), 4 + HEADER + payload.length));
         vertx.runOnContext(v -> flush());
       }
       appendFrame(pending, kind, payload);
