@@ -26,6 +26,15 @@ final class GrpcErrors {
     return result.recover(e -> Future.failedFuture(toStatus(e)));
   }
 
+  /**
+   * Why a message did not parse, as Go's protobuf says it for the commonest case (a message cut short:
+   * "unexpected EOF"); protobuf-java's own words otherwise.
+   */
+  static String goReason(com.google.protobuf.InvalidProtocolBufferException e) {
+    return e.getMessage() != null && e.getMessage().contains("input ended unexpectedly")
+        ? "unexpected EOF" : e.getMessage();
+  }
+
   static StatusException toStatus(Throwable e) {
     if (e instanceof StatusException s) {
       return s;

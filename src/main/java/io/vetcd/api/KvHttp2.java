@@ -251,10 +251,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       try {
         request = method.parser().parseFrom(message);
       } catch (InvalidProtocolBufferException e) {
-        // grpc-go's words for a unary request, with Go's for the commonest case (a message cut short).
-        String why = e.getMessage() != null && e.getMessage().contains("input ended unexpectedly")
-            ? "unexpected EOF" : e.getMessage();
-        fail(GrpcStatus.INTERNAL, "grpc: error unmarshalling request: " + why);
+        // grpc-go's words for a unary request.
+        fail(GrpcStatus.INTERNAL, "grpc: error unmarshalling request: " + GrpcErrors.goReason(e));
         return;
       }
       message = null;

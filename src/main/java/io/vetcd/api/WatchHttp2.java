@@ -104,10 +104,8 @@ final class WatchHttp2 {
         try {
           watchRequest = WatchRequest.parseFrom(received.getBytes(at + 5, at + 5 + (int) length));
         } catch (InvalidProtocolBufferException e) {
-          // grpc-go's words, with Go's for the commonest case (a message cut short).
-          String why = e.getMessage() != null && e.getMessage().contains("input ended unexpectedly")
-              ? "unexpected EOF" : e.getMessage();
-          fail(GrpcStatus.INTERNAL, "grpc: failed to unmarshal the received message " + why);
+          // grpc-go's words for a streamed message.
+          fail(GrpcStatus.INTERNAL, "grpc: failed to unmarshal the received message " + GrpcErrors.goReason(e));
           return;
         }
         at += 5 + (int) length;

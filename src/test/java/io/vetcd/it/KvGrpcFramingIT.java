@@ -1,31 +1,25 @@
 package io.vetcd.it;
 
+import static io.vetcd.it.RawGrpc.frame;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.google.protobuf.ByteString;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.RequestOptions;
+import io.vetcd.it.RawGrpc.Outcome;
 import io.vetcd.proto.etcdserverpb.PutRequest;
 import io.vetcd.proto.etcdserverpb.PutResponse;
 import io.vetcd.proto.etcdserverpb.RangeRequest;
 import io.vetcd.proto.etcdserverpb.RangeResponse;
-import java.net.URI;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * The unary KV calls' gRPC framing, which vetcd serves on HTTP/2 frames itself (api.KvHttp2): a request
- * split across writes, and the calls that must end with an error — a message above the size limit, a
- * compressed message, a message cut short, two messages or none, a request etcd refuses — answered with
- * etcd's gRPC status and words. Sent as raw HTTP/2 requests, the same bytes to etcd and to the candidate.
+ * split across writes or followed by a second message (ignored, as by etcd), and the calls that must end
+ * with an error — a message above the size limit, a compressed message, a message cut short, a request
+ * ending inside its message or before it, a request etcd refuses — answered with etcd's gRPC status and
+ * words. Sent as raw HTTP/2 requests, the same bytes to etcd and to the candidate.
  */
 class KvGrpcFramingIT {
 
@@ -34,59 +28,25 @@ class KvGrpcFramingIT {
 
     private static MemberProcess etcd;
     private static MemberProcess candidate;
-    private static Vertx vertx;
-    private static HttpClient client;
+    private static RawGrpc grpc;
 
     @BeforeAll
     static void start() throws Exception {
         etcd = MemberProcess.start(MemberProcess.Kind.ETCD, "kv-framing-reference-etcd");
         MemberProcess.Kind kind = MemberProcess.candidateKind();
         candidate = MemberProcess.start(kind, "kv-framing-candidate-" + kind.name().toLowerCase());
-        vertx = Vertx.vertx();
-        client = vertx.createHttpClient(new HttpClientOptions()
-                .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        grpc = new RawGrpc();
     }
 
     @AfterAll
     static void stop() throws Exception {
-        MemberProcess.closeAll(vertx, candidate, etcd);
+        MemberProcess.closeAll(grpc == null ? null : grpc.vertx(), candidate, etcd);
     }
 
-    /** What a call ended with: grpc-status and grpc-message (from trailers, or a trailers-only answer). */
-    record Outcome(String status, String message, Buffer body) {}
-
-    /** One call: the writes as DATA frames, then the end of the request. */
+    /** A unary call: the writes, then the end of the request. */
     private static Outcome call(MemberProcess member, String path, String encoding, Buffer... writes)
             throws Exception {
-        URI uri = URI.create(member.endpoint());
-        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
-                .setHost(uri.getHost()).setPort(uri.getPort()).setURI(path)
-                .putHeader("content-type", "application/grpc").putHeader("te", "trailers");
-        if (encoding != null) {
-            options.putHeader("grpc-encoding", encoding);
-        }
-        return client.request(options).compose(request -> {
-            request.setChunked(true);
-            for (Buffer b : writes) {
-                request.write(b);
-            }
-            request.end();
-            return request.response().compose(response -> response.body().map(body -> outcome(response, body)));
-        }).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
-
-    private static Outcome outcome(HttpClientResponse response, Buffer body) {
-        String status = response.trailers().get("grpc-status");
-        String message = response.trailers().get("grpc-message");
-        if (status == null) {
-            status = response.headers().get("grpc-status");
-            message = response.headers().get("grpc-message");
-        }
-        return new Outcome(status, message, body);
-    }
-
-    private static Buffer frame(int flag, byte[] message) {
-        return Buffer.buffer().appendByte((byte) flag).appendInt(message.length).appendBytes(message);
+        return grpc.call(member, path, encoding, true, writes);
     }
 
     private static byte[] put(String key, String value) {

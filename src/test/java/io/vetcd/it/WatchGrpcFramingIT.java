@@ -1,21 +1,14 @@
 package io.vetcd.it;
 
+import static io.vetcd.it.RawGrpc.frame;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.RequestOptions;
+import io.vetcd.it.RawGrpc.Outcome;
 import io.vetcd.proto.etcdserverpb.WatchCreateRequest;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
-import java.net.URI;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,56 +25,24 @@ class WatchGrpcFramingIT {
 
     private static MemberProcess etcd;
     private static MemberProcess candidate;
-    private static Vertx vertx;
-    private static HttpClient client;
+    private static RawGrpc grpc;
 
     @BeforeAll
     static void start() throws Exception {
         etcd = MemberProcess.start(MemberProcess.Kind.ETCD, "framing-reference-etcd");
         MemberProcess.Kind kind = MemberProcess.candidateKind();
         candidate = MemberProcess.start(kind, "framing-candidate-" + kind.name().toLowerCase());
-        vertx = Vertx.vertx();
-        client = vertx.createHttpClient(new HttpClientOptions()
-                .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        grpc = new RawGrpc();
     }
 
     @AfterAll
     static void stop() throws Exception {
-        MemberProcess.closeAll(vertx, candidate, etcd);
+        MemberProcess.closeAll(grpc == null ? null : grpc.vertx(), candidate, etcd);
     }
 
-    /** What a call ended with: grpc-status and grpc-message (from trailers, or a trailers-only answer). */
-    record Outcome(String status, String message, Buffer body) {}
-
+    /** A Watch call: the writes, the request left open (the server ends the call). */
     private static Outcome call(MemberProcess member, String encoding, Buffer... writes) throws Exception {
-        URI uri = URI.create(member.endpoint());
-        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
-                .setHost(uri.getHost()).setPort(uri.getPort()).setURI(PATH)
-                .putHeader("content-type", "application/grpc").putHeader("te", "trailers");
-        if (encoding != null) {
-            options.putHeader("grpc-encoding", encoding);
-        }
-        return client.request(options).compose(request -> {
-            request.setChunked(true); // a stream of writes; HTTP/2 frames them as DATA
-            for (Buffer b : writes) {
-                request.write(b);
-            }
-            return request.response().compose(response -> response.body().map(body -> outcome(response, body)));
-        }).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
-
-    private static Outcome outcome(HttpClientResponse response, Buffer body) {
-        String status = response.trailers().get("grpc-status");
-        String message = response.trailers().get("grpc-message");
-        if (status == null) {
-            status = response.headers().get("grpc-status");
-            message = response.headers().get("grpc-message");
-        }
-        return new Outcome(status, message, body);
-    }
-
-    private static Buffer frame(int flag, byte[] message) {
-        return Buffer.buffer().appendByte((byte) flag).appendInt(message.length).appendBytes(message);
+        return grpc.call(member, PATH, encoding, false, writes);
     }
 
     @Test

@@ -1,0 +1,71 @@
+package io.vetcd.it;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import java.net.URI;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * gRPC calls as raw HTTP/2 requests (prior knowledge, cleartext), for the framing tests: the bytes of
+ * a call are exactly the test's, split into DATA frames where it says, whatever a gRPC client would do.
+ */
+final class RawGrpc {
+
+    /** What a call ended with: grpc-status and grpc-message (from trailers, or a trailers-only answer). */
+    record Outcome(String status, String message, Buffer body) {}
+
+    private final Vertx vertx = Vertx.vertx();
+    private final HttpClient client = vertx.createHttpClient(new HttpClientOptions()
+            .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+
+    /** A message as gRPC frames it: a compressed flag, a 4-byte length, the bytes. */
+    static Buffer frame(int flag, byte[] message) {
+        return Buffer.buffer().appendByte((byte) flag).appendInt(message.length).appendBytes(message);
+    }
+
+    /**
+     * One call to {@code path} on {@code member}: each write a DATA frame; the request is ended after
+     * them if {@code end} (a unary call), left open otherwise (a stream the server ends).
+     */
+    Outcome call(MemberProcess member, String path, String encoding, boolean end, Buffer... writes)
+            throws Exception {
+        URI uri = URI.create(member.endpoint());
+        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
+                .setHost(uri.getHost()).setPort(uri.getPort()).setURI(path)
+                .putHeader("content-type", "application/grpc").putHeader("te", "trailers");
+        if (encoding != null) {
+            options.putHeader("grpc-encoding", encoding);
+        }
+        return client.request(options).compose(request -> {
+            request.setChunked(true); // a stream of writes; HTTP/2 frames them as DATA
+            for (Buffer b : writes) {
+                request.write(b);
+            }
+            if (end) {
+                request.end();
+            }
+            return request.response().compose(response -> response.body().map(body -> outcome(response, body)));
+        }).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    }
+
+    private static Outcome outcome(HttpClientResponse response, Buffer body) {
+        String status = response.trailers().get("grpc-status");
+        String message = response.trailers().get("grpc-message");
+        if (status == null) {
+            status = response.headers().get("grpc-status");
+            message = response.headers().get("grpc-message");
+        }
+        return new Outcome(status, message, body);
+    }
+
+    /** The client's Vert.x, for {@link MemberProcess#closeAll}. */
+    Vertx vertx() {
+        return vertx;
+    }
+}
