@@ -192,15 +192,10 @@ class WalTest {
   @Test
   void aFileEndsOnceItHoldsRollBytesEvenWithinOneCycle() throws Exception {
     // The clock stands still: only size can end a file. 1 MiB entries: the 17th passes 16 MiB.
-    net.openhft.chronicle.core.time.SetTimeProvider clock =
-        new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
-    byte[] big = new byte[1 << 20];
-    int n = (int) (2 * Wal.ROLL_BYTES / big.length) + 2;
+    var clock = new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    int n = MIB_ENTRIES_FOR_THREE_FILES;
     try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
-      for (long i = 1; i <= n; i++) {
-        wal.append(new Entry(1, i, Entry.Type.NORMAL, big));
-        wal.sync();
-      }
+      appendMibEntries(wal, n);
       wal.append(new io.vetcd.raft.Snapshot(n - 1, 1, List.of(7L), new byte[0]), false);
       wal.append(entry(1, n + 1, "last"));
       wal.sync();
@@ -219,15 +214,10 @@ class WalTest {
     // Files ended by size within one cycle take the names of later cycles; a restart inside the same
     // real cycle must not write into one of them again (Chronicle: "You should not be able to write
     // at EOF", the member's log dead) nor before the newest.
-    net.openhft.chronicle.core.time.SetTimeProvider clock =
-        new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
-    byte[] big = new byte[1 << 20];
-    int n = (int) (2 * Wal.ROLL_BYTES / big.length) + 2;
+    var clock = new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    int n = MIB_ENTRIES_FOR_THREE_FILES;
     try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
-      for (long i = 1; i <= n; i++) {
-        wal.append(new Entry(1, i, Entry.Type.NORMAL, big));
-      }
-      wal.sync();
+      appendMibEntries(wal, n);
     }
     for (long restart = 1; restart <= 2; restart++) {
       try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
@@ -239,6 +229,18 @@ class WalTest {
       List<Entry> entries = wal.replay(0).entries();
       assertEquals(n + 2, entries.size());
       assertEquals(List.of(n + 1L, n + 2L), entries.subList(n, n + 2).stream().map(Entry::index).toList());
+    }
+  }
+
+  /** Entries of 1 MiB that fill two files ended by size and start a third. */
+  private static final int MIB_ENTRIES_FOR_THREE_FILES = (int) (2 * Wal.ROLL_BYTES / (1 << 20)) + 2;
+
+  /** Appends entries 1..n of 1 MiB each, each synced. */
+  private static void appendMibEntries(Wal wal, int n) {
+    byte[] big = new byte[1 << 20];
+    for (long i = 1; i <= n; i++) {
+      wal.append(new Entry(1, i, Entry.Type.NORMAL, big));
+      wal.sync();
     }
   }
 
