@@ -3,55 +3,84 @@ package io.vetcd.wal;
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
 import io.vetcd.raft.Snapshot;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.zip.CRC32C;
+import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.bytes.SyncMode;
 import net.openhft.chronicle.core.time.SystemTimeProvider;
 import net.openhft.chronicle.core.time.TimeProvider;
 import net.openhft.chronicle.queue.ChronicleQueue;
-import net.openhft.chronicle.queue.RollCycle;
-import net.openhft.chronicle.queue.rollcycles.LegacyRollCycles;
-import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
-import net.openhft.posix.PosixAPI;
+import net.openhft.chronicle.queue.RollCycle;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.queue.rollcycles.LegacyRollCycles;
+import net.openhft.chronicle.wire.DocumentContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The Raft log and hard state on a Chronicle Queue. Records are only ever appended:
+ * The Raft log, hard state and member identity on Chronicle Queue. Records ({@link WalRecord}: a
+ * version, a kind, a body and a CRC32C) are only ever appended:
  * <ul>
  *   <li>ENTRY (term, index, type, data). Chronicle cannot cut its tail, so a follower that must drop a
- *       conflicting suffix simply appends the replacement: on replay, an entry with index i supersedes
- *       every earlier record with index ≥ i (etcd's WAL does the same).
- *   <li>HARD_STATE (term, vote, commit): the newest one wins.
+ *       conflicting suffix appends the replacement: on replay, an entry with index i supersedes every
+ *       earlier record with index ≥ i (etcd's WAL does the same).
+ *   <li>HARD_STATE (term, vote, commit) and MEMBER (cluster id, member id, initial membership): the
+ *       newest wins; both are written again beside every snapshot point, so deleting the files before
+ *       a point never loses them.
+ *   <li>COMPACTED / SNAPSHOT: the keyspace holds the state up to an index; earlier entries are void.
  * </ul>
- * One thread at a time writes (see {@link #takeOver()}); {@link #sync()} returns once the records are
- * on disk.
+ *
+ * <p><b>Generations.</b> Each run of the process appends to a queue of its own, {@code dir/<generation>},
+ * and never writes into an older one. After a crash the newest files may end in a record that was cut
+ * short (a power loss keeps some of the pages written since the last sync and not others); appending
+ * behind such a record would make it look like damage in the middle of the log, and Chronicle would
+ * first wait out its timeout on a half-written header. A new generation starts with a GENERATION record
+ * naming the last record the process read from the one before. So on replay:
+ * <ul>
+ *   <li>a generation that a later one names is read up to the record named, and must hold every
+ *       record up to it intact: a bad or missing record there is damage, and replay stops with the
+ *       file and index;
+ *   <li>the newest generation may end in a torn record (one whose checksum fails where some of its
+ *       pages read as zeros, the trace of pages that never reached the disk): it and anything after it
+ *       were never synced, hence never acknowledged, and are dropped; any other bad record is damage.
+ * </ul>
+ * Before the first record of a new generation, every file of the older ones is synced: what this run
+ * read is then on disk, whatever the previous run had synced.
+ *
+ * <p><b>Durability.</b> {@link #sync()} forces every file written since the last sync (the previous file
+ * too when a batch crossed into a new one: it got its end-of-file marker), and the directories whose
+ * entries changed, with fdatasync/fsync through a {@link FileSyncer}; a failure is a {@link WalException}.
+ * One thread at a time writes (see {@link #takeOver()}).
  */
 public final class Wal implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(Wal.class);
-  private static final byte ENTRY = 1;
-  private static final byte HARD_STATE = 2;
-  /** The state up to an index is in the keyspace: earlier entries are no longer needed. */
-  private static final byte COMPACTED = 3;
-  /** A snapshot from the leader replaced the keyspace: the whole log before it is void. */
-  private static final byte SNAPSHOT = 4;
+
+  /** Who this member is, as bootstrap recorded it; {@code membership} is opaque to the log. */
+  public record Identity(long clusterId, long memberId, byte[] membership) {}
 
   /**
-   * What a restart finds: the newest hard state, the newest snapshot point (null if none) and the
-   * log's live entries after it, in index order.
+   * What a restart finds: the newest hard state, the newest snapshot point (null if none), the log's
+   * live entries after it in index order, and the member's identity (null: a new member).
    */
-  public record Replay(HardState hardState, Snapshot snapshot, List<Entry> entries) {
+  public record Replay(HardState hardState, Snapshot snapshot, List<Entry> entries, Identity identity) {
     public long lastIndex() {
       return entries.isEmpty() ? 0 : entries.get(entries.size() - 1).index();
     }
@@ -66,31 +95,246 @@ public final class Wal implements AutoCloseable {
    */
   static final long ROLL_BYTES = 16L << 20;
 
+  /**
+   * Appends stop (the member with them) when the disk has less free space than this beyond what they
+   * write. Chronicle writes through a mapping of a sparse file: a page with no block behind it on a
+   * full disk is a SIGBUS, which the JVM turns into an InternalError at best and an abort at worst,
+   * after part of a record is written. Refusing first keeps the failure a clear one.
+   */
+  public static final long MIN_FREE_BYTES = 16L << 20;
+
+  /** How a log is opened: the roll cycle and clock (tests roll files by the second), the syncer. */
+  public record Options(RollCycle rollCycle, TimeProvider clock, FileSyncer syncer) {
+    public static Options defaults() {
+      return new Options(LegacyRollCycles.MINUTELY, SystemTimeProvider.INSTANCE, FileSyncer.disk());
+    }
+
+    public Options withClock(RollCycle rollCycle, TimeProvider clock) {
+      return new Options(rollCycle, clock, syncer);
+    }
+
+    public Options withSyncer(FileSyncer syncer) {
+      return new Options(rollCycle, clock, syncer);
+    }
+  }
+
   private final Path dir;
-  private final SingleChronicleQueue queue;
-  private final ExcerptAppender appender;
-  private final RollingClock clock;
-  /** Bytes written to the file of cycle {@link #cycleWritten} (only counted by this process). */
+  private final Options options;
+  /** The generation this process appends to, and its directory (created at the first append). */
+  private final long generation;
+  private final Path generationDir;
+  /** The generation and Chronicle index of the last record read at open: the GENERATION record's body. */
+  private final long previousGeneration;
+  private final long previousLastIndex;
+  private final FileStore fileStore;
+
+  private SingleChronicleQueue queue;
+  private ExcerptAppender appender;
+  private RollingClock clock;
+  private final RecordWriter writer = new RecordWriter();
+  /** Bytes written to the file of cycle {@link #cycleWritten}. */
   private long bytesWritten;
   private int cycleWritten = Integer.MIN_VALUE;
-  /** The highest entry index written to each cycle file: a file is deletable once all of it is void. */
+  private Path fileWritten;
+  /** Files written since the last sync, in the order written. */
+  private final Set<Path> unsyncedFiles = new LinkedHashSet<>();
+  /** Whether this generation's directory, or the log's, gained or lost entries since the last sync. */
+  private boolean generationDirChanged;
+  private boolean logDirChanged;
+  /** The highest entry index written to each file of this generation, by cycle. */
   private final Map<Integer, Long> lastIndexByCycle = new TreeMap<>();
-  /** The newest hard state written; repeated with each snapshot point so deleting files never loses it. */
+  /** The highest entry index in each older generation: it can go once all of it is void. */
+  private final TreeMap<Long, Long> lastIndexByGeneration = new TreeMap<>();
+  /** The newest hard state and identity written or read; repeated with each snapshot point. */
   private HardState lastHardState;
+  private Identity identity;
 
-  private Wal(Path dir, SingleChronicleQueue queue, RollingClock clock) {
+  private Wal(Path dir, Options options, long generation, long previousGeneration, long previousLastIndex,
+      FileStore fileStore) {
     this.dir = dir;
-    this.queue = queue;
-    this.clock = clock;
-    clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis()); // the file's cycle, if it had one
-    int newest = queue.lastCycle();
-    if (newest != Integer.MIN_VALUE) {
-      // Files ended by size carry the names of cycles ahead of the real clock: after a restart within
-      // them, Chronicle would write into an ended file (WriteAfterEOFException, no more writes) or
-      // before the newest. Appends start a file past every existing one.
-      clock.skipPast(newest);
+    this.options = options;
+    this.generation = generation;
+    this.generationDir = dir.resolve(generationName(generation));
+    this.previousGeneration = previousGeneration;
+    this.previousLastIndex = previousLastIndex;
+    this.fileStore = fileStore;
+  }
+
+  /** Opens the log in {@code dir}: a file per minute of writing, or per {@link #ROLL_BYTES}. */
+  public static Wal open(Path dir) {
+    return open(dir, Options.defaults());
+  }
+
+  /** Opens the log with another roll cycle and clock. */
+  public static Wal open(Path dir, RollCycle rollCycle, TimeProvider clock) {
+    return open(dir, Options.defaults().withClock(rollCycle, clock));
+  }
+
+  /**
+   * Opens the log: reads every generation (refusing a damaged log, see the class comment), makes what it
+   * read durable, and removes generations that hold no record at all. Appends start a new generation.
+   */
+  public static Wal open(Path dir, Options options) {
+    try {
+      Files.createDirectories(dir);
+      refuseOldLayout(dir);
+      List<GenerationScan> scans = scanAll(dir, options.rollCycle());
+      Resolved resolved = resolve(scans);
+      GenerationScan last = null;
+      for (GenerationScan s : scans) {
+        if (!s.valid.isEmpty()) {
+          last = s;
+          for (Path f : s.files()) {
+            options.syncer().force(f); // what this run read is now on disk
+          }
+        }
+      }
+      boolean removed = false;
+      for (GenerationScan s : scans) {
+        if (s.valid.isEmpty()) {
+          deleteTree(s.dir); // created by a run that died before its first record reached the disk
+          removed = true;
+        }
+      }
+      options.syncer().forceDirectory(dir);
+      long newest = scans.isEmpty() ? 0 : scans.get(scans.size() - 1).generation;
+      Wal wal = new Wal(dir, options, newest + 1, last == null ? 0 : last.generation,
+          last == null ? -1 : resolved.lastAccepted.get(last.generation), Files.getFileStore(dir));
+      for (GenerationScan s : scans) {
+        if (!s.valid.isEmpty()) {
+          wal.lastIndexByGeneration.put(s.generation, s.maxEntryIndex(resolved.lastAccepted.get(s.generation)));
+        }
+      }
+      State state = replay(resolved, 0);
+      wal.lastHardState = state.hardState.isEmpty() ? null : state.hardState;
+      wal.identity = state.identity;
+      if (removed) {
+        LOG.debug("removed log generations that held no record");
+      }
+      return wal;
+    } catch (IOException e) {
+      throw new WalException("opening the log in " + dir + " failed: " + e.getMessage(), e);
     }
-    this.appender = queue.createAppender();
+  }
+
+  private static void refuseOldLayout(Path dir) throws IOException {
+    try (var files = Files.list(dir)) {
+      if (files.anyMatch(f -> f.getFileName().toString().endsWith(SingleChronicleQueue.SUFFIX))) {
+        throw new WalException("the log in " + dir + " was written by an earlier vetcd, in a format without "
+            + "checksums that this one does not read: start this member with a new data directory (its "
+            + "data comes back from the other members) or with the earlier vetcd");
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  public void append(Entry entry) {
+    openForAppends();
+    write(writer.entry(entry));
+    lastIndexByCycle.merge(appender.cycle(), entry.index(), Math::max);
+  }
+
+  public void append(HardState state) {
+    lastHardState = state;
+    openForAppends();
+    write(writer.hardState(state));
+  }
+
+  /** Records who this member is (bootstrap); repeated beside every snapshot point from then on. */
+  public void append(Identity identity) {
+    this.identity = identity;
+    openForAppends();
+    write(writer.member(identity));
+  }
+
+  /**
+   * Records that the keyspace durably holds the state up to {@code snapshot.index()}: on replay,
+   * entries up to it are dropped, and {@code replace} (a snapshot received from the leader) drops
+   * every earlier entry, whatever its index.
+   */
+  public void append(Snapshot snapshot, boolean replace) {
+    openForAppends();
+    write(writer.point(snapshot, replace));
+    // Beside the point, so that deleting older files cannot lose them.
+    if (identity != null) {
+      write(writer.member(identity));
+    }
+    if (lastHardState != null) {
+      write(writer.hardState(lastHardState));
+    }
+  }
+
+  /**
+   * Refuses (a {@link WalException}) to write {@code bytes} more when that would leave the disk with
+   * less than {@link #MIN_FREE_BYTES} free: called before each group of records.
+   */
+  public void reserve(long bytes) {
+    long free;
+    try {
+      free = fileStore.getUsableSpace();
+    } catch (IOException e) {
+      throw new WalException("cannot tell the free space of the disk of " + dir + ": " + e.getMessage(), e);
+    }
+    if (free < bytes + MIN_FREE_BYTES) {
+      throw new WalException("no space left on the disk of " + dir + " (" + free + " bytes free, "
+          + MIN_FREE_BYTES + " kept in reserve): the log cannot grow");
+    }
+  }
+
+  /** Appends an encoded record (the appender is open: encoding the first record would clobber it). */
+  private void write(RecordWriter.Encoded record) {
+    appender.writeBytes(record::writeTo);
+    int cycle = appender.cycle();
+    if (cycle != cycleWritten) {
+      // A new file: Chronicle wrote the end-of-file marker into the previous one, a sync covers both.
+      if (fileWritten != null) {
+        unsyncedFiles.add(fileWritten);
+      }
+      fileWritten = appender.currentFile().toPath();
+      generationDirChanged = true;
+      cycleWritten = cycle;
+      bytesWritten = 0;
+    }
+    unsyncedFiles.add(fileWritten);
+    bytesWritten += record.length() + 4; // and Chronicle's header
+    if (bytesWritten >= ROLL_BYTES) {
+      clock.skipPast(cycle);
+    }
+  }
+
+  /** Creates this run's generation and writes its first record (at the first append). */
+  private void openForAppends() {
+    if (appender != null) {
+      return;
+    }
+    try {
+      Files.createDirectories(generationDir);
+    } catch (IOException e) {
+      throw new WalException("creating the log directory " + generationDir + " failed: " + e.getMessage(), e);
+    }
+    logDirChanged = true;
+    generationDirChanged = true;
+    clock = new RollingClock(options.clock());
+    queue = queue(generationDir, options.rollCycle(), clock);
+    clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis());
+    appender = queue.createAppender();
+    RecordWriter.Encoded first = writer.generation(generation, previousGeneration, previousLastIndex);
+    appender.writeBytes(first::writeTo);
+    cycleWritten = appender.cycle();
+    fileWritten = appender.currentFile().toPath();
+    unsyncedFiles.add(fileWritten);
+    bytesWritten = first.length() + 4;
+  }
+
+  private static SingleChronicleQueue queue(Path dir, RollCycle rollCycle, TimeProvider clock) {
+    // SyncMode.NONE: this class syncs (see sync()); Chronicle's own msync, at a file's release, would
+    // only repeat it, and swallow its errors.
+    return ChronicleQueue.singleBuilder(dir)
+        .syncMode(SyncMode.NONE)
+        .rollCycle(rollCycle)
+        .timeProvider(clock)
+        .build();
   }
 
   /**
@@ -124,182 +368,441 @@ public final class Wal implements AutoCloseable {
     }
   }
 
-  /** Opens the log in {@code dir}: a file per minute of writing, or per {@link #ROLL_BYTES}. */
-  public static Wal open(Path dir) {
-    return open(dir, LegacyRollCycles.MINUTELY, SystemTimeProvider.INSTANCE);
-  }
-
-  /** Opens the log with another roll cycle and clock (tests roll files by the second). */
-  public static Wal open(Path dir, RollCycle rollCycle, TimeProvider clock) {
-    checkDurableSync();
-    RollingClock rolling = new RollingClock(clock);
-    SingleChronicleQueue queue = ChronicleQueue.singleBuilder(dir)
-        .syncMode(SyncMode.SYNC)
-        .rollCycle(rollCycle)
-        .timeProvider(rolling)
-        .build();
-    return new Wal(dir, queue, rolling);
-  }
-
-  /**
-   * Chronicle's msync goes through its posix library; if that falls back to the no-op implementation,
-   * sync() silently stops reaching the disk. Refuse to run without durability rather than lose writes.
-   */
-  private static void checkDurableSync() {
-    String impl = PosixAPI.posix().getClass().getName();
-    if (impl.contains("NoOp")) {
-      throw new IllegalStateException("Chronicle's posix library did not load (" + impl
-          + "): fsync of the log would be a no-op");
-    }
-    LOG.debug("log sync through {}", impl);
-  }
-
-  public void append(Entry entry) {
-    appender.writeBytes(b -> {
-      b.writeByte(ENTRY);
-      b.writeLong(entry.term());
-      b.writeLong(entry.index());
-      b.writeByte((byte) entry.type().ordinal());
-      b.writeInt(entry.data().length);
-      b.write(entry.data());
-    });
-    lastIndexByCycle.merge(appender.cycle(), entry.index(), Math::max);
-    written(1 + 8 + 8 + 1 + 4 + entry.data().length);
-  }
-
-  public void append(HardState state) {
-    lastHardState = state;
-    appender.writeBytes(b -> {
-      b.writeByte(HARD_STATE);
-      b.writeLong(state.term());
-      b.writeLong(state.vote());
-      b.writeLong(state.commit());
-    });
-    written(1 + 8 + 8 + 8);
-  }
-
-  /** Counts a record just appended; past {@link #ROLL_BYTES} the next one starts a new file. */
-  private void written(int bytes) {
-    int cycle = appender.cycle();
-    if (cycle != cycleWritten) {
-      cycleWritten = cycle;
-      bytesWritten = 0;
-    }
-    bytesWritten += bytes + 4; // and Chronicle's header
-    if (bytesWritten >= ROLL_BYTES) {
-      clock.skipPast(cycle);
-    }
-  }
-
   /**
    * Hands the appender to the calling thread. Chronicle binds an appender to the first thread that
    * uses it; the member writes its bootstrap records on the start-up thread, then the append thread
    * takes over for good.
    */
   public void takeOver() {
-    appender.singleThreadedCheckReset();
-  }
-
-  /**
-   * Records that the keyspace durably holds the state up to {@code snapshot.index()}: on replay,
-   * entries up to it are dropped, and {@code replace} (a snapshot received from the leader) drops
-   * every earlier entry, whatever its index.
-   */
-  public void append(Snapshot snapshot, boolean replace) {
-    appender.writeBytes(b -> {
-      b.writeByte(replace ? SNAPSHOT : COMPACTED);
-      b.writeLong(snapshot.index());
-      b.writeLong(snapshot.term());
-      b.writeInt(snapshot.voters().size());
-      snapshot.voters().forEach(b::writeLong);
-    });
-    if (lastHardState != null) {
-      append(lastHardState); // beside the point, so that deleting older files cannot lose it
+    if (appender != null) {
+      appender.singleThreadedCheckReset();
     }
   }
 
   /**
-   * Deletes the log files that hold nothing a replay still needs: files older than the one being
-   * written whose entries are all at or below {@code snapshotIndex} (void after the snapshot point
-   * written for it). Returns how many files went. Same thread as the appends.
+   * Forces every record appended so far to disk: each file written since the last sync, then the
+   * directories that gained or lost files. Throws {@link WalException} if any of it fails; then nothing
+   * since the last successful sync may be taken as durable.
+   */
+  public void sync() {
+    if (unsyncedFiles.isEmpty() && !generationDirChanged && !logDirChanged) {
+      return;
+    }
+    try {
+      for (Path file : unsyncedFiles) {
+        options.syncer().force(file);
+      }
+      if (generationDirChanged) {
+        try (var tables = Files.list(generationDir)) {
+          for (Path table : tables.filter(f -> f.toString().endsWith(".cq4t")).toList()) {
+            options.syncer().force(table); // Chronicle's listing of the files, updated as they are made
+          }
+        }
+        options.syncer().forceDirectory(generationDir);
+      }
+      if (logDirChanged) {
+        options.syncer().forceDirectory(dir);
+      }
+    } catch (IOException e) {
+      throw new WalException("syncing the log in " + generationDir + " failed: " + e.getMessage(), e);
+    }
+    unsyncedFiles.clear();
+    generationDirChanged = false;
+    logDirChanged = false;
+  }
+
+  /**
+   * Deletes the log files that hold nothing a replay still needs: older generations, then files of
+   * this one older than the one being written, whose entries are all at or below {@code
+   * snapshotIndex} (void after the snapshot point written for it), in order: the first one still
+   * needed keeps every later one. The directories are synced before it returns. Returns how many
+   * files went. Same thread as the appends.
    */
   public int release(long snapshotIndex) {
-    int current = appender.cycle();
-    DateTimeFormatter names = DateTimeFormatter.ofPattern(queue.rollCycle().format()).withZone(ZoneOffset.UTC);
     int deleted = 0;
-    for (var it = lastIndexByCycle.entrySet().iterator(); it.hasNext(); ) {
-      var cycle = it.next();
-      if (cycle.getKey() >= current || cycle.getValue() > snapshotIndex) {
-        break; // files are in cycle order: the first one still needed keeps every later one
+    try {
+      for (var it = lastIndexByGeneration.entrySet().iterator(); it.hasNext(); ) {
+        var older = it.next();
+        if (older.getValue() > snapshotIndex) {
+          return finishRelease(deleted);
+        }
+        deleted += deleteTree(dir.resolve(generationName(older.getKey())));
+        logDirChanged = true;
+        it.remove();
       }
-      Path file = dir.resolve(names.format(Instant.ofEpochMilli(
-          (long) cycle.getKey() * queue.rollCycle().lengthInMillis())) + SingleChronicleQueue.SUFFIX);
-      try {
+      if (appender == null) {
+        return finishRelease(deleted);
+      }
+      int current = appender.cycle();
+      DateTimeFormatter names = DateTimeFormatter.ofPattern(queue.rollCycle().format()).withZone(ZoneOffset.UTC);
+      for (var it = lastIndexByCycle.entrySet().iterator(); it.hasNext(); ) {
+        var cycle = it.next();
+        if (cycle.getKey() >= current || cycle.getValue() > snapshotIndex) {
+          break;
+        }
+        Path file = generationDir.resolve(names.format(Instant.ofEpochMilli(
+            (long) cycle.getKey() * queue.rollCycle().lengthInMillis())) + SingleChronicleQueue.SUFFIX);
         if (Files.deleteIfExists(file)) {
           deleted++;
+          generationDirChanged = true;
         }
-      } catch (IOException e) {
-        LOG.warn("could not delete the old log file {}: {}", file, e.toString());
-        break;
+        unsyncedFiles.remove(file);
+        it.remove();
       }
-      it.remove();
+      return finishRelease(deleted);
+    } catch (IOException e) {
+      throw new WalException("deleting old log files in " + dir + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  private int finishRelease(int deleted) {
+    if (deleted > 0) {
+      sync();
     }
     return deleted;
   }
 
-  /** Forces every record appended so far to disk (msync MS_SYNC). */
-  public void sync() {
-    appender.sync();
+  // ---------------------------------------------------------------- reading
+
+  /**
+   * Reads the whole log, applying the supersede rule; entries at or below {@code after} are skipped.
+   * Throws {@link WalException} if the log is damaged anywhere but in a torn tail.
+   */
+  public Replay replay(long after) {
+    State state = replay(resolve(scanAll(dir, options.rollCycle())), after);
+    return new Replay(state.hardState, state.snapshot, state.entries, state.identity);
   }
 
-  /** Reads the whole log, applying the supersede rule; entries at or below {@code after} are skipped. */
-  public Replay replay(long after) {
-    List<Entry> entries = new ArrayList<>();
-    HardState[] state = {HardState.EMPTY};
-    Snapshot[] snapshot = {null};
-    try (ExcerptTailer tailer = queue.createTailer()) {
-      boolean more = true;
-      while (more) {
-        more = tailer.readBytes(b -> {
-          byte kind = b.readByte();
-          if (kind == HARD_STATE) {
-            state[0] = new HardState(b.readLong(), b.readLong(), b.readLong());
-            lastHardState = state[0];
-            return;
-          }
-          if (kind == COMPACTED || kind == SNAPSHOT) {
-            long index = b.readLong();
-            long term = b.readLong();
-            List<Long> voters = new ArrayList<>();
-            for (int n = b.readInt(); n > 0; n--) {
-              voters.add(b.readLong());
-            }
-            snapshot[0] = new Snapshot(index, term, voters, new byte[0]);
-            entries.removeIf(e -> kind == SNAPSHOT || e.index() <= index);
-            return;
-          }
-          long term = b.readLong();
-          long index = b.readLong();
-          Entry.Type type = Entry.Type.values()[b.readByte()];
-          byte[] data = new byte[b.readInt()];
-          b.read(data);
-          // Drop what this record supersedes: everything kept with an index >= its own.
-          while (!entries.isEmpty() && entries.get(entries.size() - 1).index() >= index) {
-            entries.remove(entries.size() - 1);
-          }
-          lastIndexByCycle.merge(tailer.cycle(), index, Math::max);
-          if (index > after && (snapshot[0] == null || index > snapshot[0].index())) {
-            entries.add(new Entry(term, index, type, data));
-          }
-        });
+  /** One record read, where it was read (Chronicle's index, which holds the file's cycle). */
+  private record Read(long index, WalRecord record) {}
+
+  /** What one generation holds. */
+  private static final class GenerationScan {
+    final long generation;
+    final Path dir;
+    final RollCycle rollCycle;
+    /** The records read before the first bad one, in order. */
+    final List<Read> valid = new ArrayList<>();
+    /** The first record that could not be read (null: none), and whether it looks torn. */
+    String bad;
+    long badIndex = -1;
+    boolean badLooksTorn;
+
+    GenerationScan(long generation, Path dir, RollCycle rollCycle) {
+      this.generation = generation;
+      this.dir = dir;
+      this.rollCycle = rollCycle;
+    }
+
+    List<Path> files() throws IOException {
+      try (var files = Files.list(dir)) {
+        return files.filter(Files::isRegularFile).sorted().toList();
       }
     }
-    return new Replay(state[0], snapshot[0], entries);
+
+    long maxEntryIndex(long upToChronicleIndex) {
+      long max = 0;
+      for (Read r : valid) {
+        if (r.index() <= upToChronicleIndex && r.record() instanceof WalRecord.EntryRecord e) {
+          max = Math.max(max, e.entry().index());
+        }
+      }
+      return max;
+    }
+
+    String where(long chronicleIndex) {
+      int cycle = rollCycle.toCycle(chronicleIndex);
+      String file = DateTimeFormatter.ofPattern(rollCycle.format()).withZone(ZoneOffset.UTC)
+          .format(Instant.ofEpochMilli((long) cycle * rollCycle.lengthInMillis())) + SingleChronicleQueue.SUFFIX;
+      return dir.resolve(file) + ", record " + rollCycle.toSequenceNumber(chronicleIndex);
+    }
+  }
+
+  private static List<GenerationScan> scanAll(Path dir, RollCycle rollCycle) {
+    List<GenerationScan> scans = new ArrayList<>();
+    try (var entries = Files.list(dir)) {
+      for (Path g : entries.filter(Files::isDirectory).sorted().toList()) {
+        String name = g.getFileName().toString();
+        if (name.matches("\\d{10}")) {
+          scans.add(scan(new GenerationScan(Long.parseLong(name), g, rollCycle)));
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    scans.sort(Comparator.comparingLong(s -> s.generation));
+    return scans;
+  }
+
+  private static GenerationScan scan(GenerationScan scan) {
+    try (SingleChronicleQueue q = queue(scan.dir, scan.rollCycle, SystemTimeProvider.INSTANCE);
+         ExcerptTailer tailer = q.createTailer()) {
+      while (true) {
+        long index;
+        byte[] raw;
+        long position;
+        try (DocumentContext dc = tailer.readingDocument()) {
+          if (!dc.isPresent()) {
+            return scan;
+          }
+          index = dc.index();
+          Bytes<?> bytes = dc.wire().bytes();
+          position = bytes.readPosition();
+          raw = new byte[(int) bytes.readRemaining()];
+          bytes.read(raw);
+        }
+        if (scan.bad != null) {
+          continue; // nothing after a bad record counts; read on only to reach the end
+        }
+        try {
+          scan.valid.add(new Read(index, WalRecord.decode(raw)));
+        } catch (WalRecord.BadRecord e) {
+          scan.bad = e.getMessage();
+          scan.badIndex = index;
+          scan.badLooksTorn = hasZeroPage(raw, position);
+        }
+      }
+    } catch (RuntimeException e) {
+      // Chronicle itself could not go on (a header it cannot make sense of): as a bad record there.
+      if (scan.bad == null) {
+        scan.bad = "the queue could not be read on: " + e;
+        scan.badIndex = scan.valid.isEmpty() ? -1 : scan.valid.get(scan.valid.size() - 1).index() + 1;
+        scan.badLooksTorn = false;
+      }
+      return scan;
+    }
+  }
+
+  /**
+   * Whether some page of the record (as it lies in the file, from {@code position}) reads as zeros
+   * only: the trace of a page written through the mapping that never reached the disk, while the page
+   * with the record's header did. A record whose bytes are all there but wrong is damage, not a tear.
+   */
+  static boolean hasZeroPage(byte[] raw, long position) {
+    final int page = 4096;
+    long start = position;
+    long end = position + raw.length;
+    for (long p = start - Math.floorMod(start, page); p < end; p += page) {
+      int from = (int) (Math.max(p, start) - start);
+      int to = (int) (Math.min(p + page, end) - start);
+      boolean zeros = to > from;
+      for (int i = from; i < to && zeros; i++) {
+        zeros = raw[i] == 0;
+      }
+      if (zeros) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The generations with the Chronicle index of the last record accepted from each, in order. */
+  private record Resolved(List<GenerationScan> scans, Map<Long, Long> lastAccepted) {}
+
+  /** Decides how much of each generation counts, or throws if the log is damaged (class comment). */
+  private static Resolved resolve(List<GenerationScan> scans) {
+    Map<Long, Long> lastAccepted = new TreeMap<>();
+    List<GenerationScan> withRecords = scans.stream().filter(s -> !s.valid.isEmpty()).toList();
+    for (int i = 0; i < withRecords.size(); i++) {
+      GenerationScan s = withRecords.get(i);
+      // Only the oldest generation left may lack its first record: its first files were released.
+      boolean starts = s.valid.get(0).record() instanceof WalRecord.GenerationRecord own
+          && own.generation() == s.generation;
+      if (!starts && i > 0) {
+        throw new WalException("the log is damaged: " + s.where(s.valid.get(0).index())
+            + " should be the start of generation " + s.generation);
+      }
+      GenerationScan next = i + 1 < withRecords.size() ? withRecords.get(i + 1) : null;
+      if (next == null) {
+        // The newest: it may end in a torn record, never synced, never acknowledged.
+        if (s.bad != null && !s.badLooksTorn) {
+          throw damaged(s, "a record that is not a torn tail");
+        }
+        if (s.bad != null) {
+          LOG.warn("the log ends in a record cut short ({}: {}), written but never synced before the member "
+              + "stopped: it and anything after it are dropped", s.where(s.badIndex), s.bad);
+        }
+        lastAccepted.put(s.generation, s.valid.get(s.valid.size() - 1).index());
+        continue;
+      }
+      WalRecord.GenerationRecord successor = (WalRecord.GenerationRecord) next.valid.get(0).record();
+      if (successor.previous() != s.generation) {
+        throw new WalException("the log is damaged: generation " + s.generation + " holds records that the "
+            + "start which wrote generation " + next.generation + " did not find (it continued generation "
+            + successor.previous() + ")");
+      }
+      long named = successor.previousLastIndex();
+      int end = -1;
+      for (int r = 0; r < s.valid.size(); r++) {
+        if (s.valid.get(r).index() == named) {
+          end = r;
+        }
+      }
+      if (end < 0) {
+        throw damaged(s, "a record that an earlier start had read whole (" + s.where(named) + ")");
+      }
+      lastAccepted.put(s.generation, named);
+    }
+    for (GenerationScan s : scans) {
+      if (s.valid.isEmpty() && s.bad != null && !s.badLooksTorn) {
+        throw damaged(s, "the start of a generation"); // a torn start was never synced; this was written whole
+      }
+      // Named by a later generation, yet nothing read: damage (a generation deleted whole is not here).
+      if (s.valid.isEmpty()) {
+        for (GenerationScan later : withRecords) {
+          if (later.generation > s.generation
+              && later.valid.get(0).record() instanceof WalRecord.GenerationRecord g && g.previous() == s.generation) {
+            throw damaged(s, "the records an earlier start had read up to " + s.where(g.previousLastIndex()));
+          }
+        }
+      }
+    }
+    return new Resolved(withRecords, lastAccepted);
+  }
+
+  private static WalException damaged(GenerationScan s, String what) {
+    String at = s.bad == null ? s.dir + " ends early" : s.where(s.badIndex) + " (" + s.bad + ")";
+    return new WalException("the log is damaged: " + at + "; missing: " + what + ". The member cannot tell what "
+        + "it acknowledged: restore its data directory from a backup, or remove the member and add it back");
+  }
+
+  /** The state the accepted records describe. */
+  private record State(HardState hardState, Snapshot snapshot, List<Entry> entries, Identity identity) {}
+
+  private static State replay(Resolved resolved, long after) {
+    List<Entry> entries = new ArrayList<>();
+    HardState state = HardState.EMPTY;
+    Snapshot snapshot = null;
+    Identity identity = null;
+    for (GenerationScan s : resolved.scans()) {
+      long last = resolved.lastAccepted().get(s.generation);
+      for (Read read : s.valid) {
+        if (read.index() > last) {
+          break;
+        }
+        WalRecord record = read.record();
+        if (record instanceof WalRecord.HardStateRecord h) {
+          state = h.state();
+        } else if (record instanceof WalRecord.MemberRecord m) {
+          identity = m.identity();
+        } else if (record instanceof WalRecord.PointRecord p) {
+          snapshot = p.point();
+          long index = p.point().index();
+          entries.removeIf(e -> p.replace() || e.index() <= index);
+        } else if (record instanceof WalRecord.EntryRecord er) {
+          Entry e = er.entry();
+          // Drop what this record supersedes: everything kept with an index >= its own.
+          while (!entries.isEmpty() && entries.get(entries.size() - 1).index() >= e.index()) {
+            entries.remove(entries.size() - 1);
+          }
+          if (e.index() > after && (snapshot == null || e.index() > snapshot.index())) {
+            entries.add(e);
+          }
+        }
+      }
+    }
+    return new State(state, snapshot, entries, identity);
+  }
+
+  private static String generationName(long generation) {
+    return String.format("%010d", generation);
+  }
+
+  private static int deleteTree(Path dir) throws IOException {
+    int files = 0;
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+        if (Files.deleteIfExists(p) && !p.equals(dir)) {
+          files++;
+        }
+      }
+    }
+    return files;
   }
 
   @Override
   public void close() {
-    appender.close();
-    queue.close();
+    if (appender != null) {
+      appender.close();
+      queue.close();
+    }
+    options.syncer().close();
+  }
+
+  /** Encodes records into one reusable buffer, with their checksums. */
+  private static final class RecordWriter {
+    private final CRC32C crc = new CRC32C();
+    private ByteBuffer head = ByteBuffer.allocate(256);
+    private final Encoded encoded = new Encoded();
+
+    /** One encoded record: {@code head}, then {@code data} (an entry's payload, not copied), then the CRC. */
+    final class Encoded {
+      private byte[] data;
+      private int crcValue;
+
+      int length() {
+        return head.position() + (data == null ? 0 : data.length) + 4;
+      }
+
+      void writeTo(net.openhft.chronicle.bytes.BytesOut<?> out) {
+        out.write(head.array(), 0, head.position());
+        if (data != null) {
+          out.write(data);
+        }
+        // Big-endian, as the head (Chronicle's writeInt is little-endian).
+        out.writeByte((byte) (crcValue >>> 24));
+        out.writeByte((byte) (crcValue >>> 16));
+        out.writeByte((byte) (crcValue >>> 8));
+        out.writeByte((byte) crcValue);
+      }
+    }
+
+    private ByteBuffer start(byte kind, int bodyBytes) {
+      if (head.capacity() < 2 + bodyBytes) {
+        head = ByteBuffer.allocate(2 + bodyBytes);
+      }
+      head.clear();
+      return head.put(WalRecord.VERSION).put(kind);
+    }
+
+    private Encoded finish(byte[] data) {
+      crc.reset();
+      crc.update(head.array(), 0, head.position());
+      if (data != null) {
+        crc.update(data, 0, data.length);
+      }
+      encoded.data = data;
+      encoded.crcValue = (int) crc.getValue();
+      return encoded;
+    }
+
+    Encoded entry(Entry e) {
+      start(WalRecord.ENTRY, 8 + 8 + 1 + 4).putLong(e.term()).putLong(e.index())
+          .put(WalRecord.typeCode(e.type())).putInt(e.data().length);
+      return finish(e.data());
+    }
+
+    Encoded hardState(HardState s) {
+      start(WalRecord.HARD_STATE, 24).putLong(s.term()).putLong(s.vote()).putLong(s.commit());
+      return finish(null);
+    }
+
+    Encoded point(Snapshot s, boolean replace) {
+      ByteBuffer b = start(replace ? WalRecord.SNAPSHOT : WalRecord.COMPACTED, 8 + 8 + 4 + 8 * s.voters().size())
+          .putLong(s.index()).putLong(s.term()).putInt(s.voters().size());
+      s.voters().forEach(b::putLong);
+      return finish(null);
+    }
+
+    Encoded member(Identity id) {
+      start(WalRecord.MEMBER, 8 + 8 + 4 + id.membership().length).putLong(id.clusterId()).putLong(id.memberId())
+          .putInt(id.membership().length).put(id.membership());
+      return finish(null);
+    }
+
+    Encoded generation(long generation, long previous, long previousLastIndex) {
+      start(WalRecord.GENERATION, 24).putLong(generation).putLong(previous).putLong(previousLastIndex);
+      return finish(null);
+    }
   }
 }

@@ -244,8 +244,9 @@ class WalTest {
     }
   }
 
+  /** Log files of every generation. */
   private long cq4Files() throws java.io.IOException {
-    try (var files = java.nio.file.Files.list(dir)) {
+    try (var files = java.nio.file.Files.walk(dir)) {
       return files.filter(f -> f.toString().endsWith(".cq4")).count();
     }
   }

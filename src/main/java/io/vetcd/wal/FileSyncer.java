@@ -1,0 +1,66 @@
+package io.vetcd.wal;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * How the log reaches the disk: a file's data, and a directory's entries. The log forces them itself
+ * rather than through Chronicle's msync, which reports a failure only to its logger and returns as if
+ * it had worked; here a failed sync is an {@link IOException} the append thread sees. Tests substitute
+ * one that records what was synced, or fails.
+ */
+public interface FileSyncer extends AutoCloseable {
+
+  /** Forces the file's written data (and the size needed to read it) to disk: fdatasync. */
+  void force(Path file) throws IOException;
+
+  /** Forces a directory's entries to disk, so that files created or deleted in it stay so: fsync. */
+  void forceDirectory(Path dir) throws IOException;
+
+  @Override
+  default void close() {}
+
+  /**
+   * The real one. On Linux, fdatasync of a file writes back the pages dirtied through a shared mapping
+   * of it too (the kernel tracks them since 2.6.19), which is how Chronicle writes. The file written
+   * now is kept open: it is forced after every group of records.
+   */
+  static FileSyncer disk() {
+    return new FileSyncer() {
+      private Path openFile;
+      private FileChannel channel;
+
+      @Override
+      public void force(Path file) throws IOException {
+        if (!file.equals(openFile)) {
+          close();
+          channel = FileChannel.open(file, StandardOpenOption.WRITE);
+          openFile = file;
+        }
+        channel.force(false);
+      }
+
+      @Override
+      public void forceDirectory(Path dir) throws IOException {
+        try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ)) {
+          directory.force(true);
+        }
+      }
+
+      @Override
+      public void close() {
+        if (channel != null) {
+          try {
+            channel.close();
+          } catch (IOException e) {
+            // nothing was written through it: closing cannot lose anything
+          }
+          channel = null;
+          openFile = null;
+        }
+      }
+    };
+  }
+}
