@@ -1,6 +1,7 @@
 package io.vetcd.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -131,11 +132,14 @@ class WebSocketWatchIT {
                 "vetcd's own behaviour");
         Session s = new Session(candidate);
         try {
-            s.send("{\"create_request\":{\"key\":\"Zm9v\"}}", has("\"created\":true"));
-            s.send("not json", has("\"code\":3"));
-            s.send("{}", has("a watch request needs create_request, cancel_request or progress_request"));
-            s.send("{\"create_request\":{\"key\":7}}", has("key must be a string"));
+            // Each step must get its answer on the same connection: a timeout or a failed send fails.
+            s.expect("{\"create_request\":{\"key\":\"Zm9v\"}}", has("\"created\":true"));
+            s.expect("not json", has("\"code\":3"));
+            s.expect("{}", has("a watch request needs create_request, cancel_request or progress_request"));
+            s.expect("{\"create_request\":{\"key\":7}}", has("key must be a string"));
             s.put("foo", "bar", has(b64("bar")));
+            assertTrue(s.lastAwaitSeen, () -> "the watcher created first got no event for the put after the bad "
+                    + "frames:\n" + s.transcript);
         } finally {
             s.close();
         }
@@ -156,6 +160,8 @@ class WebSocketWatchIT {
         private final List<String> frames = new ArrayList<>();
         private final StringBuilder partial = new StringBuilder();
         private int recorded;
+        /** Whether the last wait saw the frame it waited for. */
+        boolean lastAwaitSeen;
         /** Leave close and error notifications out of the transcript. */
         boolean textFramesOnly;
         private final WebSocket ws;
@@ -209,6 +215,14 @@ class WebSocketWatchIT {
             }
         }
 
+        /** Sends, and fails the test unless the send went through and the awaited frame came. */
+        void expect(String text, Predicate<String> awaited) throws Exception {
+            transcript.append(">>> ").append(text).append('\n');
+            assertTrue(sendText(text), () -> "the send of " + text + " failed:\n" + transcript);
+            awaitAndRecord(awaited, WAIT);
+            assertTrue(lastAwaitSeen, () -> "no answer to " + text + " within " + WAIT + ":\n" + transcript);
+        }
+
         /** A send that fails (the server closed the connection) is part of the transcript, not an error. */
         private boolean sendText(String text) throws InterruptedException {
             try {
@@ -259,6 +273,7 @@ class WebSocketWatchIT {
             if (!seen) {
                 transcript.append("[timed out waiting for the frame this step provokes]\n");
             }
+            lastAwaitSeen = seen;
         }
 
         void close() {
