@@ -88,9 +88,10 @@ public final class ClientServer extends VerticleBase {
 
   private Router httpRoutes() {
     Router router = Router.router(vertx);
-    // etcd 3.4: healthy while there is a leader and no alarm; 503 otherwise.
+    // etcd 3.4: healthy while there is a leader and no alarm; 503 otherwise. A member whose log or
+    // keyspace failed is never healthy, for the moment it takes to exit.
     router.get("/health").handler(ctx -> {
-      boolean healthy = member.leaderId() != 0 && !member.noSpaceAlarm();
+      boolean healthy = !member.stopped() && member.leaderId() != 0 && !member.noSpaceAlarm();
       ctx.response().setStatusCode(healthy ? 200 : 503);
       ctx.json(new JsonObject().put("health", String.valueOf(healthy)));
     });

@@ -80,7 +80,7 @@ final class KvGrpc extends KVService {
             && request.getFailureList().stream().allMatch(KvGrpc::serializable);
         result = read(serializable, false, view -> KvApplier.readOnlyTxn(view, request));
       } else {
-        if (hasPut(request)) {
+        if (KvApplier.hasPut(request)) {
           checkQuota(request);
         }
         result = member.propose(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
@@ -114,17 +114,6 @@ final class KvGrpc extends KVService {
     if (!member.spaceAvailable(request.getSerializedSize())) {
       throw EtcdError.NO_SPACE.exception();
     }
-  }
-
-  private static boolean hasPut(TxnRequest t) {
-    for (List<RequestOp> ops : List.of(t.getSuccessList(), t.getFailureList())) {
-      for (RequestOp op : ops) {
-        if (op.hasRequestPut() || (op.hasRequestTxn() && hasPut(op.getRequestTxn()))) {
-          return true;
-        }
-      }
-    }
-    return false;
   }
 
   private static boolean serializable(RequestOp op) {

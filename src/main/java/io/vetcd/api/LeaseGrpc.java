@@ -34,11 +34,17 @@ final class LeaseGrpc extends LeaseService {
     this.member = member;
   }
 
+  private static final long LEASE_COST_BYTES = 64;
+
   @Override
   public Future<LeaseGrantResponse> leaseGrant(LeaseGrantRequest request) {
     return GrpcErrors.call(() -> {
       if (request.getTTL() > Lessor.MAX_TTL_SECONDS) {
         throw EtcdError.LEASE_TTL_TOO_LARGE.exception();
+      }
+      // etcd's quota gate for grants: a lease costs its record (etcd counts 64 bytes).
+      if (!member.spaceAvailable(LEASE_COST_BYTES)) {
+        throw EtcdError.NO_SPACE.exception();
       }
       LeaseGrantRequest.Builder grant = request.toBuilder();
       if (grant.getID() == 0) {

@@ -4,9 +4,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
-import io.vetcd.proto.etcdserverpb.AlarmMember;
 import io.vetcd.proto.etcdserverpb.AlarmRequest;
-import io.vetcd.proto.etcdserverpb.AlarmType;
 import io.vetcd.proto.etcdserverpb.AlarmResponse;
 import io.vetcd.proto.etcdserverpb.HashKVRequest;
 import io.vetcd.proto.etcdserverpb.HashKVResponse;
@@ -37,9 +35,7 @@ final class MaintenanceGrpc extends MaintenanceService {
         revision = view.revision();
       }
       StatusResponse.Builder status = StatusResponse.newBuilder();
-      if (member.noSpaceAlarm()) {
-        status.addErrors("memberID:" + Long.toUnsignedString(member.id()) + " alarm:NOSPACE ");
-      }
+      member.alarms().forEach(a -> status.addErrors(Member.describe(a)));
       return status
           .setHeader(member.header(revision))
           .setVersion(Member.API_VERSION)
@@ -76,22 +72,17 @@ final class MaintenanceGrpc extends MaintenanceService {
         .map(v -> MoveLeaderResponse.newBuilder().setHeader(member.header(0).toBuilder().clearRevision()).build()));
   }
 
-  /** Alarms: NOSPACE is the only one vetcd raises; GET lists it, DEACTIVATE (etcdctl alarm disarm) clears it. */
+  /**
+   * Alarms (NOSPACE is the only one vetcd raises): every action goes through the log, as in etcd, so
+   * GET answers with what the cluster has applied, and ACTIVATE and DEACTIVATE (etcdctl alarm disarm,
+   * which lists the alarms and clears them one by one) take effect on every member.
+   */
   @Override
   public Future<AlarmResponse> alarm(AlarmRequest request) {
-    return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
-      boolean disarm = request.getAction() == AlarmRequest.AlarmAction.DEACTIVATE
-          && (request.getAlarm() == AlarmType.NOSPACE || request.getAlarm() == AlarmType.NONE);
-      AlarmResponse.Builder resp = AlarmResponse.newBuilder();
-      if (member.noSpaceAlarm()) {
-        resp.addAlarms(AlarmMember.newBuilder().setMemberID(member.id()).setAlarm(AlarmType.NOSPACE));
-      }
-      if (disarm) {
-        member.disarmNoSpace();
-      }
-      try (MvccStore.ReadView view = member.store().read()) {
-        return resp.setHeader(member.header(view.revision())).build();
-      }
-    }, false));
+    return GrpcErrors.call(() -> member.alarm(request)
+        .map(m -> {
+          AlarmResponse response = (AlarmResponse) m;
+          return response.toBuilder().setHeader(member.header(response.getHeader().getRevision())).build();
+        }));
   }
 }

@@ -35,8 +35,9 @@ import org.lmdbjava.Txn;
  *   <li>{@code lease}, {@code leasekey}: leases and the keys attached to them ({@link LeaseTable}).
  * </ul>
  * Write transactions are made by one thread only, the apply thread ({@link #write()}); reads take a
- * short read transaction on any thread ({@link #read()}). LMDB runs without its own fsync: the log is
- * the durable record, and replay from the applied index repairs what the page cache lost.
+ * short read transaction on any thread ({@link #read()}). Each commit syncs its pages but not the meta
+ * page (see {@link #flags()}): a power loss may undo the last commit, never corrupt the file; replay
+ * of the log from the applied index redoes what was undone.
  */
 public final class MvccStore implements AutoCloseable {
 
@@ -77,16 +78,42 @@ public final class MvccStore implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    Env<byte[]> env = Env.create(ScratchByteArrayProxy.PROXY)
-        .setMapSize(mapSize)
-        .setMaxDbs(8)
-        .setMaxReaders(4096)
-        // A writable map: a transaction changes pages in place in the file's mapping, where by default
-        // LMDB copies each dirty page into a buffer of its own and writes it back with pwrite at commit
-        // (a quarter of the apply thread's CPU under puts). The file is sized to the map at once, as a
-        // sparse file: its apparent size is the map size, its blocks only the pages in use.
-        .open(dir.toFile(), EnvFlags.MDB_NOSYNC, EnvFlags.MDB_NOTLS, EnvFlags.MDB_WRITEMAP);
+    Env<byte[]> env;
+    try {
+      env = Env.create(ScratchByteArrayProxy.PROXY)
+          .setMapSize(mapSize)
+          .setMaxDbs(8)
+          .setMaxReaders(4096)
+          .open(dir.toFile(), flags());
+    } catch (org.lmdbjava.LmdbException e) {
+      throw new IllegalStateException("the keyspace in " + dir + " cannot be opened (" + e.getMessage() + "): it "
+          + "is damaged or not a vetcd keyspace. Restore the data directory from a backup, or remove it and add "
+          + "the member back to the cluster", e);
+    }
     return new MvccStore(env);
+  }
+
+  /**
+   * How LMDB runs, and why these flags: it must never be left corrupt by a power loss (the log is the
+   * durable record; the keyspace may lag it, never be damaged).
+   * <ul>
+   *   <li>{@code MDB_NOMETASYNC}: each commit syncs the pages it wrote, then writes the meta page that
+   *       points at them without a sync of its own. LMDB documents that this keeps atomicity and
+   *       consistency (a crash may undo the last commit, which replay from the log redoes), with one
+   *       sync per commit instead of two. {@code MDB_NOSYNC}, which vetcd ran with before, keeps them
+   *       only if the file system preserves write order and never with {@code MDB_WRITEMAP}: a crash
+   *       could leave a meta page pointing at pages that never reached the disk.
+   *   <li>{@code MDB_WRITEMAP}: a transaction changes pages in place in the file's mapping, where by
+   *       default LMDB copies each dirty page into a buffer of its own and writes it back with pwrite at
+   *       commit (a quarter of the apply thread's CPU under puts); the commit's sync is then an msync.
+   *       The file is sized to the map at once, as a sparse file: its apparent size is the map size,
+   *       its blocks only the pages in use.
+   *   <li>{@code MDB_NOTLS}: read transactions are not tied to threads (Vert.x's event loops and workers
+   *       share them).
+   * </ul>
+   */
+  private static EnvFlags[] flags() {
+    return new EnvFlags[] {EnvFlags.MDB_NOMETASYNC, EnvFlags.MDB_NOTLS, EnvFlags.MDB_WRITEMAP};
   }
 
   /** A consistent read of the newest committed state; close it soon (a long reader pins old pages). */
@@ -122,10 +149,9 @@ public final class MvccStore implements AutoCloseable {
 
   /**
    * Replaces the keyspace with a snapshot made by {@link #snapshotBytes()} on another member, in one
-   * write transaction (readers see the old state or the new, never a mix). The member's own records
-   * named in {@code keep} survive. Apply thread only.
+   * write transaction (readers see the old state or the new, never a mix). Apply thread only.
    */
-  public void install(byte[] snapshot, java.util.Set<String> keep) throws IOException {
+  public void install(byte[] snapshot) throws IOException {
     Path dir = Files.createTempDirectory("vetcd-snapshot-in");
     try {
       Files.write(dir.resolve("data.mdb"), snapshot);
@@ -138,13 +164,6 @@ public final class MvccStore implements AutoCloseable {
           sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
         }
         try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
-          java.util.Map<byte[], byte[]> kept = new java.util.HashMap<>();
-          for (String name : keep) {
-            byte[] value = metadata.get(to, record(name));
-            if (value != null) {
-              kept.put(record(name), value);
-            }
-          }
           for (int i = 0; i < targets.size(); i++) {
             targets.get(i).drop(to);
             try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
@@ -153,7 +172,6 @@ public final class MvccStore implements AutoCloseable {
               }
             }
           }
-          kept.forEach((k, v) -> metadata.put(to, k, v));
           long inUse = bytesInUse(to);
           to.commit();
           bytesInUse = inUse;

@@ -7,17 +7,15 @@ import io.vetcd.wal.Wal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The one thread that writes the log. It takes everything queued, appends it, fsyncs once (group
  * commit: one sync covers every batch that arrived while the previous sync ran), then runs each
  * batch's completion. Nothing that depends on these records may be sent or acknowledged before that.
+ * If anything fails — a write, the sync, a full disk — no completion of that group runs, nothing is
+ * written after it, and the member stops ({@link FailStop}).
  */
 final class AppendThread implements AutoCloseable {
-
-  private static final Logger LOG = LoggerFactory.getLogger(AppendThread.class);
 
   /** What one Ready (or one compaction) persists; a null snapshot or hard state: none. */
   private record Batch(Snapshot snapshot, boolean replace, HardState hardState, List<Entry> entries,
@@ -25,12 +23,17 @@ final class AppendThread implements AutoCloseable {
 
   private static final Batch STOP = new Batch(null, false, null, List.of(), true, () -> { });
 
+  /** Bytes a record takes beside an entry's data (its fields, checksum and Chronicle's header). */
+  private static final int RECORD_OVERHEAD = 64;
+
   private final Wal wal;
+  private final FailStop failStop;
   private final LinkedBlockingQueue<Batch> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
-  AppendThread(Wal wal) {
+  AppendThread(Wal wal, FailStop failStop) {
     this.wal = wal;
+    this.failStop = failStop;
     this.thread = new Thread(this::run, "vetcd-append");
     this.thread.start();
   }
@@ -62,6 +65,13 @@ final class AppendThread implements AutoCloseable {
         queue.drainTo(batches);
         boolean stop = false;
         boolean sync = false;
+        long bytes = 0;
+        for (Batch b : batches) {
+          for (Entry e : b.entries()) {
+            bytes += e.data().length + RECORD_OVERHEAD;
+          }
+        }
+        wal.reserve(bytes + RECORD_OVERHEAD * 4L);
         for (Batch b : batches) {
           sync |= b.sync();
           if (b == STOP) {
@@ -80,6 +90,7 @@ final class AppendThread implements AutoCloseable {
           }
         }
         if (sync) {
+          Failpoints.check("append");
           wal.sync();
         }
         batches.forEach(b -> b.persisted().run());
@@ -89,9 +100,9 @@ final class AppendThread implements AutoCloseable {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       // A log that cannot be written must stop the member: acknowledging anything now could lose it.
-      LOG.error("writing the log failed; the member stops accepting writes", e);
+      failStop.stop("writing the log failed", e);
     }
   }
 

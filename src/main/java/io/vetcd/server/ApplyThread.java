@@ -5,6 +5,8 @@ import com.google.protobuf.Message;
 import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.AlarmMember;
+import io.vetcd.proto.etcdserverpb.AlarmType;
 import io.vetcd.proto.etcdserverpb.CompactionResponse;
 import io.vetcd.proto.etcdserverpb.LeaseGrantResponse;
 import io.vetcd.proto.etcdserverpb.LeaseRevokeResponse;
@@ -46,15 +48,19 @@ final class ApplyThread implements AutoCloseable {
   private final WatchHub watches;
   private final Lessor lessor;
   private final Sink sink;
+  private final Alarms alarms;
+  private final FailStop failStop;
   /** Batches of committed entries (List) and other keyspace work (Runnable), in order. */
   private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
-  ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Sink sink) {
+  ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Sink sink, FailStop failStop) {
     this.store = store;
     this.watches = watches;
     this.lessor = lessor;
+    this.alarms = alarms;
     this.sink = sink;
+    this.failStop = failStop;
     this.thread = new Thread(this::run, "vetcd-apply");
     this.thread.start();
   }
@@ -97,14 +103,17 @@ final class ApplyThread implements AutoCloseable {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } catch (RuntimeException e) {
-      LOG.error("applying committed entries failed; the member stops applying", e);
+    } catch (Throwable e) {
+      // The keyspace cannot follow the log: serving it would answer from a state that stopped moving.
+      failStop.stop("applying committed entries to the keyspace failed", e);
     }
   }
 
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
+      Failpoints.check("apply");
       Applied applied = apply(store, lessor, entries);
+      alarms.committed(applied.alarms());
       watches.publish(applied.events(), applied.compactRevision());
       applied.leaseChanges().forEach(Runnable::run);
       sink.applied(entries.get(entries.size() - 1).index(), applied.results());
@@ -113,10 +122,11 @@ final class ApplyThread implements AutoCloseable {
 
   /**
    * What a committed batch did: the requests' outcomes, its changes as watch events, the store's
-   * compacted revision, and the lease grants and revokes to tell the lessor.
+   * compacted revision, the lease grants and revokes to tell the lessor, and the cluster's alarms after
+   * it.
    */
   record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
-      List<Runnable> leaseChanges) {}
+      List<Runnable> leaseChanges, List<AlarmMember> alarms) {}
 
   /**
    * Applies entries in one transaction unless a request fails (below); entries at or below the stored
@@ -134,6 +144,7 @@ final class ApplyThread implements AutoCloseable {
     List<io.vetcd.proto.mvccpb.Event> events = new ArrayList<>();
     List<Runnable> leaseChanges = new ArrayList<>();
     long compacted = -1;
+    List<AlarmMember> alarmsAfter = List.of();
     // The outcome of each request found to fail, by log index: applied again it would fail the same way.
     Map<Long, RuntimeException> failures = new HashMap<>();
     int from = 0;
@@ -143,6 +154,7 @@ final class ApplyThread implements AutoCloseable {
       List<Runnable> attemptLeaseChanges = new ArrayList<>();
       try (MvccStore.WriteBatch batch = store.write()) {
         long applied = batch.appliedIndex();
+        List<AlarmMember> alarms = Alarms.read(batch);
         int failedAt = -1;
         for (int i = from; i < to && failedAt < 0; i++) {
           Entry e = entries.get(i);
@@ -151,7 +163,8 @@ final class ApplyThread implements AutoCloseable {
           }
           if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
             try {
-              attemptResults.add(applyRequest(batch, lessor, e, attemptLeaseChanges, failures.get(e.index())));
+              attemptResults.add(applyRequest(batch, lessor, alarms, e, attemptLeaseChanges,
+                  failures.get(e.index())));
             } catch (RequestFailed f) {
               failures.put(e.index(), f.error);
               failedAt = i;
@@ -167,6 +180,7 @@ final class ApplyThread implements AutoCloseable {
         batch.setAppliedIndex(applied);
         compacted = batch.compactRevision();
         batch.commit();
+        alarmsAfter = alarms;
         results.addAll(attemptResults);
         events.addAll(batch.events());
         leaseChanges.addAll(attemptLeaseChanges);
@@ -174,7 +188,7 @@ final class ApplyThread implements AutoCloseable {
       from = to;
       to = entries.size();
     }
-    return new Applied(results, events, compacted, leaseChanges);
+    return new Applied(results, events, compacted, leaseChanges, alarmsAfter);
   }
 
   /** A request failed after it may have written into its batch's transaction (see {@link #apply}). */
@@ -191,7 +205,7 @@ final class ApplyThread implements AutoCloseable {
    * Applies one request, or answers with {@code knownFailure} (how it failed in an earlier attempt on
    * the same state) without applying it.
    */
-  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, Entry e,
+  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, List<AlarmMember> alarms, Entry e,
       List<Runnable> leaseChanges, RuntimeException knownFailure) {
     InternalRequest req;
     try {
@@ -205,6 +219,15 @@ final class ApplyThread implements AutoCloseable {
     if (req.getRequestCase() == InternalRequest.RequestCase.PUBLISH) {
       publish(batch, req.getPublish());
       return new Result(req.getId(), req.getPublish(), null);
+    }
+    if (req.getRequestCase() == InternalRequest.RequestCase.ALARM) {
+      return new Result(req.getId(), Alarms.apply(batch, alarms, req.getAlarm()).toBuilder()
+          .setHeader(KvApplier.header(batch.revision())).build(), null);
+    }
+    if (growsKeyspace(req) && alarms.stream().anyMatch(a -> a.getAlarm() == AlarmType.NOSPACE)) {
+      // etcd's capped applier: while any member's NOSPACE alarm is raised, every member refuses the
+      // writes that can grow the keyspace, whichever member took them. Nothing was written yet.
+      return new Result(req.getId(), null, EtcdError.NO_SPACE.exception());
     }
     if (req.getRequestCase() == InternalRequest.RequestCase.COMPACTION) {
       try {
@@ -246,6 +269,15 @@ final class ApplyThread implements AutoCloseable {
     } catch (EtcdError.EtcdException | MvccException | org.lmdbjava.Env.MapFullException ex) {
       throw new RequestFailed(ex);
     }
+  }
+
+  /** Puts, txns with a put, lease grants: what etcd refuses while NOSPACE is raised. */
+  private static boolean growsKeyspace(InternalRequest req) {
+    return switch (req.getRequestCase()) {
+      case PUT, LEASE_GRANT -> true;
+      case TXN -> KvApplier.hasPut(req.getTxn());
+      default -> false;
+    };
   }
 
   private static Result failed(long requestId, long index, RuntimeException ex) {

@@ -154,6 +154,18 @@ public final class KvApplier {
     return path;
   }
 
+  /** True when the txn, in either branch and at any depth, has a put: a write that can grow the keyspace. */
+  public static boolean hasPut(TxnRequest t) {
+    for (List<RequestOp> ops : List.of(t.getSuccessList(), t.getFailureList())) {
+      for (RequestOp op : ops) {
+        if (op.hasRequestPut() || (op.hasRequestTxn() && hasPut(op.getRequestTxn()))) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   /** True when the txn, in either branch and at any depth, only reads. */
   public static boolean isReadOnly(TxnRequest t) {
     for (List<RequestOp> ops : List.of(t.getSuccessList(), t.getFailureList())) {

@@ -7,6 +7,8 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccStore;
+import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.AlarmType;
 import io.vetcd.proto.etcdserverpb.LeaseRevokeRequest;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveRequest;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveResponse;
@@ -43,8 +45,6 @@ public final class Member {
 
   /** Where the cluster's member record lives in the keyspace's metadata. */
   static final String CLUSTER_RECORD = "cluster";
-  /** This member's own id; kept when a snapshot from another member replaces the keyspace. */
-  static final String SELF_RECORD = "self";
 
   private final Vertx vertx;
   private final Config config;
@@ -55,19 +55,24 @@ public final class Member {
   private final RaftVerticle raft;
   private final WatchHub watches;
   private final Lessor lessor;
+  private final FailStop failStop;
   /** How long a client's request may wait for the cluster (etcd's ReqTimeout). */
   private final long requestTimeoutMs;
+  /** The cluster's alarms, as applied from the log. */
+  private final Alarms alarms;
   /**
-   * The NOSPACE alarm: raised when a write would take the keyspace past its quota. Unlike etcd's it
-   * clears itself once the write that raised it would fit again (after deletes and a compaction, or a
-   * restart with a larger --quota-backend-bytes): LMDB reuses freed pages, no defragmentation needed.
+   * The size of the write this member refused when it raised NOSPACE (-1: unknown, e.g. after a
+   * restart): vetcd clears its own alarm once that write would fit again (see {@link #spaceAvailable}).
    */
-  private volatile boolean noSpace;
-  /** The size of the write that raised the alarm. */
-  private volatile long refusedCost;
+  private volatile long refusedCost = -1;
+  /** This member's alarm change (raise or clear) in the log's hands now; null: none. */
+  private final java.util.concurrent.atomic.AtomicReference<AlarmRequest.AlarmAction> alarmInFlight =
+      new java.util.concurrent.atomic.AtomicReference<>();
 
   private Member(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
-      RaftVerticle raft, WatchHub watches, Lessor lessor, long requestTimeoutMs) {
+      RaftVerticle raft, WatchHub watches, Lessor lessor, Alarms alarms, long requestTimeoutMs, FailStop failStop) {
+    this.failStop = failStop;
+    this.alarms = alarms;
     this.vertx = vertx;
     this.config = config;
     this.clusterId = clusterId;
@@ -82,27 +87,33 @@ public final class Member {
 
   /** Opens the data directory and starts the consensus loop and the peer port. */
   public static Future<Member> start(Vertx vertx, Config config) {
-    return vertx.executeBlocking(() -> open(vertx, config))
+    FailStop failStop = FailStop.exitingProcess();
+    return vertx.executeBlocking(() -> open(vertx, config, failStop))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
         .onSuccess(Member::startLeaseExpiry);
   }
 
-  private static Member open(Vertx vertx, Config config) {
+  /**
+   * Opens the member's log and keyspace. Who the member is and which cluster it belongs to are read
+   * from the log only (it is synced before anything is acknowledged); the keyspace runs without a sync
+   * per write and may be behind after a power loss, never ahead of what it says it applied. A keyspace
+   * that lost what the log no longer holds is refused, never served.
+   */
+  private static Member open(Vertx vertx, Config config, FailStop failStop) {
     Path dir = config.dataDir().resolve("member");
+    Wal wal = Wal.open(dir.resolve("wal"));
+    Wal.Replay replay = wal.replay(0);
     // Twice the quota: the NOSPACE alarm (at the quota), not LMDB's map-full error, is what users meet.
     MvccStore store = MvccStore.open(dir.resolve("db"), 2 * config.effectiveQuotaBytes());
     ClusterRecord cluster;
     long self;
-    try (MvccStore.ReadView view = store.read()) {
-      byte[] record = view.record(CLUSTER_RECORD);
-      cluster = record == null ? null : ClusterRecord.parseFrom(record);
-      self = view.record(SELF_RECORD) == null ? 0 : ByteBuffer.wrap(view.record(SELF_RECORD)).getLong();
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("the cluster record in " + dir + " is corrupt", e);
-    }
-    Wal wal = Wal.open(dir.resolve("wal"));
-    Wal.Replay replay = wal.replay(0);
-    if (cluster == null) {
+    if (replay.identity() == null) {
+      if (!replay.entries().isEmpty() || replay.snapshot() != null || store.appliedIndex() > 0) {
+        throw new IllegalStateException("the data directory " + config.dataDir() + " holds "
+            + (store.appliedIndex() > 0 ? "a keyspace (member/db)" : "log entries")
+            + " but its log does not say which member it belongs to: it was not written by this vetcd, or "
+            + "its log was removed; start the member with an empty data directory");
+      }
       // A new member of a new cluster: everything follows from the flags.
       if (config.initialClusterState().equals("existing")) {
         throw new IllegalArgumentException("--initial-cluster-state=existing (joining a running cluster) "
@@ -114,11 +125,36 @@ public final class Member {
         throw new IllegalArgumentException("couldn't find local name \"" + config.name()
             + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
       }
-      cluster = bootstrap(store, wal, initial, local.id());
+      cluster = bootstrap(wal, initial, local.id());
       self = local.id();
       replay = wal.replay(0);
     } else {
       LOG.info("restarting from {}: --initial-cluster flags are ignored", dir);
+      self = replay.identity().memberId();
+      try {
+        cluster = ClusterRecord.parseFrom(replay.identity().membership());
+      } catch (InvalidProtocolBufferException e) {
+        throw new IllegalStateException("the member record in the log of " + dir + " does not decode", e);
+      }
+      long snapshotIndex = replay.snapshot() == null ? 0 : replay.snapshot().index();
+      if (store.appliedIndex() < snapshotIndex) {
+        throw new IllegalStateException("the keyspace in " + dir.resolve("db") + " is at applied index "
+            + store.appliedIndex() + ", behind the log's snapshot point " + snapshotIndex + ": it lost writes "
+            + "the log no longer holds (a restored older copy, or a disk that lost synced data). Restore the "
+            + "data directory from a backup, or remove it and add the member back to the cluster");
+      }
+    }
+    boolean recorded;
+    try (MvccStore.ReadView view = store.read()) {
+      recorded = view.record(CLUSTER_RECORD) != null;
+    }
+    if (!recorded) {
+      // The keyspace's copy (which also gathers names and client URLs as members publish them) is
+      // written without a sync: a power loss can take it, the log's copy cannot.
+      try (MvccStore.WriteBatch batch = store.write()) {
+        batch.putRecord(CLUSTER_RECORD, cluster.toByteArray());
+        batch.commit();
+      }
     }
     List<Long> voters = cluster.getMembersList().stream().map(io.vetcd.proto.etcdserverpb.Member::getID).toList();
     // A snapshot from the leader may have brought the keyspace past the commit index the log knows;
@@ -143,11 +179,13 @@ public final class Member {
     long minTtlMs = (3 * electionTicks) / 2 * config.heartbeatIntervalMs();
     Lessor lessor = new Lessor(System::nanoTime, (minTtlMs + 999) / 1000);
     lessor.reload(leaseTtls(store));
-    RaftVerticle raft = new RaftVerticle(node, wal, store, watches, lessor, config.electionTimeoutMs(),
+    Alarms alarms = new Alarms();
+    alarms.reload(store);
+    RaftVerticle raft = new RaftVerticle(node, wal, store, watches, lessor, alarms, config.electionTimeoutMs(),
         config.heartbeatIntervalMs(), requestTimeoutMs, config.snapshotCount(), store.appliedIndex(),
-        new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()));
+        new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()), failStop);
     Member member = new Member(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
-        requestTimeoutMs);
+        alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
     return member;
   }
@@ -164,27 +202,25 @@ public final class Member {
   }
 
   /**
-   * Writes what every member of a new cluster starts from, identically on each: the cluster record
-   * (ids from the flags) and, as etcd does, one log entry of term 1 per member, already committed.
-   * The first election then happens in term 2.
+   * Writes what every member of a new cluster starts from, identically on each, to the log, synced
+   * before anything else happens: who this member is and the cluster's members (what a restart trusts),
+   * and, as etcd does, one log entry of term 1 per member, already committed. The first election then
+   * happens in term 2. A power loss before the sync leaves an empty log: the next start bootstraps
+   * again, having told nobody anything.
    */
-  private static ClusterRecord bootstrap(MvccStore store, Wal wal, Membership initial, long self) {
+  private static ClusterRecord bootstrap(Wal wal, Membership initial, long self) {
     ClusterRecord.Builder record = ClusterRecord.newBuilder().setClusterId(initial.clusterId());
     for (Membership.MemberInfo m : initial.members()) {
       record.addMembers(io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(m.id()).addAllPeerURLs(m.peerUrls()));
     }
     ClusterRecord cluster = record.build();
+    wal.append(new Wal.Identity(cluster.getClusterId(), self, cluster.toByteArray()));
     for (int i = 0; i < cluster.getMembersCount(); i++) {
       byte[] member = cluster.getMembers(i).toByteArray();
       wal.append(new Entry(1, i + 1, Entry.Type.CONF_CHANGE, member));
     }
     wal.append(new HardState(1, 0, cluster.getMembersCount()));
     wal.sync();
-    try (MvccStore.WriteBatch batch = store.write()) {
-      batch.putRecord(CLUSTER_RECORD, cluster.toByteArray());
-      batch.putRecord(SELF_RECORD, ByteBuffer.allocate(8).putLong(self).array());
-      batch.commit();
-    }
     return cluster;
   }
 
@@ -260,34 +296,98 @@ public final class Member {
   }
 
   /**
-   * etcd's quota check for a write that adds {@code cost} bytes: refused (and the NOSPACE alarm
-   * raised) when the keyspace in use would reach the quota.
+   * etcd's quota gate for a write that adds {@code cost} bytes. While any member's NOSPACE alarm is
+   * raised every write that can grow the keyspace is refused (on every member alike: the alarm is in
+   * the log, and the apply step refuses such writes too). Otherwise a write that would take this
+   * member's keyspace to its quota is refused and raises this member's alarm, through the log.
+   *
+   * <p>Unlike etcd's, the alarm this member raised clears itself (through the log too) once the write
+   * it refused would fit again — after deletes and a compaction, or a restart with a larger
+   * --quota-backend-bytes: LMDB reuses freed pages, no defragmentation is needed. {@code etcdctl alarm
+   * disarm} works as in etcd.
    */
   public boolean spaceAvailable(long cost) {
-    if (noSpaceAlarm()) {
-      return false; // as etcd: no put passes while the alarm is raised, however small
+    if (alarms.noSpace()) {
+      boolean onlyOurs = alarms.list().stream()
+          .allMatch(a -> a.getAlarm() != AlarmType.NOSPACE || a.getMemberID() == id);
+      if (!onlyOurs || !clearOwnAlarmIfItFits(cost)) {
+        return false; // as etcd: no put passes while the alarm is raised, however small
+      }
+      // Our alarm's clearing is in the log ahead of this write, which then applies normally.
     }
     boolean available = store.dbSizeInUse() + cost < config.effectiveQuotaBytes();
     if (!available) {
-      LOG.warn("keyspace in use ({} bytes) reached the quota ({} bytes): NOSPACE alarm raised",
-          store.dbSizeInUse(), config.effectiveQuotaBytes());
       refusedCost = cost;
-      noSpace = true;
+      proposeAlarm(AlarmRequest.AlarmAction.ACTIVATE);
     }
     return available;
   }
 
-  /** True while the NOSPACE alarm is raised (and the keyspace is still over its quota). */
-  public boolean noSpaceAlarm() {
-    if (noSpace && store.dbSizeInUse() + refusedCost < config.effectiveQuotaBytes()) {
-      noSpace = false;
+  /**
+   * Clears this member's NOSPACE alarm once its keyspace has room for the write it refused (for an
+   * alarm raised before a restart, whose write is not known: for the largest request allowed) and for
+   * {@code cost} more. Returns whether the clearing is on its way into the log.
+   */
+  private boolean clearOwnAlarmIfItFits(long cost) {
+    if (!alarms.raised(id, AlarmType.NOSPACE)) {
+      return false;
     }
-    return noSpace;
+    long needed = Math.max(cost, refusedCost >= 0 ? refusedCost : config.maxRequestBytes());
+    if (store.dbSizeInUse() + needed >= config.effectiveQuotaBytes()) {
+      return false;
+    }
+    if (alarmInFlight.get() == AlarmRequest.AlarmAction.DEACTIVATE) {
+      return true;
+    }
+    LOG.info("keyspace in use ({} bytes) is below the quota ({} bytes) again: clearing this member's NOSPACE alarm",
+        store.dbSizeInUse(), config.effectiveQuotaBytes());
+    return proposeAlarm(AlarmRequest.AlarmAction.DEACTIVATE);
   }
 
-  /** etcd's {@code alarm disarm}: clears the alarm; a write over the quota raises it again. */
-  public void disarmNoSpace() {
-    noSpace = false;
+  /** Proposes this member's alarm change, one at a time; returns whether it was proposed. */
+  private boolean proposeAlarm(AlarmRequest.AlarmAction action) {
+    if (!alarmInFlight.compareAndSet(null, action)) {
+      return false; // the next write or timer round asks again if still needed
+    }
+    if (action == AlarmRequest.AlarmAction.ACTIVATE) {
+      LOG.warn("keyspace in use ({} bytes) reached the quota ({} bytes): raising the NOSPACE alarm",
+          store.dbSizeInUse(), config.effectiveQuotaBytes());
+    }
+    propose(InternalRequest.newBuilder().setAlarm(AlarmRequest.newBuilder()
+        .setAction(action).setMemberID(id).setAlarm(AlarmType.NOSPACE)))
+        .onComplete(ar -> {
+          alarmInFlight.set(null);
+          if (ar.failed()) {
+            LOG.warn("the NOSPACE alarm change did not go through: {}", ar.cause().getMessage());
+          }
+        });
+    return true;
+  }
+
+  /**
+   * etcd's Alarm call, through the log. This member's own NOSPACE alarm is cleared first if its write
+   * fits again, so that a list right after the space came back does not show it.
+   */
+  public Future<Message> alarm(AlarmRequest request) {
+    if (alarms.noSpace()) {
+      clearOwnAlarmIfItFits(0);
+    }
+    return propose(InternalRequest.newBuilder().setAlarm(request));
+  }
+
+  /** True while a NOSPACE alarm is raised in the cluster (by any member). */
+  public boolean noSpaceAlarm() {
+    return alarms.noSpace();
+  }
+
+  /** The cluster's alarms, as etcd's status and alarm list show them. */
+  public List<io.vetcd.proto.etcdserverpb.AlarmMember> alarms() {
+    return alarms.list();
+  }
+
+  /** etcd's words for an alarm ({@code memberID:N alarm:NOSPACE }). */
+  public static String describe(io.vetcd.proto.etcdserverpb.AlarmMember alarm) {
+    return Alarms.describe(alarm);
   }
 
   // --- leases ---
@@ -298,6 +398,9 @@ public final class Member {
    */
   private void startLeaseExpiry() {
     vertx.setPeriodic(500, t -> {
+      if (alarms.noSpace()) {
+        clearOwnAlarmIfItFits(0); // e.g. after a restart with a larger quota, with no write to ask
+      }
       for (long lease : lessor.expiredToRevoke(1000)) {
         propose(InternalRequest.newBuilder().setLeaseRevoke(LeaseRevokeRequest.newBuilder().setID(lease)))
             .onFailure(e -> LOG.debug("revoking expired lease {} failed: {}", Long.toHexString(lease), e.getMessage()));
@@ -447,6 +550,11 @@ public final class Member {
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalStateException("the cluster record is corrupt", e);
     }
+  }
+
+  /** Whether the member stopped on a failure of its log or keyspace ({@link FailStop}). */
+  public boolean stopped() {
+    return failStop.stopped();
   }
 
   /** The leader this member knows of; 0 when there is none. */

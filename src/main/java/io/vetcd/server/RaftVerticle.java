@@ -73,11 +73,13 @@ final class RaftVerticle extends VerticleBase {
   private final MvccStore store;
   private final WatchHub watches;
   private final Lessor lessor;
+  private final Alarms alarms;
   private final long electionTimeoutMs;
   private final long heartbeatMs;
   private final long requestTimeoutMs;
   private final long snapshotCount;
   private final Peers peers;
+  private final FailStop failStop;
   /**
    * The last snapshot point: the keyspace is synced up to it, and the log files before it are gone
    * (entries leave memory earlier, see {@link #trimMemory}).
@@ -126,20 +128,22 @@ final class RaftVerticle extends VerticleBase {
   /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
   private final java.util.concurrent.atomic.AtomicLong requestIds;
 
-  RaftVerticle(RaftNode node, Wal wal, MvccStore store, WatchHub watches, Lessor lessor,
+  RaftVerticle(RaftNode node, Wal wal, MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms,
       long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
-      long appliedIndex, Peers peers) {
+      long appliedIndex, Peers peers, FailStop failStop) {
     this.node = node;
     this.wal = wal;
     this.store = store;
     this.watches = watches;
     this.lessor = lessor;
+    this.alarms = alarms;
     this.electionTimeoutMs = electionTimeoutMs;
     this.heartbeatMs = heartbeatMs;
     this.requestTimeoutMs = requestTimeoutMs;
     this.appliedIndex = appliedIndex;
     this.peers = peers;
     this.snapshotCount = snapshotCount;
+    this.failStop = failStop;
     this.snapshotIndex = node.firstIndex() - 1;
     this.term = node.term();
     this.commitIndex = node.commitIndex();
@@ -150,11 +154,12 @@ final class RaftVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     context = vertx.getOrCreateContext();
-    appendThread = new AppendThread(wal);
-    applyThread = new ApplyThread(store, watches, lessor, (index, results) -> {
+    appendThread = new AppendThread(wal, failStop);
+    applyThread = new ApplyThread(store, watches, lessor, alarms, (index, results) -> {
       answer(results);
       post(() -> onApplied(index));
-    });
+    }, failStop);
+    failStop.onStop(this::answerEveryoneStopped);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
       @Override
       public void message(long from, byte[] payload) {
@@ -247,6 +252,10 @@ final class RaftVerticle extends VerticleBase {
    */
   void propose(long id, byte[] data, Handler<AsyncResult<Message>> handler) {
     context.runOnContext(v -> {
+      if (failStop.stopped()) {
+        handler.handle(Future.failedFuture(EtcdError.STOPPED.exception()));
+        return;
+      }
       waiting.put(id, new Waiter(handler, System.nanoTime() + requestTimeoutMs * 1_000_000L));
       proposed.add(data);
       proposedIds.add(id);
@@ -296,6 +305,10 @@ final class RaftVerticle extends VerticleBase {
   Future<Void> readBarrier() {
     Promise<Void> promise = Promise.promise();
     context.runOnContext(v -> {
+      if (failStop.stopped()) {
+        promise.fail(EtcdError.STOPPED.exception());
+        return;
+      }
       readBatch.add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
       if (readBatch.size() == 1) {
         context.runOnContext(x -> flushReads());
@@ -504,13 +517,16 @@ final class RaftVerticle extends VerticleBase {
     io.vetcd.raft.Snapshot snapshot = rd.snapshot();
     applyThread.submit(() -> {
       try {
-        store.install(snapshot.data(), java.util.Set.of(Member.SELF_RECORD));
+        Failpoints.check("snapshot-install");
+        store.install(snapshot.data());
         store.sync();
-      } catch (java.io.IOException e) {
-        throw new java.io.UncheckedIOException(e);
+      } catch (java.io.IOException | RuntimeException e) {
+        failStop.stop("installing a snapshot from the leader failed", e);
+        throw new IllegalStateException("snapshot install failed", e);
       }
       long applied = store.appliedIndex();
       lessor.reload(Member.leaseTtls(store));
+      alarms.reload(store);
       watches.reset();
       LOG.info("applying snapshot at index {} (term {}): the keyspace is now at applied index {}",
           snapshot.index(), snapshot.term(), applied);
@@ -543,7 +559,9 @@ final class RaftVerticle extends VerticleBase {
     }, false).onComplete(ar -> {
       snapshotting = false;
       if (ar.failed()) {
-        LOG.warn("syncing the keyspace for a snapshot failed: {}", ar.cause().toString());
+        // The log before the point stays (nothing was marked void), but a keyspace that cannot sync
+        // cannot be trusted either.
+        failStop.stop("syncing the keyspace at a snapshot point failed", ar.cause());
         return;
       }
       if (applied <= snapshotIndex) {
@@ -595,6 +613,30 @@ final class RaftVerticle extends VerticleBase {
     commitIndex = node.commitIndex();
     readyInFlight = false;
     processReady();
+  }
+
+  /**
+   * The member stopped ({@link FailStop}): every request waiting on it hears etcd's "server stopped"
+   * rather than a timeout, and nothing waiting is ever answered with success.
+   */
+  private void answerEveryoneStopped() {
+    for (Long id : waiting.keySet()) {
+      Waiter w = waiting.remove(id);
+      if (w != null) {
+        w.handler().handle(Future.failedFuture(EtcdError.STOPPED.exception()));
+      }
+    }
+    post(() -> {
+      List<PendingRead> reads = new ArrayList<>(readBatch);
+      readBatch.clear();
+      readsAsked.values().forEach(reads::addAll);
+      readsAsked.clear();
+      readsWaiting.values().forEach(reads::addAll);
+      readsWaiting.clear();
+      reads.forEach(r -> r.promise().tryFail(EtcdError.STOPPED.exception()));
+      forwarded.values().forEach(f -> f.promise().tryFail(EtcdError.STOPPED.exception()));
+      forwarded.clear();
+    });
   }
 
   /** Answers the callers of a batch's requests; on the apply thread, right after its commit. */

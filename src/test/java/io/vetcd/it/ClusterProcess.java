@@ -357,6 +357,33 @@ final class ClusterProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Restarts stopped members and waits until each reports a leader in its status: for when /health
+     * is false on purpose (a raised alarm).
+     */
+    void restartUntilLed(int... members) throws IOException, InterruptedException {
+        for (int member : members) {
+            launch(member);
+        }
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        for (int member : members) {
+            while (true) {
+                if (!processes[member].isAlive()) {
+                    fail(name(member) + " exited with code " + processes[member].exitValue() + "\n" + logTails());
+                }
+                Etcdctl.Result status = Etcdctl.run(endpoint(member), "endpoint", "status", "-w", "json");
+                Matcher leader = LEADER.matcher(status.stdout());
+                if (status.ok() && leader.find() && !leader.group(1).equals("0")) {
+                    break;
+                }
+                if (System.nanoTime() > deadline) {
+                    fail(name(member) + " reports no leader within " + READY_TIMEOUT + "\n" + logTails());
+                }
+                Thread.sleep(POLL_INTERVAL_MS);
+            }
+        }
+    }
+
     private String ownMemberId(int member) throws IOException, InterruptedException {
         Etcdctl.Result status = Etcdctl.run(endpoint(member), "endpoint", "status", "-w", "json");
         Matcher id = MEMBER_ID.matcher(status.stdout());

@@ -1,0 +1,89 @@
+package io.vetcd.server;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What a member does when its log or keyspace fails: it stops, at once and loudly (etcd exits on a WAL
+ * or backend error). A member that kept running after such a failure would either hang — its appends
+ * or applies no longer happening, every write waiting for its timeout — or, worse, acknowledge what
+ * never reached the disk. So the first failure is logged in plain words, the member reports unhealthy,
+ * the requests waiting on it are answered with etcd's "server stopped", nothing more is acknowledged,
+ * and the process exits with status 1 so that goreman, systemd or Kubernetes restart it.
+ */
+public final class FailStop {
+
+  private static final Logger LOG = LoggerFactory.getLogger(FailStop.class);
+
+  /** How long the process lets the answers to waiting requests leave before it exits. */
+  private static final long EXIT_AFTER_MS = 300;
+
+  private final AtomicReference<Throwable> cause = new AtomicReference<>();
+  private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
+  private final Runnable exit;
+
+  /** A member's fail-stop that ends the process (status 1) after {@code onStop} actions ran. */
+  public static FailStop exitingProcess() {
+    return new FailStop(() -> {
+      Thread exiting = new Thread(() -> {
+        try {
+          Thread.sleep(EXIT_AFTER_MS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        System.err.flush();
+        // halt, not exit: the shutdown hook would wait for the threads that just failed to finish work.
+        Runtime.getRuntime().halt(1);
+      }, "vetcd-fail-stop");
+      exiting.setDaemon(false);
+      exiting.start();
+    });
+  }
+
+  /** A fail-stop that runs {@code exit} instead of ending the process (tests). */
+  public FailStop(Runnable exit) {
+    this.exit = exit;
+  }
+
+  /** Runs {@code action} (answer waiting requests, refuse new ones) when the member stops. */
+  void onStop(Runnable action) {
+    onStop.add(action);
+  }
+
+  /**
+   * Stops the member because {@code what} failed; only the first call acts. Safe from any thread, and
+   * for any Throwable: an Error (a SIGBUS in a mapped file surfaces as InternalError) as much as an
+   * exception.
+   */
+  public void stop(String what, Throwable error) {
+    if (!cause.compareAndSet(null, error)) {
+      return;
+    }
+    LOG.error("{}: {}. The member stops serving and exits (status 1); nothing acknowledged is lost, and "
+        + "a restart replays the log once the cause is fixed", what, describe(error), error);
+    for (Runnable action : onStop) {
+      try {
+        action.run();
+      } catch (RuntimeException e) {
+        LOG.warn("while stopping: {}", e.toString());
+      }
+    }
+    exit.run();
+  }
+
+  /** Whether the member has stopped (it is then unhealthy and answers nothing). */
+  public boolean stopped() {
+    return cause.get() != null;
+  }
+
+  private static String describe(Throwable error) {
+    String message = error.getMessage() == null ? error.getClass().getSimpleName() : error.getMessage();
+    if (error instanceof InternalError && message.contains("unsafe memory access")) {
+      return "a write into a memory-mapped file failed (" + message + "): most often the disk is full";
+    }
+    return message;
+  }
+}
