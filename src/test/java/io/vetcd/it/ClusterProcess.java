@@ -305,7 +305,21 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     private void launch(int member) throws IOException {
+        launchWith(member, List.of());
+    }
+
+    /**
+     * Starts a stopped member with extra JVM arguments (vetcd: a failpoint), without waiting for it:
+     * for a member expected to fail. Returns its process.
+     */
+    Process launchWith(int member, List<String> jvmArgs) throws IOException {
+        if (isRunning(member)) {
+            throw new IllegalStateException(name(member) + " is still running");
+        }
         List<String> command = command(member);
+        if (kind == MemberProcess.Kind.VETCD) {
+            command.addAll(command.indexOf("-jar"), jvmArgs);
+        }
         Files.writeString(logFile(member), "=== starting: " + String.join(" ", command) + "\n",
                 StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         ProcessBuilder builder = new ProcessBuilder(command)
@@ -315,6 +329,7 @@ final class ClusterProcess implements AutoCloseable {
         builder.environment().keySet().removeIf(k -> k.startsWith("ETCD_"));
         processes[member] = builder.start();
         processes[member].getOutputStream().close();
+        return processes[member];
     }
 
     /** etcd's Procfile line for infraN, on this cluster's ports, data dir and token. */

@@ -47,23 +47,32 @@ final class MemberProcess implements AutoCloseable {
     /**
      * What to launch beyond the defaults: the member's name, where its flags come from, and extra
      * command-line arguments (e.g. {@code --quota-backend-bytes}); extra arguments always go on the
-     * command line, whatever the flag source.
+     * command line, whatever the flag source. vetcd only: JVM arguments (a failpoint), and a data dir
+     * of the test's choosing (null: one in the member's temp dir), e.g. on a small file system.
      */
-    record Options(String name, FlagSource flagSource, List<String> extraArgs) {
+    record Options(String name, FlagSource flagSource, List<String> extraArgs, List<String> jvmArgs, Path dataDir) {
         static Options defaults() {
-            return new Options("default", FlagSource.ARGS, List.of());
+            return new Options("default", FlagSource.ARGS, List.of(), List.of(), null);
         }
 
         Options withName(String newName) {
-            return new Options(newName, flagSource, extraArgs);
+            return new Options(newName, flagSource, extraArgs, jvmArgs, dataDir);
         }
 
         Options withFlagSource(FlagSource source) {
-            return new Options(name, source, extraArgs);
+            return new Options(name, source, extraArgs, jvmArgs, dataDir);
         }
 
         Options withExtraArgs(String... args) {
-            return new Options(name, flagSource, List.of(args));
+            return new Options(name, flagSource, List.of(args), jvmArgs, dataDir);
+        }
+
+        Options withJvmArgs(String... args) {
+            return new Options(name, flagSource, extraArgs, List.of(args), dataDir);
+        }
+
+        Options withDataDir(Path dir) {
+            return new Options(name, flagSource, extraArgs, jvmArgs, dir);
         }
     }
 
@@ -74,7 +83,7 @@ final class MemberProcess implements AutoCloseable {
 
     private final Kind kind;
     private final String name;
-    private final Options options;
+    private Options options;
     private final Path rootDir;
     private final Path logFile;
     private final int clientPort;
@@ -148,7 +157,7 @@ final class MemberProcess implements AutoCloseable {
 
     /** The member's data dir (the server's --data-dir). */
     Path dataDir() {
-        return rootDir.resolve("data");
+        return options.dataDir() != null ? options.dataDir() : rootDir.resolve("data");
     }
 
     /** The running server process, for tests that signal it themselves. */
@@ -172,10 +181,43 @@ final class MemberProcess implements AutoCloseable {
 
     /** Starts again on the same data dir and ports, after {@link #kill9()} or {@link #stop()}. */
     void restart() throws IOException, InterruptedException {
+        restart(options);
+    }
+
+    /** As {@link #restart()}, launched as {@code newOptions} say (e.g. without a failpoint). */
+    void restart(Options newOptions) throws IOException, InterruptedException {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException(kind + " is still running");
         }
+        options = newOptions;
         launchAndAwaitReady();
+    }
+
+    /**
+     * Starts again without waiting for it to become ready: for a member expected to fail at start.
+     * Returns the process.
+     */
+    Process launch(Options newOptions) throws IOException {
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException(kind + " is still running");
+        }
+        options = newOptions;
+        launchProcess();
+        return process;
+    }
+
+    /** The options the member was last launched with. */
+    Options options() {
+        return options;
+    }
+
+    /** Whether the member's log holds {@code text} (all of it, not only the tail). */
+    boolean logContains(String text) {
+        try {
+            return new String(Files.readAllBytes(logFile), StandardCharsets.UTF_8).contains(text);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** The last lines of this member's log, for failure messages. */
@@ -225,6 +267,11 @@ final class MemberProcess implements AutoCloseable {
     }
 
     private void launchAndAwaitReady() throws IOException, InterruptedException {
+        launchProcess();
+        awaitReady();
+    }
+
+    private void launchProcess() throws IOException {
         List<String> command = command();
         Map<String, String> env = new LinkedHashMap<>();
         if (options.flagSource() == FlagSource.ENV) {
@@ -247,11 +294,13 @@ final class MemberProcess implements AutoCloseable {
         builder.environment().putAll(env);
         process = builder.start();
         process.getOutputStream().close();
-        awaitReady();
     }
 
     private List<String> command() {
         List<String> command = serverCommand(kind);
+        if (kind == Kind.VETCD) {
+            command.addAll(command.indexOf("-jar"), options.jvmArgs());
+        }
         switch (options.flagSource()) {
             case ARGS -> memberFlags().forEach((flag, value) -> command.addAll(List.of("--" + flag, value)));
             case CONFIG_FILE -> command.addAll(List.of("--config-file", configFile().toString()));
