@@ -225,6 +225,7 @@ class LazyFsIT {
             assertEquals(1, fs.stats().pendingNamespaceOps(), "late's creation is pending: " + fs.stats());
 
             fs.powerOff();
+            assertFalse(Files.exists(fs.backingDir().resolve("late")), "SIGUSR1 undoes the namespace at once");
             fs.remount();
             assertArrayEquals(bytes('v', 100), Files.readAllBytes(vanishes), "created before the directory's fsync");
             assertArrayEquals(bytes('s', 100), Files.readAllBytes(stays));
@@ -247,6 +248,7 @@ class LazyFsIT {
             assertEquals(List.of(), list(fs.mountPoint()));
 
             fs.powerOff();
+            assertEquals(5000, Files.size(fs.backingDir().resolve("back")), "SIGUSR1 undoes the namespace at once");
             fs.remount();
             assertArrayEquals(bytes('b', 5000), Files.readAllBytes(back));
             assertFalse(Files.exists(gone));
