@@ -58,8 +58,8 @@ import org.slf4j.LoggerFactory;
  *       record up to it intact: a bad or missing record there is damage, and replay stops with the
  *       file and index;
  *   <li>the newest generation may end in a torn record (one whose checksum fails where some of its
- *       pages read as zeros, the trace of pages that never reached the disk): it and anything after it
- *       were never synced, hence never acknowledged, and are dropped; any other bad record is damage.
+ *       sectors read as zeros, the trace of a write that never reached the disk): it and anything after
+ *       it were never synced, hence never acknowledged, and are dropped; any other bad record is damage.
  * </ul>
  * Before the first record of a new generation, every file of the older ones is synced: what this run
  * read is then on disk, whatever the previous run had synced.
@@ -99,9 +99,10 @@ public final class Wal implements AutoCloseable {
    * Appends stop (the member with them) when the disk has less free space than this beyond what they
    * write. Chronicle writes through a mapping of a sparse file: a page with no block behind it on a
    * full disk is a SIGBUS, which the JVM turns into an InternalError at best and an abort at worst,
-   * after part of a record is written. Refusing first keeps the failure a clear one.
+   * after part of a record is written. Refusing first keeps the failure a clear one. (The system
+   * property {@code vetcd.wal.min-free-bytes} changes it: the full-disk test switches it off with a negative value, to reach the SIGBUS.)
    */
-  public static final long MIN_FREE_BYTES = 16L << 20;
+  public static final long MIN_FREE_BYTES = Long.getLong("vetcd.wal.min-free-bytes", 16L << 20);
 
   /** How a log is opened: the roll cycle and clock (tests roll files by the second), the syncer. */
   public record Options(RollCycle rollCycle, TimeProvider clock, FileSyncer syncer) {
@@ -559,7 +560,7 @@ public final class Wal implements AutoCloseable {
         } catch (WalRecord.BadRecord e) {
           scan.bad = e.getMessage();
           scan.badIndex = index;
-          scan.badLooksTorn = hasZeroPage(raw, position);
+          scan.badLooksTorn = hasZeroSector(raw, position);
         }
       }
     } catch (RuntimeException e) {
@@ -574,17 +575,20 @@ public final class Wal implements AutoCloseable {
   }
 
   /**
-   * Whether some page of the record (as it lies in the file, from {@code position}) reads as zeros
-   * only: the trace of a page written through the mapping that never reached the disk, while the page
-   * with the record's header did. A record whose bytes are all there but wrong is damage, not a tear.
+   * Whether some 512-byte sector of the record, as it lies in the file from {@code position}, reads as
+   * zeros only (etcd's test for a torn entry): the trace of a write that never reached the disk. A
+   * power loss loses whole pages written through the mapping while the page with the record's header
+   * was kept; a write cut short by a full disk (SIGBUS) leaves each page it reached partly written
+   * (large copies go several pages at a time) and the rest as zeros. A record whose bytes are all
+   * there but wrong is damage, not a tear.
    */
-  static boolean hasZeroPage(byte[] raw, long position) {
-    final int page = 4096;
+  static boolean hasZeroSector(byte[] raw, long position) {
+    final int sector = 512;
     long start = position;
     long end = position + raw.length;
-    for (long p = start - Math.floorMod(start, page); p < end; p += page) {
+    for (long p = start - Math.floorMod(start, sector); p < end; p += sector) {
       int from = (int) (Math.max(p, start) - start);
-      int to = (int) (Math.min(p + page, end) - start);
+      int to = (int) (Math.min(p + sector, end) - start);
       boolean zeros = to > from;
       for (int i = from; i < to && zeros; i++) {
         zeros = raw[i] == 0;

@@ -32,7 +32,8 @@ final class KvLoad implements AutoCloseable {
     }
 
     private final Vertx vertx = Vertx.vertx();
-    private final GrpcClient client = GrpcClient.client(vertx);
+    private final GrpcClient client = GrpcClient.client(vertx,
+            new io.vertx.grpc.client.GrpcClientOptions().setMaxMessageSize(Integer.MAX_VALUE)); // a range of it all
     private final SocketAddress address;
     private final KVGrpcClient kv;
 
