@@ -144,6 +144,7 @@ public final class Member {
             + "data directory from a backup, or remove it and add the member back to the cluster");
       }
     }
+    syncDirectories(config.dataDir());
     boolean recorded;
     try (MvccStore.ReadView view = store.read()) {
       recorded = view.record(CLUSTER_RECORD) != null;
@@ -188,6 +189,28 @@ public final class Member {
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
     return member;
+  }
+
+  /**
+   * Makes the data directory's own entries durable before anything is acknowledged: the directories
+   * made at the first start (the data dir, member/, member/wal/, member/db/) and the keyspace's files
+   * in member/db. Without it a power loss can take a whole fresh data dir with everything synced in
+   * it; the log syncs its own directory, not the ones above it.
+   */
+  private static void syncDirectories(Path dataDir) {
+    Path member = dataDir.resolve("member");
+    List<Path> dirs = new java.util.ArrayList<>(List.of(member.resolve("db"), member.resolve("wal"), member,
+        dataDir.toAbsolutePath()));
+    if (dataDir.toAbsolutePath().getParent() != null) {
+      dirs.add(dataDir.toAbsolutePath().getParent());
+    }
+    try (io.vetcd.wal.FileSyncer disk = io.vetcd.wal.FileSyncer.disk()) {
+      for (Path dir : dirs) {
+        disk.forceDirectory(dir);
+      }
+    } catch (java.io.IOException e) {
+      throw new io.vetcd.wal.WalException("syncing the data directory " + dataDir + " failed: " + e.getMessage(), e);
+    }
   }
 
   /** The leases the keyspace holds, id → granted TTL: what the lessor starts from. */

@@ -59,6 +59,8 @@ final class ClusterProcess implements AutoCloseable {
     private final String testName;
     private final String token;
     private final List<String> extraArgs;
+    /** Where each member keeps its data (null: under the cluster's temp dir). */
+    private final java.util.function.IntFunction<Path> dataDirs;
     private final Path rootDir;
     private final int[] clientPorts = new int[SIZE + 1];
     private final int[] peerPorts = new int[SIZE + 1];
@@ -98,7 +100,13 @@ final class ClusterProcess implements AutoCloseable {
      */
     static ClusterProcess start(MemberProcess.Kind kind, String testName, String... extraArgs)
             throws IOException, InterruptedException {
-        ClusterProcess cluster = new ClusterProcess(kind, testName, List.of(extraArgs));
+        return start(kind, testName, null, extraArgs);
+    }
+
+    /** As {@link #start(MemberProcess.Kind, String, String...)}, member N's data dir at {@code dataDirs(N)}. */
+    static ClusterProcess start(MemberProcess.Kind kind, String testName, java.util.function.IntFunction<Path> dataDirs,
+            String... extraArgs) throws IOException, InterruptedException {
+        ClusterProcess cluster = new ClusterProcess(kind, testName, List.of(extraArgs), dataDirs);
         try {
             for (int i = 1; i <= SIZE; i++) {
                 cluster.launch(i);
@@ -117,8 +125,10 @@ final class ClusterProcess implements AutoCloseable {
         return cluster;
     }
 
-    private ClusterProcess(MemberProcess.Kind kind, String testName, List<String> extraArgs) throws IOException {
+    private ClusterProcess(MemberProcess.Kind kind, String testName, List<String> extraArgs,
+            java.util.function.IntFunction<Path> dataDirs) throws IOException {
         this.kind = kind;
+        this.dataDirs = dataDirs;
         this.testName = testName;
         this.extraArgs = extraArgs;
         this.token = "it-" + testName + "-" + UUID.randomUUID().toString().substring(0, 8);
@@ -162,7 +172,7 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     Path dataDir(int member) {
-        return rootDir.resolve(name(member));
+        return dataDirs != null ? dataDirs.apply(checkIndex(member)) : rootDir.resolve(name(member));
     }
 
     Path logFile(int member) {
