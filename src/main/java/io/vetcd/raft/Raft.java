@@ -683,8 +683,9 @@ final class Raft {
       answerRead(m, log.committed());
       return;
     }
-    if (pendingReads.add(log.committed(), m)) {
-      pendingReads.ack(id, m.context());
+    PendingReads.Pending pending = pendingReads.add(log.committed(), m);
+    if (pending != null) {
+      pending.acks().add(id);
       // Thesis §6.4 step 3: a heartbeat round proves nobody else leads.
       broadcastHeartbeat();
     }

@@ -120,7 +120,8 @@ public final class RaftNode {
   /**
    * Asks for a linearizable read point (thesis §6.4). The answer arrives later as a {@link ReadState}
    * with this {@code context} in a Ready (possibly never, if leadership changes: time out). The
-   * context must be non-empty and unique among pending reads. False when there is no known leader.
+   * context must be non-empty and unique among this member's pending reads (other members may use
+   * the same contexts). False when there is no known leader.
    */
   public boolean readIndex(byte[] context) {
     if (context == null || context.length == 0) {

@@ -64,6 +64,8 @@ final class ClusterProcess implements AutoCloseable {
     private final Path rootDir;
     private final int[] clientPorts = new int[SIZE + 1];
     private final int[] peerPorts = new int[SIZE + 1];
+    /** Where each member listens for peers: its advertised peer port, unless a {@link PeerRelay} is in front. */
+    private final int[] listenPeerPorts = new int[SIZE + 1];
     private final Process[] processes = new Process[SIZE + 1];
     /** Member ids as the members report them in response headers (unsigned decimal, as etcdctl's JSON prints them). */
     private final String[] memberIds = new String[SIZE + 1];
@@ -100,13 +102,27 @@ final class ClusterProcess implements AutoCloseable {
      */
     static ClusterProcess start(MemberProcess.Kind kind, String testName, String... extraArgs)
             throws IOException, InterruptedException {
-        return start(kind, testName, null, extraArgs);
+        return start(kind, testName, null, null, extraArgs);
     }
 
     /** As {@link #start(MemberProcess.Kind, String, String...)}, member N's data dir at {@code dataDirs(N)}. */
     static ClusterProcess start(MemberProcess.Kind kind, String testName, java.util.function.IntFunction<Path> dataDirs,
             String... extraArgs) throws IOException, InterruptedException {
-        ClusterProcess cluster = new ClusterProcess(kind, testName, List.of(extraArgs), dataDirs);
+        return start(kind, testName, null, dataDirs, extraArgs);
+    }
+
+    /**
+     * As above, with each member's peer traffic through {@code relay} (null: none): members advertise
+     * the relay's URLs and listen behind it, and the relay tells diallers apart by these processes.
+     */
+    static ClusterProcess start(MemberProcess.Kind kind, String testName, PeerRelay relay, String... extraArgs)
+            throws IOException, InterruptedException {
+        return start(kind, testName, relay, null, extraArgs);
+    }
+
+    private static ClusterProcess start(MemberProcess.Kind kind, String testName, PeerRelay relay,
+            java.util.function.IntFunction<Path> dataDirs, String... extraArgs) throws IOException, InterruptedException {
+        ClusterProcess cluster = new ClusterProcess(kind, testName, relay, List.of(extraArgs), dataDirs);
         try {
             for (int i = 1; i <= SIZE; i++) {
                 cluster.launch(i);
@@ -125,7 +141,7 @@ final class ClusterProcess implements AutoCloseable {
         return cluster;
     }
 
-    private ClusterProcess(MemberProcess.Kind kind, String testName, List<String> extraArgs,
+    private ClusterProcess(MemberProcess.Kind kind, String testName, PeerRelay relay, List<String> extraArgs,
             java.util.function.IntFunction<Path> dataDirs) throws IOException {
         this.kind = kind;
         this.dataDirs = dataDirs;
@@ -135,7 +151,11 @@ final class ClusterProcess implements AutoCloseable {
         int[] ports = MemberProcess.freePorts(2 * SIZE);
         for (int i = 1; i <= SIZE; i++) {
             clientPorts[i] = ports[2 * (i - 1)];
-            peerPorts[i] = ports[2 * (i - 1) + 1];
+            peerPorts[i] = relay == null ? ports[2 * (i - 1) + 1] : relay.advertisedPort(i);
+            listenPeerPorts[i] = relay == null ? peerPorts[i] : relay.memberPort(i);
+        }
+        if (relay != null) {
+            relay.identifyBy(this::pid);
         }
         this.rootDir = Files.createTempDirectory("vetcd-cluster-" + testName + "-");
         Files.createDirectories(MemberProcess.LOG_DIR);
@@ -159,6 +179,12 @@ final class ClusterProcess implements AutoCloseable {
 
     String peerUrl(int member) {
         return "http://" + HOST + ":" + peerPorts[checkIndex(member)];
+    }
+
+    /** The process id of a running member, 0 if it is not running. */
+    long pid(int member) {
+        Process process = processes[checkIndex(member)];
+        return process != null && process.isAlive() ? process.pid() : 0;
     }
 
     /** All client URLs, comma separated, for {@code etcdctl --endpoints=}. */
@@ -352,7 +378,7 @@ final class ClusterProcess implements AutoCloseable {
                 "--name", name(member),
                 "--listen-client-urls", endpoint(member),
                 "--advertise-client-urls", endpoint(member),
-                "--listen-peer-urls", peerUrl(member),
+                "--listen-peer-urls", "http://" + HOST + ":" + listenPeerPorts[member],
                 "--initial-advertise-peer-urls", peerUrl(member),
                 "--initial-cluster-token", token,
                 "--initial-cluster", initialCluster,

@@ -5,6 +5,7 @@ import java.util.BitSet;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 
@@ -23,6 +24,13 @@ import java.util.Set;
  * <p>In particular a read never sees a value older than a write acknowledged before the read
  * started: that write must be ordered before the read, and anything ordered in between would be
  * another write.
+ *
+ * <p>Reads of an absent key are reads of {@code null}: a key nobody wrote yet reads as absent, and a
+ * read that finds nothing after the put of the key was acknowledged (a read that "misses" an
+ * acknowledged write) is caught like any stale read.
+ *
+ * <p>A store of many keys is checked key by key ({@link #checkKeys}): linearizability is local
+ * (Herlihy and Wing), so a history is linearizable exactly when each key's sub-history is.
  *
  * <p>Times are {@link System#nanoTime()} readings taken by the client around the whole request (so
  * the real effect lies inside), and {@link #NEVER} marks a missing response.
@@ -101,6 +109,29 @@ final class LinearizabilityChecker {
         }
     }
 
+    /** The verdict over many keys: every key's, and the keys whose history is not linearizable. */
+    record KeyedResult(Map<String, Result> byKey) {
+        boolean linearizable() {
+            return byKey.values().stream().allMatch(Result::linearizable);
+        }
+
+        List<String> failedKeys() {
+            return byKey.entrySet().stream().filter(e -> !e.getValue().linearizable()).map(Map.Entry::getKey).toList();
+        }
+
+        /** The failures (the first few in full), for assertion messages. */
+        String explain() {
+            List<String> failed = failedKeys();
+            if (failed.isEmpty()) {
+                return "all " + byKey.size() + " keys linearizable";
+            }
+            StringBuilder text = new StringBuilder(failed.size() + " of " + byKey.size()
+                    + " keys NOT linearizable: " + failed + "\n");
+            failed.stream().limit(5).forEach(key -> text.append(key).append(": ").append(byKey.get(key).explain()));
+            return text.toString();
+        }
+    }
+
     private final List<Op> ops;
     private final Set<Visited> visited = new HashSet<>();
     private final List<Op> path = new ArrayList<>();
@@ -130,6 +161,13 @@ final class LinearizabilityChecker {
         int completed = (int) checker.ops.stream().filter(Op::completed).count();
         boolean ok = checker.search(new BitSet(checker.ops.size()), initialValue, completed);
         return new Result(ok, ok ? List.copyOf(checker.path) : checker.longestPath, checker.ops);
+    }
+
+    /** Checks each key's history, every key starting absent. */
+    static KeyedResult checkKeys(Map<String, List<Op>> historyByKey) {
+        Map<String, Result> results = new java.util.LinkedHashMap<>();
+        historyByKey.forEach((key, history) -> results.put(key, check(history, null)));
+        return new KeyedResult(results);
     }
 
     /**

@@ -11,7 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vetcd.it.LinearizabilityChecker.Op;
 import io.vetcd.it.LinearizabilityChecker.Result;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The register checker on small hand-made histories; times are abstract ticks. */
@@ -163,6 +165,50 @@ class LinearizabilityCheckerTest {
         assertFalse(result.linearizable(), result::explain);
         history.remove(history.size() - 1);
         assertTrue(LinearizabilityChecker.check(history, null).linearizable());
+    }
+
+    // ---- reads of absent keys, many keys (issue 22)
+
+    @Test
+    void readThatMissesAnAcknowledgedPutFails() {
+        // The put of k was acknowledged at 3; a linearizable read invoked at 10 found no such key.
+        assertNotLinearizable(read(null, 0, 1), write("v", 2, 3), read("v", 4, 5), read(null, 10, 11));
+        assertNotLinearizable(write("v", 2, 3), read(null, 10, 11));
+    }
+
+    @Test
+    void readOfAnAbsentKeyBeforeOrDuringItsPutPasses() {
+        assertLinearizable(read(null, 0, 1), write("v", 2, 3), read("v", 4, 5));
+        // Overlapping the put, a read may miss it...
+        assertLinearizable(write("v", 2, 10), read(null, 3, 4), read("v", 11, 12));
+        // ...but not once another read has seen it.
+        assertNotLinearizable(write("v", 2, 10), read("v", 3, 4), read(null, 5, 6));
+    }
+
+    @Test
+    void readOfAKeyWhosePutFailedMayFindItOrNot() {
+        assertLinearizable(maybeWrite("v", 0), read(null, 5, 6), read("v", 7, 8));
+        assertLinearizable(maybeWrite("v", 0), read(null, 5, 6), read(null, 7, 8));
+        // Once seen, it stays.
+        assertNotLinearizable(maybeWrite("v", 0), read("v", 5, 6), read(null, 7, 8));
+    }
+
+    @Test
+    void manyKeysAreCheckedOneByOneAndTheMissedKeyIsNamed() {
+        // 300 keys, each put once then read back through some member; one read misses its key.
+        Map<String, List<Op>> history = new LinkedHashMap<>();
+        for (int k = 0; k < 300; k++) {
+            long t = k * 10L;
+            history.put("w-" + k, new ArrayList<>(List.of(
+                    read(null, t, t + 2), write("v" + k, t + 1, t + 5), read("v" + k, t + 6, t + 8))));
+        }
+        assertTrue(LinearizabilityChecker.checkKeys(history).linearizable());
+        history.get("w-123").add(read(null, 100_000, 100_001)); // the final read: "count 0"
+        LinearizabilityChecker.KeyedResult result = LinearizabilityChecker.checkKeys(history);
+        assertFalse(result.linearizable());
+        assertEquals(List.of("w-123"), result.failedKeys());
+        assertTrue(result.explain().contains("w-123") && result.explain().contains("read->null [100000, 100001]"),
+                result.explain());
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +31,9 @@ class ReadIndexTest {
     List<Message> beats = rd.leaderMessages().stream()
         .filter(m -> m.type() == MessageType.HEARTBEAT).toList();
     assertEquals(2, beats.size());
-    assertTrue(beats.stream().allMatch(m -> new String(m.context()).equals("r1")));
+    // They carry the leader's round for this read (not the requester's context, see PendingReads).
+    assertTrue(beats.stream().allMatch(m -> m.context() != null));
+    assertEquals(1, beats.stream().map(m -> new String(m.context())).distinct().count());
     net.disks.get(1L).persist(rd);
     net.enqueue(rd.leaderMessages());
     net.enqueue(rd.messages());
@@ -109,6 +112,73 @@ class ReadIndexTest {
     net.stabilize();
     assertEquals(List.of("a", "b", "c"),
         net.reads.get(1L).stream().map(r -> new String(r.context())).toList());
+  }
+
+  /**
+   * Each member numbers its own reads (the server counts them from 1), so the leader sees the same
+   * context from several members at once: every one of them is answered (issue 22: the leader kept
+   * one request per context and silently dropped the others, whose reads then timed out).
+   * Reference: thesis section 6.4
+   */
+  @Test
+  void readsOfDifferentMembersWithTheSameContextAreAllAnswered() {
+    Network net = Network.of(3);
+    net.elect(1);
+    net.propose(2, "a");
+    long commit = net.node(1).commitIndex();
+    for (long id = 1; id <= 3; id++) {
+      assertTrue(net.node(id).readIndex(bytes("ctx-1")));
+    }
+    net.stabilize();
+    for (long id = 1; id <= 3; id++) {
+      assertEquals(List.of(new ReadState(commit, bytes("ctx-1"))), net.reads.get(id), "member " + id);
+    }
+  }
+
+  /**
+   * A heartbeat answer confirms only reads that arrived before that heartbeat left (thesis §6.4 step
+   * 3: the round proves nobody else led when the read arrived). Here an answer held back by the
+   * network arrives after the members that answered it elected a new leader, which committed "b";
+   * the old leader, not yet stepped down, takes a read whose context happens to be the one the held
+   * heartbeat carried. That answer must not confirm the read: its index is older than "b", so the read
+   * would miss a write acknowledged before it started (issue 22).
+   * Reference: thesis section 6.4
+   */
+  @Test
+  void aHeartbeatAnswerHeldBackCannotConfirmALaterRead() {
+    Network net = Network.of(3);
+    net.elect(1);
+    net.propose(1, "a");
+    // Member 2 reads with its context "r"; member 3's answer to that round's heartbeat is held back.
+    List<Message> held = new ArrayList<>();
+    net.drop(m -> m.type() == MessageType.HEARTBEAT_RESP && m.from() == 3 && held.add(m));
+    assertTrue(net.node(2).readIndex(bytes("r")));
+    net.stabilize();
+    assertEquals(1, net.reads.get(2L).size(), "answered with member 2's own acknowledgement");
+    assertEquals(1, held.size());
+    // Member 1 is cut off (and not ticked, so it still believes it leads); 2 and 3 elect a new
+    // leader, which commits "b".
+    net.heal();
+    net.isolate(1);
+    for (int i = 0; i < 40 && net.leaders().stream().noneMatch(id -> id != 1); i++) {
+      net.tick(2, 1);
+      net.tick(3, 1);
+      net.stabilize();
+    }
+    long newLeader = net.leaders().stream().filter(id -> id != 1).findFirst().orElseThrow();
+    assertTrue(net.propose(newLeader, "b"));
+    long indexOfB = net.node(newLeader).commitIndex();
+    assertTrue(net.node(1).isLeader(), "the old leader has not noticed yet");
+    // The old leader's server numbers its reads too; its next one happens to use "r" as well.
+    assertTrue(net.node(1).readIndex(bytes("r")));
+    net.stabilize();
+    // Now the held answer arrives.
+    net.node(1).step(held.get(0));
+    net.stabilize();
+    for (ReadState rs : net.reads.get(1L)) {
+      assertTrue(rs.index() >= indexOfB, "the old leader answered a read at index " + rs.index()
+          + ", before \"b\" (index " + indexOfB + "), acknowledged before the read started");
+    }
   }
 
   /**
