@@ -59,7 +59,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <p>Scenarios ({@code -Dit.partition.scenarios}, default {@value #DEFAULT_SCENARIOS}): a relay
  * mode ({@link PeerRelay.Mode}: HOLD delivers held bytes late, as behind an iptables DROP; RESET
- * resets connections; BLACKHOLE loses bytes silently) and PUTS (the report's schedule) or READS.
+ * resets connections; BLACKHOLE loses bytes silently) and PUTS (the report's schedule) or READS;
+ * a third part, SHAPES, replaces the nemesis by the other shapes of partition, 8 s each: the leader
+ * cannot send (it still hears everyone), the leader alone in a minority, a bridge (the leader and a
+ * follower both reach the third member, not each other), then a follower that cannot send.
  * {@code -Dit.partition.client=grpc} has the clients speak gRPC themselves instead of running
  * etcdctl (far more operations per second). Runs against vetcd; validated against etcd 3.4 with
  * {@code -Dit.cluster.candidate=etcd}. Histories go to
@@ -73,7 +76,7 @@ class AsymmetricPartitionIT {
      * the faults, checked by the linearizability checker. {@code -Dit.partition.scenarios} chooses,
      * e.g. {@code HOLD/PUTS,HOLD/READS,RESET/READS,BLACKHOLE/READS}.
      */
-    private static final String DEFAULT_SCENARIOS = "HOLD/PUTS,RESET/READS";
+    private static final String DEFAULT_SCENARIOS = "HOLD/PUTS,RESET/READS,HOLD/READS/SHAPES";
     private static final long WARMUP_MS = 3000;
     private static final long PARTITION_MS = 8000;
     private static final long SETTLE_MS = 3000;
@@ -127,16 +130,19 @@ class AsymmetricPartitionIT {
                 .map(String::trim).map(s -> s.toUpperCase(Locale.ROOT)).collect(Collectors.toSet());
         return Stream.of(PeerRelay.Mode.values())
                 .flatMap(mode -> Stream.of("PUTS", "READS").map(load -> mode + "/" + load))
+                .flatMap(scenario -> Stream.of(scenario, scenario + "/SHAPES"))
                 .filter(chosen::contains)
-                .map(scenario -> Arguments.of(PeerRelay.Mode.valueOf(scenario.split("/")[0]), scenario.endsWith("/READS")));
+                .map(scenario -> Arguments.of(PeerRelay.Mode.valueOf(scenario.split("/")[0]),
+                        scenario.contains("/READS"), scenario.endsWith("/SHAPES")));
     }
 
-    @ParameterizedTest(name = "{0}, reads during the faults: {1}")
+    @ParameterizedTest(name = "{0}, reads during the faults: {1}, other shapes: {2}")
     @MethodSource("scenarios")
-    void noAcknowledgedPutIsMissedByALinearizableRead(PeerRelay.Mode mode, boolean readsDuringRun) throws Exception {
+    void noAcknowledgedPutIsMissedByALinearizableRead(PeerRelay.Mode mode, boolean readsDuringRun, boolean shapes)
+            throws Exception {
         String candidate = ClusterProcess.candidateKind().name().toLowerCase(Locale.ROOT);
         String name = "asymmetric-" + candidate + "-" + mode.name().toLowerCase(Locale.ROOT)
-                + (readsDuringRun ? "-reads" : "-puts");
+                + (readsDuringRun ? "-reads" : "-puts") + (shapes ? "-shapes" : "");
         relay = PeerRelay.start(ClusterProcess.SIZE);
         cluster = ClusterProcess.start(ClusterProcess.candidateKind(), name, relay);
         pool = Executors.newFixedThreadPool(Math.max(CLIENTS, VERIFY_THREADS));
@@ -178,23 +184,10 @@ class AsymmetricPartitionIT {
         // The nemesis.
         Thread.sleep(WARMUP_MS);
         List<Integer> victims = new ArrayList<>();
-        int leader = cluster.leaderIndex();
-        victims.add(leader);
-        partition(leader, "leader", mode, events, t0);
-        for (int round = 0; round < 2; round++) {
-            int currentLeader = cluster.leaderIndex();
-            List<Integer> followers = new ArrayList<>();
-            for (int m = 1; m <= ClusterProcess.SIZE; m++) {
-                if (m != currentLeader) {
-                    followers.add(m);
-                }
-            }
-            // Each follower in turn: one not cut in an earlier follower round, the old leader last.
-            followers.sort((a, b) -> Boolean.compare(victims.subList(1, victims.size()).contains(a),
-                    victims.subList(1, victims.size()).contains(b)) * 2 + Boolean.compare(a == leader, b == leader));
-            int follower = followers.get(0);
-            victims.add(follower);
-            partition(follower, "follower", mode, events, t0);
+        if (shapes) {
+            otherShapes(mode, victims, events, t0);
+        } else {
+            receiveCuts(mode, victims, events, t0);
         }
         stop.set(true);
         for (Future<?> client : clients) {
@@ -258,15 +251,77 @@ class AsymmetricPartitionIT {
         assertTrue(result.linearizable(), result::explain);
     }
 
-    /** Cuts what {@code victim} receives for {@link #PARTITION_MS}, then heals and lets things settle. */
-    private void partition(int victim, String role, PeerRelay.Mode mode, List<String> events, long t0)
-            throws InterruptedException {
-        events.add(at(t0) + " infra" + victim + " (" + role + ") stops receiving (" + mode + ")");
-        relay.blockReceive(victim, mode);
+    /** The report's schedule: the leader stops receiving, then each follower in turn. */
+    private void receiveCuts(PeerRelay.Mode mode, List<Integer> victims, List<String> events, long t0) throws Exception {
+        int leader = cluster.leaderIndex();
+        victims.add(leader);
+        partition(leader, "leader", mode, events, t0);
+        for (int round = 0; round < 2; round++) {
+            int currentLeader = cluster.leaderIndex();
+            List<Integer> followers = new ArrayList<>();
+            for (int m = 1; m <= ClusterProcess.SIZE; m++) {
+                if (m != currentLeader) {
+                    followers.add(m);
+                }
+            }
+            // Each follower in turn: one not cut in an earlier follower round, the old leader last.
+            followers.sort((a, b) -> Boolean.compare(victims.subList(1, victims.size()).contains(a),
+                    victims.subList(1, victims.size()).contains(b)) * 2 + Boolean.compare(a == leader, b == leader));
+            int follower = followers.get(0);
+            victims.add(follower);
+            partition(follower, "follower", mode, events, t0);
+        }
+    }
+
+    /**
+     * The other shapes, each against whoever leads at the time: the leader cannot send; the leader alone
+     * in a minority; a bridge whose ends are the leader and a follower; a follower that cannot send.
+     */
+    private void otherShapes(PeerRelay.Mode mode, List<Integer> victims, List<String> events, long t0) throws Exception {
+        int leader = cluster.leaderIndex();
+        victims.add(leader);
+        fault(events, t0, "infra" + leader + " (leader) cannot send (" + mode + ")", () -> relay.blockSend(leader, mode));
+        int leader2 = cluster.leaderIndex();
+        victims.add(leader2);
+        Set<Integer> others = new HashSet<>();
+        for (int m = 1; m <= ClusterProcess.SIZE; m++) {
+            if (m != leader2) {
+                others.add(m);
+            }
+        }
+        fault(events, t0, "infra" + leader2 + " (leader) alone in a minority (" + mode + ")",
+                () -> relay.split(Set.of(leader2), others, mode));
+        int leader3 = cluster.leaderIndex();
+        List<Integer> followers = new ArrayList<>();
+        for (int m = 1; m <= ClusterProcess.SIZE; m++) {
+            if (m != leader3) {
+                followers.add(m);
+            }
+        }
+        victims.add(leader3);
+        fault(events, t0, "bridge: infra" + leader3 + " (leader) and infra" + followers.get(0) + " reach only infra"
+                + followers.get(1) + " (" + mode + ")", () -> relay.bridge(leader3, followers.get(1), followers.get(0), mode));
+        int leader4 = cluster.leaderIndex();
+        int follower = leader4 == 1 ? 2 : 1;
+        victims.add(follower);
+        fault(events, t0, "infra" + follower + " (follower) cannot send (" + mode + ")", () -> relay.blockSend(follower, mode));
+    }
+
+    /** Applies a fault for {@link #PARTITION_MS}, then heals and lets things settle. */
+    private void fault(List<String> events, long t0, String what, Runnable cut) throws InterruptedException {
+        events.add(at(t0) + " " + what);
+        cut.run();
         Thread.sleep(PARTITION_MS);
         relay.heal();
         events.add(at(t0) + " healed; relay: " + relay.stats());
         Thread.sleep(SETTLE_MS);
+    }
+
+    /** Cuts what {@code victim} receives for {@link #PARTITION_MS}, then heals and lets things settle. */
+    private void partition(int victim, String role, PeerRelay.Mode mode, List<String> events, long t0)
+            throws InterruptedException {
+        fault(events, t0, "infra" + victim + " (" + role + ") stops receiving (" + mode + ")",
+                () -> relay.blockReceive(victim, mode));
     }
 
     private static String at(long t0) {
