@@ -160,7 +160,7 @@ final class KvGrpc extends KVService {
    * a worker so that a big one never stalls the loop's other connections.
    */
   private <T> Future<T> read(boolean serializable, boolean oneKey, Function<MvccStore.ReadView, T> reader) {
-    Future<Void> ready = serializable ? Future.succeededFuture() : member.readBarrier();
+    Future<Void> ready = serializable ? member.serializableBarrier() : member.readBarrier();
     if (oneKey) {
       return ready.map(v -> readNow(reader));
     }

@@ -97,23 +97,24 @@ public final class MvccStore implements AutoCloseable {
    * How LMDB runs, and why these flags: it must never be left corrupt by a power loss (the log is the
    * durable record; the keyspace may lag it, never be damaged).
    * <ul>
-   *   <li>{@code MDB_NOMETASYNC}: each commit syncs the pages it wrote, then writes the meta page that
-   *       points at them without a sync of its own. LMDB documents that this keeps atomicity and
-   *       consistency (a crash may undo the last commit, which replay from the log redoes), with one
-   *       sync per commit instead of two. {@code MDB_NOSYNC}, which vetcd ran with before, keeps them
-   *       only if the file system preserves write order and never with {@code MDB_WRITEMAP}: a crash
-   *       could leave a meta page pointing at pages that never reached the disk.
-   *   <li>{@code MDB_WRITEMAP}: a transaction changes pages in place in the file's mapping, where by
-   *       default LMDB copies each dirty page into a buffer of its own and writes it back with pwrite at
-   *       commit (a quarter of the apply thread's CPU under puts); the commit's sync is then an msync.
-   *       The file is sized to the map at once, as a sparse file: its apparent size is the map size,
-   *       its blocks only the pages in use.
+   *   <li>{@code MDB_NOMETASYNC}: each commit writes its pages, syncs them (fdatasync), then writes the
+   *       meta page that points at them without a sync of its own. LMDB documents that this keeps
+   *       atomicity and consistency (a crash may undo the last commit, which replay from the log
+   *       redoes), with one sync per commit instead of two. vetcd ran with {@code MDB_NOSYNC} and
+   *       {@code MDB_WRITEMAP} before, a combination LMDB documents as able to corrupt the file in a
+   *       system crash: the kernel may write the meta page back before the pages it points at. The
+   *       commit's sync is kept out of request latency: the apply thread answers a batch just before
+   *       committing it (see the server's ApplyThread).
+   *   <li>No {@code MDB_WRITEMAP}: with it the commit's sync is an msync of the whole map (twice the
+   *       quota), measured slower per commit than LMDB's pwrite of the dirty pages and fdatasync; and a
+   *       page written through the map with no disk space behind it is a SIGBUS that kills the JVM,
+   *       where pwrite reports ENOSPC.
    *   <li>{@code MDB_NOTLS}: read transactions are not tied to threads (Vert.x's event loops and workers
    *       share them).
    * </ul>
    */
   private static EnvFlags[] flags() {
-    return new EnvFlags[] {EnvFlags.MDB_NOMETASYNC, EnvFlags.MDB_NOTLS, EnvFlags.MDB_WRITEMAP};
+    return new EnvFlags[] {EnvFlags.MDB_NOMETASYNC, EnvFlags.MDB_NOTLS};
   }
 
   /** A consistent read of the newest committed state; close it soon (a long reader pins old pages). */
@@ -473,7 +474,7 @@ public final class MvccStore implements AutoCloseable {
 
     /**
      * Starts a request that writes straight into this batch's transaction. It cannot be dropped alone
-     * (LMDB has no nested transactions with a writable map): if it fails, the whole batch must be
+     * (no nested transaction: each costs LMDB a dirty-page list): if it fails, the whole batch must be
      * closed without committing.
      */
     public StoreTxn begin() {

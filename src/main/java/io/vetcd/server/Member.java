@@ -310,6 +310,21 @@ public final class Member {
     return promise.future();
   }
 
+  /**
+   * Completes (on the caller's context) once a serializable read of {@link #store()} sees every write
+   * this member has acknowledged; at once, nearly always.
+   */
+  public Future<Void> serializableBarrier() {
+    Future<Void> barrier = raft.answeredBarrier();
+    if (barrier.isComplete()) {
+      return barrier;
+    }
+    Context caller = vertx.getOrCreateContext();
+    Promise<Void> promise = Promise.promise();
+    barrier.onComplete(result -> caller.runOnContext(v -> promise.handle(result)));
+    return promise.future();
+  }
+
   /** Completes on the caller's context once a read of {@link #store()} is linearizable. */
   public Future<Void> readBarrier() {
     Context caller = vertx.getOrCreateContext();

@@ -103,6 +103,11 @@ final class RaftVerticle extends VerticleBase {
   private volatile long commitIndex;
   /** The highest index the keyspace reflects. */
   private volatile long appliedIndex;
+  /**
+   * The highest index whose requests were answered (written by the apply thread just before its
+   * answers leave, which is before their transaction commits): appliedIndex catches up within a commit.
+   */
+  private volatile long answeredIndex;
   /** Proposals of this loop turn, not yet handed to the core. */
   private final List<byte[]> proposed = new ArrayList<>();
   private final List<Long> proposedIds = new ArrayList<>();
@@ -155,9 +160,17 @@ final class RaftVerticle extends VerticleBase {
   public Future<?> start() {
     context = vertx.getOrCreateContext();
     appendThread = new AppendThread(wal, failStop);
-    applyThread = new ApplyThread(store, watches, lessor, alarms, (index, results) -> {
-      answer(results);
-      post(() -> onApplied(index));
+    applyThread = new ApplyThread(store, watches, lessor, alarms, new ApplyThread.Sink() {
+      @Override
+      public void answering(long index, List<ApplyThread.Result> results) {
+        answeredIndex = Math.max(answeredIndex, index); // before any answer leaves: see answeredBarrier
+        answer(results);
+      }
+
+      @Override
+      public void applied(long index) {
+        post(() -> onApplied(index));
+      }
     }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
@@ -312,6 +325,29 @@ final class RaftVerticle extends VerticleBase {
       readBatch.add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
       if (readBatch.size() == 1) {
         context.runOnContext(x -> flushReads());
+      }
+    });
+    return promise.future();
+  }
+
+  /**
+   * Completes once the keyspace holds every write this member has answered so far: a serializable read
+   * waits for it, so that a client that saw its write acknowledged reads it back from this member, as
+   * from etcd (answers leave just before the transaction that holds them commits, see
+   * {@link ApplyThread.Sink}). Usually complete at once.
+   */
+  Future<Void> answeredBarrier() {
+    long target = answeredIndex;
+    if (appliedIndex >= target) {
+      return Future.succeededFuture();
+    }
+    Promise<Void> promise = Promise.promise();
+    context.runOnContext(v -> {
+      if (appliedIndex >= target) {
+        promise.complete();
+      } else {
+        readsWaiting.computeIfAbsent(target, k -> new ArrayList<>())
+            .add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
       }
     });
     return promise.future();

@@ -21,6 +21,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.zip.CRC32C;
 import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.bytes.MappedBytesStore;
 import net.openhft.chronicle.bytes.SyncMode;
 import net.openhft.chronicle.core.time.SystemTimeProvider;
 import net.openhft.chronicle.core.time.TimeProvider;
@@ -95,6 +96,9 @@ public final class Wal implements AutoCloseable {
    */
   static final long ROLL_BYTES = 16L << 20;
 
+  /** msync works on whole pages. */
+  private static final long PAGE = 4096;
+
   /**
    * Appends stop (the member with them) when the disk has less free space than this beyond what they
    * write. Chronicle writes through a mapping of a sparse file: a page with no block behind it on a
@@ -137,8 +141,16 @@ public final class Wal implements AutoCloseable {
   private long bytesWritten;
   private int cycleWritten = Integer.MIN_VALUE;
   private Path fileWritten;
-  /** Files written since the last sync, in the order written. */
+  /**
+   * Files written since the last sync other than the one written now, in the order written: a group of
+   * records crossed into a new file (the old one got its end-of-file marker), and each is forced whole.
+   */
   private final Set<Path> unsyncedFiles = new LinkedHashSet<>();
+  /** The mapped chunk of {@link #fileWritten} the last sync covered, and the offset it covered up to. */
+  private MappedBytesStore syncedStore;
+  private long syncedUpTo;
+  /** Whether records were appended since the last sync. */
+  private boolean written;
   /** Whether this generation's directory, or the log's, gained or lost entries since the last sync. */
   private boolean generationDirChanged;
   private boolean logDirChanged;
@@ -286,6 +298,7 @@ public final class Wal implements AutoCloseable {
   /** Appends an encoded record (the appender is open: encoding the first record would clobber it). */
   private void write(RecordWriter.Encoded record) {
     appender.writeBytes(record::writeTo);
+    written = true;
     int cycle = appender.cycle();
     if (cycle != cycleWritten) {
       // A new file: Chronicle wrote the end-of-file marker into the previous one, a sync covers both.
@@ -293,11 +306,11 @@ public final class Wal implements AutoCloseable {
         unsyncedFiles.add(fileWritten);
       }
       fileWritten = appender.currentFile().toPath();
+      syncedStore = null;
       generationDirChanged = true;
       cycleWritten = cycle;
       bytesWritten = 0;
     }
-    unsyncedFiles.add(fileWritten);
     bytesWritten += record.length() + 4; // and Chronicle's header
     if (bytesWritten >= ROLL_BYTES) {
       clock.skipPast(cycle);
@@ -322,9 +335,10 @@ public final class Wal implements AutoCloseable {
     appender = queue.createAppender();
     RecordWriter.Encoded first = writer.generation(generation, previousGeneration, previousLastIndex);
     appender.writeBytes(first::writeTo);
+    written = true;
     cycleWritten = appender.cycle();
     fileWritten = appender.currentFile().toPath();
-    unsyncedFiles.add(fileWritten);
+    syncedStore = null;
     bytesWritten = first.length() + 4;
   }
 
@@ -386,13 +400,14 @@ public final class Wal implements AutoCloseable {
    * since the last successful sync may be taken as durable.
    */
   public void sync() {
-    if (unsyncedFiles.isEmpty() && !generationDirChanged && !logDirChanged) {
+    if (!written && unsyncedFiles.isEmpty() && !generationDirChanged && !logDirChanged) {
       return;
     }
     try {
       for (Path file : unsyncedFiles) {
         options.syncer().force(file);
       }
+      syncWritten();
       if (generationDirChanged) {
         try (var tables = Files.list(generationDir)) {
           for (Path table : tables.filter(f -> f.toString().endsWith(".cq4t")).toList()) {
@@ -408,8 +423,42 @@ public final class Wal implements AutoCloseable {
       throw new WalException("syncing the log in " + generationDir + " failed: " + e.getMessage(), e);
     }
     unsyncedFiles.clear();
+    written = false;
     generationDirChanged = false;
     logDirChanged = false;
+  }
+
+  /**
+   * Forces what was written to the current file since the last sync: the pages from the last synced
+   * offset to the write position of the mapped chunk being written (from the chunk's start, the file's
+   * header and first index included, when it is new to us), or the whole file if it is not mapped as
+   * expected. Chronicle also updates its header and index in place further back; a replay does not
+   * need those (it reads record after record, each framed by its own header, from the file's first),
+   * and a generation is never appended to after a restart.
+   */
+  private void syncWritten() throws IOException {
+    if (!written) {
+      return;
+    }
+    Bytes<?> bytes = appender.wire().bytes();
+    long end = bytes.writePosition();
+    if (!(bytes.bytesStore() instanceof MappedBytesStore store) || !store.inside(Math.max(store.start(), end - 1))) {
+      options.syncer().force(fileWritten);
+      syncedStore = null;
+      return;
+    }
+    if (store != syncedStore) {
+      if (syncedStore != null) {
+        options.syncer().force(fileWritten); // the chunk before this one: whatever of it is unsynced
+      }
+      syncedStore = store;
+      syncedUpTo = store.start();
+    }
+    long from = Math.max(store.start(), syncedUpTo - Math.floorMod(syncedUpTo, PAGE));
+    if (end > from) {
+      options.syncer().forceMapped(fileWritten, from, end - from, store.addressForRead(from));
+    }
+    syncedUpTo = end;
   }
 
   /**
