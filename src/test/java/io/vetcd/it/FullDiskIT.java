@@ -73,7 +73,8 @@ class FullDiskIT {
         int status = member.process().exitValue();
         assertNotEquals(0, status, "exit status on a full disk\n" + member.logTail());
         if (status == 1) {
-            assertTrue(member.logContains("no space left") || member.logContains("the disk is full"),
+            assertTrue(member.logContains("no space left") || member.logContains("No space left")
+                            || member.logContains("the disk is full"),
                     "the member exited without saying the disk is full\n" + member.logTail());
         }
         System.out.printf("FullDiskIT[reserve %d]: %d puts acknowledged, exit status %d%n", reserve,
