@@ -150,9 +150,12 @@ public final class MvccStore implements AutoCloseable {
 
   /**
    * Replaces the keyspace with a snapshot made by {@link #snapshotBytes()} on another member, in one
-   * write transaction (readers see the old state or the new, never a mix). Apply thread only.
+   * write transaction (readers see the old state or the new, never a mix), unless this keyspace has
+   * applied as much or more already: a snapshot older than the keyspace (the leader's copy was taken
+   * at an index this member had reached since) must not take it back. Returns whether it replaced the
+   * keyspace. Apply thread only.
    */
-  public void install(byte[] snapshot) throws IOException {
+  public boolean install(byte[] snapshot) throws IOException {
     Path dir = Files.createTempDirectory("vetcd-snapshot-in");
     try {
       Files.write(dir.resolve("data.mdb"), snapshot);
@@ -165,6 +168,10 @@ public final class MvccStore implements AutoCloseable {
           sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
         }
         try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
+          byte[] sourceApplied = sources.get(targets.indexOf(metadata)).get(from, APPLIED_INDEX);
+          if ((sourceApplied == null ? 0 : ByteBuffer.wrap(sourceApplied).getLong()) <= getLong(to, APPLIED_INDEX)) {
+            return false; // closing the write transaction without a commit leaves the keyspace as it was
+          }
           for (int i = 0; i < targets.size(); i++) {
             targets.get(i).drop(to);
             try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
@@ -176,6 +183,7 @@ public final class MvccStore implements AutoCloseable {
           long inUse = bytesInUse(to);
           to.commit();
           bytesInUse = inUse;
+          return true;
         }
       }
     } finally {

@@ -554,7 +554,9 @@ final class RaftVerticle extends VerticleBase {
     applyThread.submit(() -> {
       try {
         Failpoints.check("snapshot-install");
-        store.install(snapshot.data());
+        if (!store.install(snapshot.data())) {
+          LOG.info("the snapshot from the leader is not newer than the keyspace: kept the keyspace");
+        }
         store.sync();
       } catch (java.io.IOException | RuntimeException e) {
         failStop.stop("installing a snapshot from the leader failed", e);

@@ -2,6 +2,7 @@ package io.vetcd.mvcc;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -908,5 +909,41 @@ class MvccStoreTest {
     assertEquals("a3", get("a", 0).getValue().toStringUtf8());
     assertEquals(MvccException.Kind.COMPACTED, refusal(() -> get("a", 4)));
     assertEquals(8, put("b", "again"), "the next write continues the revision sequence");
+  }
+
+  @Test
+  void aSnapshotReplacesTheKeyspaceOnlyIfItAppliedMore() throws Exception {
+    MvccStore leader = MvccStore.open(tmp.resolve("leader"), MAP_SIZE);
+    try {
+      put(leader, b("a"), v("1"));
+      setApplied(leader, 5);
+      byte[] older = leader.snapshotBytes();
+      put(leader, b("b"), v("2"));
+      setApplied(leader, 20);
+      byte[] newer = leader.snapshotBytes();
+
+      put("mine", "x");
+      setApplied(store, 10);
+      assertFalse(store.install(older), "a snapshot at applied index 5 must not take back a keyspace at 10");
+      assertEquals(10, store.appliedIndex());
+      try (MvccStore.ReadView view = store.read()) {
+        assertEquals(1, view.range(b("mine"), null, 0, 0, false).count());
+      }
+      assertTrue(store.install(newer));
+      assertEquals(20, store.appliedIndex());
+      try (MvccStore.ReadView view = store.read()) {
+        assertEquals(0, view.range(b("mine"), null, 0, 0, false).count());
+        assertEquals(2, view.range(b("a"), FROM_KEY, 0, 0, false).count());
+      }
+    } finally {
+      leader.close();
+    }
+  }
+
+  private static void setApplied(MvccStore s, long index) {
+    try (MvccStore.WriteBatch batch = s.write()) {
+      batch.setAppliedIndex(index);
+      batch.commit();
+    }
   }
 }
