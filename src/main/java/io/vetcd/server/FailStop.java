@@ -1,5 +1,8 @@
 package io.vetcd.server;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
@@ -21,13 +24,23 @@ public final class FailStop {
   /** How long the process lets the answers to waiting requests leave before it exits. */
   private static final long EXIT_AFTER_MS = 300;
 
+  /**
+   * Below this much free space the failure is reported as a full disk: a write cut short by a full
+   * disk does not always say ENOSPC (LMDB turns a short write into EIO, a mapped page into SIGBUS).
+   */
+  private static final long FULL_BELOW_BYTES = 4L << 20;
+
   private final AtomicReference<Throwable> cause = new AtomicReference<>();
   private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
   private final Runnable exit;
+  private final Path dataDir;
 
-  /** A member's fail-stop that ends the process (status 1) after {@code onStop} actions ran. */
-  public static FailStop exitingProcess() {
-    return new FailStop(() -> {
+  /**
+   * A member's fail-stop that ends the process (status 1) after {@code onStop} actions ran; its
+   * message says how much space is left on the disk holding {@code dataDir}.
+   */
+  public static FailStop exitingProcess(Path dataDir) {
+    return new FailStop(dataDir, () -> {
       Thread exiting = new Thread(() -> {
         try {
           Thread.sleep(EXIT_AFTER_MS);
@@ -45,6 +58,11 @@ public final class FailStop {
 
   /** A fail-stop that runs {@code exit} instead of ending the process (tests). */
   public FailStop(Runnable exit) {
+    this(null, exit);
+  }
+
+  private FailStop(Path dataDir, Runnable exit) {
+    this.dataDir = dataDir;
     this.exit = exit;
   }
 
@@ -62,8 +80,8 @@ public final class FailStop {
     if (!cause.compareAndSet(null, error)) {
       return;
     }
-    LOG.error("{}: {}. The member stops serving and exits (status 1); nothing acknowledged is lost, and "
-        + "a restart replays the log once the cause is fixed", what, describe(error), error);
+    LOG.error("{}: {}{}. The member stops serving and exits (status 1); nothing acknowledged is lost, and "
+        + "a restart replays the log once the cause is fixed", what, describe(error), diskSpace(), error);
     for (Runnable action : onStop) {
       try {
         action.run();
@@ -77,6 +95,22 @@ public final class FailStop {
   /** Whether the member has stopped (it is then unhealthy and answers nothing). */
   public boolean stopped() {
     return cause.get() != null;
+  }
+
+  /** The free space on the data dir's disk, named as a full disk when that is the likely cause. */
+  private String diskSpace() {
+    if (dataDir == null) {
+      return "";
+    }
+    try {
+      long free = Files.getFileStore(dataDir).getUsableSpace();
+      if (free < FULL_BELOW_BYTES) {
+        return " (the disk is full: " + free + " bytes free on the file system of " + dataDir + ")";
+      }
+      return " (" + free + " bytes free on the file system of " + dataDir + ")";
+    } catch (IOException | RuntimeException e) {
+      return " (free space of " + dataDir + " unknown: " + e.getMessage() + ")";
+    }
   }
 
   private static String describe(Throwable error) {

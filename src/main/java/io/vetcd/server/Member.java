@@ -87,7 +87,7 @@ public final class Member {
 
   /** Opens the data directory and starts the consensus loop and the peer port. */
   public static Future<Member> start(Vertx vertx, Config config) {
-    FailStop failStop = FailStop.exitingProcess();
+    FailStop failStop = FailStop.exitingProcess(config.dataDir());
     return vertx.executeBlocking(() -> open(vertx, config, failStop))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
         .onSuccess(Member::startLeaseExpiry);

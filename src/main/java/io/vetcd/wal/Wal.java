@@ -6,9 +6,12 @@ import io.vetcd.raft.Snapshot;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -23,6 +26,7 @@ import java.util.zip.CRC32C;
 import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.bytes.MappedBytesStore;
 import net.openhft.chronicle.bytes.SyncMode;
+import net.openhft.chronicle.bytes.WriteBytesMarshallable;
 import net.openhft.chronicle.core.time.SystemTimeProvider;
 import net.openhft.chronicle.core.time.TimeProvider;
 import net.openhft.chronicle.queue.ChronicleQueue;
@@ -32,6 +36,7 @@ import net.openhft.chronicle.queue.RollCycle;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.rollcycles.LegacyRollCycles;
 import net.openhft.chronicle.wire.DocumentContext;
+import net.openhft.chronicle.wire.Wires;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -191,6 +196,7 @@ public final class Wal implements AutoCloseable {
     try {
       Files.createDirectories(dir);
       refuseOldLayout(dir);
+      dropUnwrittenFiles(dir, options.syncer());
       List<GenerationScan> scans = scanAll(dir, options.rollCycle());
       Resolved resolved = resolve(scans);
       GenerationScan last = null;
@@ -228,6 +234,61 @@ public final class Wal implements AutoCloseable {
     } catch (IOException e) {
       throw new WalException("opening the log in " + dir + " failed: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Removes the files at the end of a generation that Chronicle created but never gave a complete
+   * header: the run that made them stopped (a full disk, a kill) between creating a file and writing
+   * its first record. They hold nothing, and a reader that meets one waits for its header forever.
+   * Nothing in them was acknowledged: a sync covers a file from its header on. Such a file followed by
+   * a written one is damage.
+   */
+  private static void dropUnwrittenFiles(Path dir, FileSyncer syncer) throws IOException {
+    List<Path> generations;
+    try (var entries = Files.list(dir)) {
+      generations = entries.filter(g -> Files.isDirectory(g) && g.getFileName().toString().matches("\\d{10}"))
+          .toList();
+    }
+    for (Path g : generations) {
+      List<Path> files;
+      try (var entries = Files.list(g)) {
+        files = entries.filter(f -> f.getFileName().toString().endsWith(SingleChronicleQueue.SUFFIX)).sorted().toList();
+      }
+      List<Path> unwritten = new ArrayList<>();
+      for (Path f : files) {
+        if (hasCompleteHeader(f)) {
+          if (!unwritten.isEmpty()) {
+            throw new WalException("the log is damaged: " + unwritten.get(0) + " has no complete file header, yet "
+                + f.getFileName() + " after it was written. The member cannot tell what it acknowledged: restore "
+                + "its data directory from a backup, or remove the member and add it back");
+          }
+        } else {
+          unwritten.add(f);
+        }
+      }
+      for (Path f : unwritten) {
+        LOG.warn("removing {}: the log file was created but never written (the member stopped while creating it)", f);
+        Files.delete(f);
+      }
+      if (!unwritten.isEmpty()) {
+        syncer.forceDirectory(g);
+      }
+    }
+  }
+
+  /** Whether Chronicle finished writing the file's first header (a length without its working bit). */
+  private static boolean hasCompleteHeader(Path file) throws IOException {
+    ByteBuffer header = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      while (header.hasRemaining() && ch.read(header, header.position()) > 0) {
+        // a short file reads as far as it goes
+      }
+    }
+    if (header.hasRemaining()) {
+      return false;
+    }
+    int value = header.getInt(0);
+    return value != 0 && (value & Wires.NOT_COMPLETE) == 0;
   }
 
   private static void refuseOldLayout(Path dir) throws IOException {
@@ -297,7 +358,7 @@ public final class Wal implements AutoCloseable {
 
   /** Appends an encoded record (the appender is open: encoding the first record would clobber it). */
   private void write(RecordWriter.Encoded record) {
-    appender.writeBytes(record::writeTo);
+    writeWhole(appender, record::writeTo);
     written = true;
     int cycle = appender.cycle();
     if (cycle != cycleWritten) {
@@ -314,6 +375,23 @@ public final class Wal implements AutoCloseable {
     bytesWritten += record.length() + 4; // and Chronicle's header
     if (bytesWritten >= ROLL_BYTES) {
       clock.skipPast(cycle);
+    }
+  }
+
+  /**
+   * Writes one record, or nothing if writing it fails. Chronicle's own {@code writeBytes} closes the
+   * document whatever happened inside, so a copy cut short (a SIGBUS on a full disk surfaces as an
+   * InternalError part way) would stand in the file as a complete record with the rest of its bytes
+   * missing: at restart, a checksum failure with no zeros in it, which reads as damage, not as a tear.
+   */
+  static void writeWhole(ExcerptAppender appender, WriteBytesMarshallable record) {
+    try (DocumentContext dc = appender.writingDocument()) {
+      try {
+        record.writeMarshallable(dc.wire().bytes());
+      } catch (Throwable e) {
+        dc.rollbackOnClose();
+        throw e;
+      }
     }
   }
 
@@ -334,7 +412,7 @@ public final class Wal implements AutoCloseable {
     clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis());
     appender = queue.createAppender();
     RecordWriter.Encoded first = writer.generation(generation, previousGeneration, previousLastIndex);
-    appender.writeBytes(first::writeTo);
+    writeWhole(appender, first::writeTo);
     written = true;
     cycleWritten = appender.cycle();
     fileWritten = appender.currentFile().toPath();

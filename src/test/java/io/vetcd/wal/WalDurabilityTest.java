@@ -222,6 +222,69 @@ class WalDurabilityTest {
   }
 
   @Test
+  void aRecordWhoseWriteFailsPartWayIsNotLeftInTheFile() throws Exception {
+    // What a SIGBUS in the copy looks like to the appender: some bytes written, then an Error. Chronicle
+    // would close the document anyway and a short "complete" record would read as damage at restart.
+    Path queueDir = dir.resolve("queue");
+    try (var queue = net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder.binary(queueDir.toFile())
+             .rollCycle(TestRollCycles.TEST_DAILY).build();
+         var appender = queue.createAppender()) {
+      Wal.writeWhole(appender, out -> out.writeLong(1));
+      InternalError sigbus = new InternalError("a fault occurred in an unsafe memory access operation");
+      assertEquals(sigbus, assertThrows(InternalError.class, () -> Wal.writeWhole(appender, out -> {
+        out.writeLong(2);
+        throw sigbus;
+      })));
+      Wal.writeWhole(appender, out -> out.writeLong(3));
+      List<Long> read = new ArrayList<>();
+      try (var tailer = queue.createTailer()) {
+        while (true) {
+          try (var dc = tailer.readingDocument()) {
+            if (!dc.isPresent()) {
+              break;
+            }
+            read.add(dc.wire().bytes().readLong());
+          }
+        }
+      }
+      assertEquals(List.of(1L, 3L), read);
+    }
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void aFileCreatedButNeverWrittenIsRemovedNotWaitedFor() throws Exception {
+    // A run that stops between creating the next file and writing its header (a full disk, a kill)
+    // leaves a file of zeros after one ended by Chronicle's end-of-file marker; Chronicle's reader
+    // would wait for the new file's header forever.
+    SetTimeProvider clock = new SetTimeProvider(Instant.parse("2026-01-01T00:00:00Z"));
+    var minutely = net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY;
+    try (Wal wal = Wal.open(dir, minutely, clock)) {
+      wal.append(new Entry(1, 1, Entry.Type.NORMAL, payload(1, 100)));
+      wal.sync();
+      clock.advanceMillis(60_000);
+      wal.append(new Entry(1, 2, Entry.Type.NORMAL, payload(2, 100)));
+      wal.sync();
+    }
+    Path second = find(dir, "entry-2-").file();
+    assertTrue(!second.equals(find(dir, "entry-1-").file()), "the entries are in two files");
+    long length = Files.size(second);
+    Files.delete(second);
+    try (RandomAccessFile f = new RandomAccessFile(second.toFile(), "rw")) {
+      f.setLength(length);
+    }
+    try (Wal wal = Wal.open(dir, minutely, clock)) {
+      assertEquals(List.of(1L), indexes(wal.replay(0)));
+      assertTrue(Files.notExists(second), "the unwritten file is gone");
+      wal.append(new Entry(1, 2, Entry.Type.NORMAL, payload(2, 100)));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir, minutely, clock)) {
+      assertEquals(List.of(1L, 2L), indexes(wal.replay(0)));
+    }
+  }
+
+  @Test
   void damageBeforeTheTailStopsTheLogNamingTheFileAndRecord() throws Exception {
     try (Wal wal = Wal.open(dir)) {
       for (long i = 1; i <= 5; i++) {
