@@ -5,7 +5,7 @@ import io.vertx.core.VertxOptions;
 import io.vetcd.api.ClientServer;
 import io.vetcd.server.Config;
 import io.vetcd.server.Flags;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -35,7 +35,7 @@ public final class Main {
     }
     if (command instanceof Flags.Version) {
       System.out.println("vetcd Version: " + VERSION);
-      System.out.println("etcd API Version: " + Member.API_VERSION);
+      System.out.println("etcd API Version: " + LocalMember.API_VERSION);
       System.out.println("Java Version: " + System.getProperty("java.version"));
       System.out.println("OS/Arch: " + System.getProperty("os.name").toLowerCase() + "/" + System.getProperty("os.arch"));
       return;
@@ -58,7 +58,7 @@ public final class Main {
     if (!vertx.isNativeTransportEnabled()) {
       log.info("network transport: Java NIO (epoll unavailable: {})", vertx.unavailableNativeTransportCause());
     }
-    AtomicReference<Member> started = new AtomicReference<>();
+    AtomicReference<LocalMember> started = new AtomicReference<>();
     CountDownLatch stopped = new CountDownLatch(1);
     // A stop that was asked for exits with status 0: process managers report other codes as crashes.
     for (String signal : new String[] {"INT", "TERM"}) {
@@ -68,7 +68,7 @@ public final class Main {
       log.info("vetcd received a stop signal; shutting down");
       try {
         // Queued writes finish and sync before the log and keyspace close; then the event loops go.
-        Member member = started.get();
+        LocalMember member = started.get();
         if (member != null) {
           member.close();
         }
@@ -79,7 +79,7 @@ public final class Main {
       stopped.countDown();
     }, "vetcd-shutdown"));
     try {
-      Member member = Member.start(vertx, config).await();
+      LocalMember member = LocalMember.start(vertx, config).await();
       started.set(member);
       log.info("waiting for a quorum to publish this member (clients are served after that)");
       member.publish()

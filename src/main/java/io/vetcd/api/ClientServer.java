@@ -13,7 +13,7 @@ import io.vetcd.proto.etcdserverpb.KVGrpcService;
 import io.vetcd.proto.etcdserverpb.LeaseGrpcService;
 import io.vetcd.proto.etcdserverpb.MaintenanceGrpcService;
 import io.vetcd.proto.etcdserverpb.WatchGrpcService;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,10 +36,10 @@ public final class ClientServer extends VerticleBase {
    */
   private static final long GRPC_READ_CAP_BYTES = 64L * 1024 * 1024;
 
-  private final Member member;
+  private final LocalMember member;
   private final List<HttpServer> servers = new ArrayList<>();
 
-  public ClientServer(Member member) {
+  public ClientServer(LocalMember member) {
     this.member = member;
   }
 
@@ -96,7 +96,7 @@ public final class ClientServer extends VerticleBase {
       ctx.json(new JsonObject().put("health", String.valueOf(healthy)));
     });
     router.get("/version").handler(ctx -> ctx.json(new JsonObject()
-        .put("etcdserver", Member.API_VERSION)
+        .put("etcdserver", LocalMember.API_VERSION)
         .put("etcdcluster", "3.4.0")));
     // etcd 3.4 serves its gateway under /v3beta too.
     router.routeWithRegex("/v3(beta)?/watch").handler(ctx -> {

@@ -4,14 +4,14 @@ import io.vertx.core.Future;
 import io.vetcd.proto.etcdserverpb.ClusterService;
 import io.vetcd.proto.etcdserverpb.MemberListRequest;
 import io.vetcd.proto.etcdserverpb.MemberListResponse;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 
 /** etcd's Cluster service: the member list (adding and removing members is not supported yet). */
 final class ClusterGrpc extends ClusterService {
 
-  private final Member member;
+  private final LocalMember member;
 
-  ClusterGrpc(Member member) {
+  ClusterGrpc(LocalMember member) {
     this.member = member;
   }
 

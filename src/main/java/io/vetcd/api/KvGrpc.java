@@ -19,24 +19,23 @@ import io.vetcd.proto.etcdserverpb.RequestOp;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.etcdserverpb.TxnRequest;
 import io.vetcd.proto.etcdserverpb.TxnResponse;
-import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.server.EtcdError;
 import io.vetcd.server.KvApplier;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * etcd's KV service. Writes go through the log ({@link Member#propose}); reads are served from the
+ * etcd's KV service. Writes go through the log ({@link LocalMember#put} and its kind); reads are served from the
  * local keyspace, after a read barrier unless the request asks for a serializable read.
  */
 final class KvGrpc extends KVService {
 
   private final Vertx vertx;
-  private final Member member;
+  private final LocalMember member;
 
-  KvGrpc(Vertx vertx, Member member) {
+  KvGrpc(Vertx vertx, LocalMember member) {
     this.vertx = vertx;
     this.member = member;
   }
@@ -55,7 +54,7 @@ final class KvGrpc extends KVService {
     return call(request, () -> {
       RequestChecks.put(request);
       checkQuota(request);
-      return member.propose(InternalRequest.newBuilder().setPut(request))
+      return member.put(request)
           .map(this::withHeader);
     });
   }
@@ -64,7 +63,7 @@ final class KvGrpc extends KVService {
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
     return call(request, () -> {
       RequestChecks.deleteRange(request);
-      return member.propose(InternalRequest.newBuilder().setDeleteRange(request))
+      return member.deleteRange(request)
           .map(this::withHeader);
     });
   }
@@ -83,7 +82,7 @@ final class KvGrpc extends KVService {
         if (KvApplier.hasPut(request)) {
           checkQuota(request);
         }
-        result = member.propose(InternalRequest.newBuilder().setTxn(request)).map(m -> (TxnResponse) m);
+        result = member.txn(request);
       }
       return result.map(this::withHeader);
     });
@@ -91,7 +90,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<CompactionResponse> compact(CompactionRequest request) {
-    return call(request, () -> member.propose(InternalRequest.newBuilder().setCompaction(request))
+    return call(request, () -> member.compact(request)
         .map(this::withHeader));
   }
 

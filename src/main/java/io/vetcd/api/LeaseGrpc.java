@@ -18,9 +18,8 @@ import io.vetcd.proto.etcdserverpb.LeaseService;
 import io.vetcd.proto.etcdserverpb.LeaseStatus;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveRequest;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveResponse;
-import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.server.EtcdError;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 
 /**
  * etcd's Lease service. Grants and revokes go through the log; keep-alives and time-to-live go to the
@@ -28,9 +27,9 @@ import io.vetcd.server.Member;
  */
 final class LeaseGrpc extends LeaseService {
 
-  private final Member member;
+  private final LocalMember member;
 
-  LeaseGrpc(Member member) {
+  LeaseGrpc(LocalMember member) {
     this.member = member;
   }
 
@@ -50,16 +49,14 @@ final class LeaseGrpc extends LeaseService {
       if (grant.getID() == 0) {
         grant.setID(member.newLeaseId());
       }
-      return member.propose(InternalRequest.newBuilder().setLeaseGrant(grant))
-          .map(r -> (LeaseGrantResponse) r)
+      return member.leaseGrant(grant.build())
           .map(r -> r.toBuilder().setHeader(member.header(r.getHeader().getRevision())).build());
     });
   }
 
   @Override
   public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request) {
-    return GrpcErrors.call(() -> member.propose(InternalRequest.newBuilder().setLeaseRevoke(request))
-        .map(r -> (LeaseRevokeResponse) r)
+    return GrpcErrors.call(() -> member.leaseRevoke(request)
         .map(r -> r.toBuilder().setHeader(member.header(r.getHeader().getRevision())).build()));
   }
 

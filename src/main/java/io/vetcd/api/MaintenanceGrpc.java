@@ -14,15 +14,15 @@ import io.vetcd.proto.etcdserverpb.MoveLeaderResponse;
 import io.vetcd.proto.etcdserverpb.StatusRequest;
 import io.vetcd.proto.etcdserverpb.StatusResponse;
 import io.vetcd.server.KvApplier;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 
 /** etcd's Maintenance service: status, keyspace hash and alarms (none are raised yet). */
 final class MaintenanceGrpc extends MaintenanceService {
 
   private final Vertx vertx;
-  private final Member member;
+  private final LocalMember member;
 
-  MaintenanceGrpc(Vertx vertx, Member member) {
+  MaintenanceGrpc(Vertx vertx, LocalMember member) {
     this.vertx = vertx;
     this.member = member;
   }
@@ -35,10 +35,10 @@ final class MaintenanceGrpc extends MaintenanceService {
         revision = view.revision();
       }
       StatusResponse.Builder status = StatusResponse.newBuilder();
-      member.alarms().forEach(a -> status.addErrors(Member.describe(a)));
+      member.alarms().forEach(a -> status.addErrors(LocalMember.describe(a)));
       return status
           .setHeader(member.header(revision))
-          .setVersion(Member.API_VERSION)
+          .setVersion(LocalMember.API_VERSION)
           .setDbSize(member.store().dbSize())
           .setDbSizeInUse(member.store().dbSizeInUse())
           .setLeader(member.leaderId())
@@ -80,9 +80,6 @@ final class MaintenanceGrpc extends MaintenanceService {
   @Override
   public Future<AlarmResponse> alarm(AlarmRequest request) {
     return GrpcErrors.call(() -> member.alarm(request)
-        .map(m -> {
-          AlarmResponse response = (AlarmResponse) m;
-          return response.toBuilder().setHeader(member.header(response.getHeader().getRevision())).build();
-        }));
+        .map(response -> response.toBuilder().setHeader(member.header(response.getHeader().getRevision())).build()));
   }
 }

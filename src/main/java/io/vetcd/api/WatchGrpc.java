@@ -7,7 +7,7 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.etcdserverpb.WatchService;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import io.vetcd.watch.WatchStream;
 import java.util.function.Consumer;
 
@@ -18,9 +18,9 @@ import java.util.function.Consumer;
 final class WatchGrpc extends WatchService {
 
   private final Vertx vertx;
-  private final Member member;
+  private final LocalMember member;
 
-  WatchGrpc(Vertx vertx, Member member) {
+  WatchGrpc(Vertx vertx, LocalMember member) {
     this.vertx = vertx;
     this.member = member;
   }
@@ -46,7 +46,7 @@ final class WatchGrpc extends WatchService {
    * A watch stream as the member configures it, for gRPC, WebSocket and HTTP alike: responses go out
    * through {@code send}; {@code connection}, the stream {@code send} writes to, says when to pause.
    */
-  static WatchStream open(Vertx vertx, Member member, Consumer<WatchResponse> send, WriteStream<?> connection) {
+  static WatchStream open(Vertx vertx, LocalMember member, Consumer<WatchResponse> send, WriteStream<?> connection) {
     WatchStream.Sink sink = new WatchStream.Sink() {
       @Override
       public void send(WatchResponse response) {
@@ -67,7 +67,7 @@ final class WatchGrpc extends WatchService {
   }
 
   /** A watch stream as the member configures it, sending through {@code sink}. */
-  static WatchStream open(Vertx vertx, Member member, WatchStream.Sink sink) {
+  static WatchStream open(Vertx vertx, LocalMember member, WatchStream.Sink sink) {
     return new WatchStream(vertx, member.watches(), sink, member::header,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
   }

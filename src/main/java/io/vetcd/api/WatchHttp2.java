@@ -10,7 +10,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import io.vetcd.watch.WatchStream;
 import java.nio.charset.StandardCharsets;
 
@@ -41,7 +41,7 @@ final class WatchHttp2 {
         && ("application/grpc".equals(type) || "application/grpc+proto".equals(type));
   }
 
-  static void serve(Vertx vertx, Member member, HttpServerRequest request) {
+  static void serve(Vertx vertx, LocalMember member, HttpServerRequest request) {
     new Call(vertx, member, request);
   }
 
@@ -58,7 +58,7 @@ final class WatchHttp2 {
     private Buffer pending;
     private boolean ended;
 
-    Call(Vertx vertx, Member member, HttpServerRequest request) {
+    Call(Vertx vertx, LocalMember member, HttpServerRequest request) {
       this.vertx = vertx;
       this.request = request;
       this.response = request.response();

@@ -3,7 +3,7 @@ package io.vetcd.api;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.ServerWebSocket;
-import io.vetcd.server.Member;
+import io.vetcd.server.LocalMember;
 import io.vetcd.watch.WatchStream;
 
 /**
@@ -19,7 +19,7 @@ final class WatchSocket {
 
   private WatchSocket() {}
 
-  static void serve(Vertx vertx, Member member, ServerWebSocket socket, boolean utf8) {
+  static void serve(Vertx vertx, LocalMember member, ServerWebSocket socket, boolean utf8) {
     WatchStream stream = WatchGrpc.open(vertx, member,
         r -> socket.writeTextMessage(WatchJson.response(r, utf8)), socket);
     socket.textMessageHandler(text -> {
@@ -36,7 +36,7 @@ final class WatchSocket {
   }
 
   /** The gateway's plain HTTP form: one request in the body, responses as chunked JSON lines. */
-  static void serveChunked(Vertx vertx, Member member, HttpServerResponse response, String body, boolean utf8) {
+  static void serveChunked(Vertx vertx, LocalMember member, HttpServerResponse response, String body, boolean utf8) {
     io.vetcd.proto.etcdserverpb.WatchRequest request;
     try {
       request = WatchJson.request(body, utf8);

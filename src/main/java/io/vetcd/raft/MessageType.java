@@ -1,7 +1,7 @@
 package io.vetcd.raft;
 
 /**
- * The kinds of {@link Message}. Field use per kind is listed here once, so the transport knows what
+ * The kinds of {@link RaftMessage}. Field use per kind is listed here once, so the transport knows what
  * to carry; fields not listed are zero/empty.
  */
 public enum MessageType {

@@ -28,7 +28,7 @@ import java.util.TreeMap;
 final class PendingReads {
 
   /** One waiting read: its round, its index, the request to answer, and the voters that acknowledged it. */
-  record Pending(long round, long index, Message request, Set<Long> acks) {}
+  record Pending(long round, long index, RaftMessage request, Set<Long> acks) {}
 
   /** Who asked, with what context (ByteBuffer gives byte-wise equality). */
   private record Requester(long from, ByteBuffer context) {}
@@ -44,7 +44,7 @@ final class PendingReads {
    * Registers a read at {@code index}; returns it, or null if the same member's request with the same
    * context is already pending.
    */
-  Pending add(long index, Message request) {
+  Pending add(long index, RaftMessage request) {
     Requester key = new Requester(request.from(), ByteBuffer.wrap(request.context()));
     if (byRequester.containsKey(key)) {
       return null;

@@ -11,7 +11,7 @@ import java.util.TreeMap;
 
 /**
  * The Raft state machine of one member (etcd-io/raft raft.go): roles, terms, votes, replication and
- * commit. It only reacts to {@link #tick()}, {@link #step(Message)} and the local requests, and only
+ * commit. It only reacts to {@link #tick()}, {@link #step(RaftMessage)} and the local requests, and only
  * produces data: messages in {@link #messages}/{@link #leaderMessages}, read states, and changes to
  * its fields and {@link #log}. {@link RaftNode} turns those into Readies.
  *
@@ -72,12 +72,12 @@ final class Raft {
    * Leader only: ReadIndex requests that arrived before the leader committed an entry of its own
    * term (until then its commit index may lag the previous leader's, thesis §6.4 step 1).
    */
-  final List<Message> earlyReads = new ArrayList<>();
+  final List<RaftMessage> earlyReads = new ArrayList<>();
 
   /** Messages to send only after the Ready they are in is persisted. */
-  final List<Message> messages = new ArrayList<>();
+  final List<RaftMessage> messages = new ArrayList<>();
   /** Leader's replication traffic, sendable before persisting (thesis §10.2.1). */
-  final List<Message> leaderMessages = new ArrayList<>();
+  final List<RaftMessage> leaderMessages = new ArrayList<>();
   /** Answered local reads. */
   final List<ReadState> readStates = new ArrayList<>();
 
@@ -276,7 +276,7 @@ final class Raft {
   // ---------------------------------------------------------------- messages in
 
   /** Handles a message from a peer. Stale, misaddressed and unknown-sender messages are dropped. */
-  void step(Message m) {
+  void step(RaftMessage m) {
     if (m.to() != id) {
       return;
     }
@@ -333,7 +333,7 @@ final class Raft {
         || t == MessageType.TRANSFER_LEADER;
   }
 
-  private void handleVoteRequest(Message m) {
+  private void handleVoteRequest(RaftMessage m) {
     boolean pre = m.type() == MessageType.PRE_VOTE;
     // Raft §5.2: one vote per term, first come first served (repeating it to the same candidate is
     // fine). A pre-vote for a later term is not a vote and binds nothing.
@@ -349,7 +349,7 @@ final class Raft {
     }
   }
 
-  private void stepFollower(Message m) {
+  private void stepFollower(RaftMessage m) {
     switch (m.type()) {
       case PROP, READ_INDEX, TRANSFER_LEADER -> {
         if (lead != 0) {
@@ -382,7 +382,7 @@ final class Raft {
     }
   }
 
-  private void stepCandidate(Message m) {
+  private void stepCandidate(RaftMessage m) {
     MessageType myResponse =
         role == Role.PRE_CANDIDATE ? MessageType.PRE_VOTE_RESP : MessageType.VOTE_RESP;
     switch (m.type()) {
@@ -419,7 +419,7 @@ final class Raft {
     }
   }
 
-  private void stepLeader(Message m) {
+  private void stepLeader(RaftMessage m) {
     Progress pr = progress.get(m.from());
     switch (m.type()) {
       case PROP -> propose(m.entries());
@@ -441,7 +441,7 @@ final class Raft {
 
   // ---------------------------------------------------------------- follower side of replication
 
-  private void handleAppend(Message m) {
+  private void handleAppend(RaftMessage m) {
     if (m.index() < log.committed()) {
       // Everything up to our commit matches any leader's log (Leader Completeness), so the APP is
       // old; tell the leader where we really are.
@@ -462,14 +462,14 @@ final class Raft {
         .reject(true).rejectHint(hint).logTerm(log.term(hint)).build());
   }
 
-  private void handleHeartbeat(Message m) {
+  private void handleHeartbeat(RaftMessage m) {
     // The leader sends min(our match, its commit), so this never passes what we hold in common.
     log.commitTo(Math.min(m.commit(), log.lastIndex()));
     send(out(MessageType.HEARTBEAT_RESP).to(m.from()).term(term)
         .context(m.context()).build());
   }
 
-  private void handleSnapshot(Message m) {
+  private void handleSnapshot(RaftMessage m) {
     Snapshot s = m.snapshot();
     if (s == null) {
       return;
@@ -521,7 +521,7 @@ final class Raft {
     }
   }
 
-  private void handleAppendResponse(Message m, Progress pr) {
+  private void handleAppendResponse(RaftMessage m, Progress pr) {
     pr.recentActive = true;
     if (m.reject()) {
       long next = m.rejectHint();
@@ -567,7 +567,7 @@ final class Raft {
     }
   }
 
-  private void handleHeartbeatResponse(Message m, Progress pr) {
+  private void handleHeartbeatResponse(RaftMessage m, Progress pr) {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state == ProgressState.REPLICATE && pr.inflights.full()) {
@@ -673,7 +673,7 @@ final class Raft {
   // ---------------------------------------------------------------- reads, transfer, reports
 
   /** Leader: a read request from {@code m.from()} (us or a follower). */
-  void handleReadIndex(Message m) {
+  void handleReadIndex(RaftMessage m) {
     if (log.term(log.committed()) != term) {
       // Thesis §6.4 step 1: until an entry of our term commits, our commit index may be behind.
       earlyReads.add(m);
@@ -695,14 +695,14 @@ final class Raft {
     if (earlyReads.isEmpty() || log.term(log.committed()) != term) {
       return;
     }
-    List<Message> reads = new ArrayList<>(earlyReads);
+    List<RaftMessage> reads = new ArrayList<>(earlyReads);
     earlyReads.clear();
-    for (Message m : reads) {
+    for (RaftMessage m : reads) {
       handleReadIndex(m);
     }
   }
 
-  private void answerRead(Message request, long index) {
+  private void answerRead(RaftMessage request, long index) {
     if (request.from() == id) {
       readStates.add(new ReadState(index, request.context()));
     } else {
@@ -754,15 +754,15 @@ final class Raft {
   // ---------------------------------------------------------------- messages out
 
   /** A message from us, to be completed and {@link #send sent}. */
-  private Message.Builder out(MessageType type) {
-    return Message.builder(type).from(id);
+  private RaftMessage.Builder out(MessageType type) {
+    return RaftMessage.builder(type).from(id);
   }
 
   /**
    * Queues a message. The leader's replication traffic may leave before the Ready is persisted (it
    * depends only on our term, durable before we could win); everything else waits for it.
    */
-  private void send(Message m) {
+  private void send(RaftMessage m) {
     boolean replication = m.type() == MessageType.APP || m.type() == MessageType.HEARTBEAT
         || m.type() == MessageType.SNAP || m.type() == MessageType.TIMEOUT_NOW;
     if (role == Role.LEADER && replication) {

@@ -73,7 +73,7 @@ public final class RaftNode {
   }
 
   /** Delivers a message from a peer. Stale, misaddressed or irrelevant messages are dropped. */
-  public void step(Message m) {
+  public void step(RaftMessage m) {
     raft.step(m);
   }
 
@@ -110,7 +110,7 @@ public final class RaftNode {
       return raft.propose(entries);
     }
     if (raft.role == Role.FOLLOWER && raft.lead != 0) {
-      raft.step(Message.builder(MessageType.PROP).from(raft.id).to(raft.id).entries(entries)
+      raft.step(RaftMessage.builder(MessageType.PROP).from(raft.id).to(raft.id).entries(entries)
           .build());
       return true;
     }
@@ -127,7 +127,7 @@ public final class RaftNode {
     if (context == null || context.length == 0) {
       throw new IllegalArgumentException("read context must be non-empty");
     }
-    Message m = Message.builder(MessageType.READ_INDEX).from(raft.id).to(raft.id).context(context)
+    RaftMessage m = RaftMessage.builder(MessageType.READ_INDEX).from(raft.id).to(raft.id).context(context)
         .build();
     if (raft.role == Role.LEADER) {
       raft.handleReadIndex(m);
@@ -150,7 +150,7 @@ public final class RaftNode {
       return true;
     }
     if (raft.role == Role.FOLLOWER && raft.lead != 0) {
-      raft.step(Message.builder(MessageType.TRANSFER_LEADER).from(target).to(raft.id).build());
+      raft.step(RaftMessage.builder(MessageType.TRANSFER_LEADER).from(target).to(raft.id).build());
       return true;
     }
     return false;

@@ -31,8 +31,8 @@ public record Ready(
     List<Entry> entries,
     Snapshot snapshot,
     List<Entry> committedEntries,
-    List<Message> messages,
-    List<Message> leaderMessages,
+    List<RaftMessage> messages,
+    List<RaftMessage> leaderMessages,
     List<ReadState> readStates) {
 
   public Ready {

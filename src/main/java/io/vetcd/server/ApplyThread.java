@@ -51,7 +51,17 @@ final class ApplyThread implements AutoCloseable {
     void applied(long index);
   }
 
-  private static final Runnable STOP = () -> { };
+  /** What the thread works through, in order. */
+  private sealed interface Item permits Committed, KeyspaceWork, Stop {}
+
+  /** Committed entries to apply; consecutive ones are applied in one transaction. */
+  private record Committed(List<Entry> entries) implements Item {}
+
+  /** Other work on the keyspace (a snapshot install), after the entries queued before it. */
+  private record KeyspaceWork(Runnable work) implements Item {}
+
+  /** Apply what came before, then end the thread. */
+  private record Stop() implements Item {}
 
   private final MvccStore store;
   private final WatchHub watches;
@@ -59,8 +69,7 @@ final class ApplyThread implements AutoCloseable {
   private final Sink sink;
   private final Alarms alarms;
   private final FailStop failStop;
-  /** Batches of committed entries (List) and other keyspace work (Runnable), in order. */
-  private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+  private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
 
   ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Sink sink, FailStop failStop) {
@@ -76,7 +85,7 @@ final class ApplyThread implements AutoCloseable {
 
   void submit(List<Entry> committed) {
     if (!committed.isEmpty()) {
-      queue.add(committed);
+      queue.add(new Committed(committed));
     }
   }
 
@@ -85,28 +94,30 @@ final class ApplyThread implements AutoCloseable {
    * submitted before it, before those submitted after.
    */
   void submit(Runnable work) {
-    queue.add(work);
+    queue.add(new KeyspaceWork(work));
   }
 
   private void run() {
-    List<Object> items = new ArrayList<>();
+    List<Item> items = new ArrayList<>();
     try {
       while (true) {
         items.clear();
         items.add(queue.take());
         queue.drainTo(items);
         List<Entry> entries = new ArrayList<>();
-        for (Object item : items) {
-          if (item instanceof List<?> batch) {
-            batch.forEach(e -> entries.add((Entry) e));
+        for (Item item : items) {
+          // Java 17 has no switch over a sealed type yet; the three kinds are all there are.
+          if (item instanceof Committed c) {
+            entries.addAll(c.entries());
             continue;
           }
           applyAndReport(entries);
           entries.clear();
-          if (item == STOP) {
-            return;
+          if (item instanceof KeyspaceWork w) {
+            w.work().run();
+          } else {
+            return; // Stop
           }
-          ((Runnable) item).run();
         }
         applyAndReport(entries);
       }
@@ -311,7 +322,7 @@ final class ApplyThread implements AutoCloseable {
   /** A member's name and client URLs, as it announced them, go into the cluster record. */
   private static void publish(MvccStore.WriteBatch batch, io.vetcd.proto.etcdserverpb.Member attributes) {
     try {
-      ClusterRecord cluster = ClusterRecord.parseFrom(batch.record(Member.CLUSTER_RECORD));
+      ClusterRecord cluster = ClusterRecord.parseFrom(batch.record(LocalMember.CLUSTER_RECORD));
       ClusterRecord.Builder updated = cluster.toBuilder();
       for (int i = 0; i < cluster.getMembersCount(); i++) {
         if (cluster.getMembers(i).getID() == attributes.getID()) {
@@ -321,7 +332,7 @@ final class ApplyThread implements AutoCloseable {
               .addAllClientURLs(attributes.getClientURLsList()));
         }
       }
-      batch.putRecord(Member.CLUSTER_RECORD, updated.build().toByteArray());
+      batch.putRecord(LocalMember.CLUSTER_RECORD, updated.build().toByteArray());
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalStateException("the cluster record is corrupt", e);
     }
@@ -330,7 +341,7 @@ final class ApplyThread implements AutoCloseable {
   /** Applies what is queued, then stops. */
   @Override
   public void close() throws InterruptedException {
-    queue.add(STOP);
+    queue.add(new Stop());
     thread.join();
   }
 }

@@ -4,10 +4,10 @@ import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import io.vetcd.proto.internal.RaftEntry;
-import io.vetcd.proto.internal.RaftMessage;
+import io.vetcd.proto.internal.PeerMessage;
 import io.vetcd.proto.internal.RaftSnapshotMeta;
 import io.vetcd.raft.Entry;
-import io.vetcd.raft.Message;
+import io.vetcd.raft.RaftMessage;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.Snapshot;
 import java.util.ArrayList;
@@ -24,11 +24,11 @@ final class RaftCodec {
 
   /**
    * Entry data, snapshot data and contexts are wrapped, not copied: a message and its entries are
-   * never written after they are made (see {@link Message}), and the leader encodes every entry once
+   * never written after they are made (see {@link RaftMessage}), and the leader encodes every entry once
    * per follower.
    */
-  static byte[] encode(Message m) {
-    RaftMessage.Builder b = RaftMessage.newBuilder()
+  static byte[] encode(RaftMessage m) {
+    PeerMessage.Builder b = PeerMessage.newBuilder()
         .setType(m.type().ordinal())
         .setFrom(m.from())
         .setTo(m.to())
@@ -58,12 +58,12 @@ final class RaftCodec {
     return b.build().toByteArray();
   }
 
-  static Message decode(byte[] bytes) throws InvalidProtocolBufferException {
+  static RaftMessage decode(byte[] bytes) throws InvalidProtocolBufferException {
     // The parsed fields alias the payload (ours alone) instead of copying it; each entry's data is then
     // copied out once, into the array the entry keeps.
     CodedInputStream in = CodedInputStream.newInstance(bytes);
     in.enableAliasing(true);
-    RaftMessage p = RaftMessage.parser().parseFrom(in);
+    PeerMessage p = PeerMessage.parser().parseFrom(in);
     List<Entry> entries = new ArrayList<>(p.getEntriesCount());
     for (RaftEntry e : p.getEntriesList()) {
       entries.add(new Entry(e.getTerm(), e.getIndex(), ENTRY_TYPES[e.getType()], e.getData().toByteArray()));
@@ -73,7 +73,7 @@ final class RaftCodec {
       RaftSnapshotMeta s = p.getSnapshot();
       snapshot = new Snapshot(s.getIndex(), s.getTerm(), s.getVotersList(), s.getData().toByteArray());
     }
-    return new Message(MESSAGE_TYPES[p.getType()], p.getFrom(), p.getTo(), p.getTerm(), p.getLogTerm(),
+    return new RaftMessage(MESSAGE_TYPES[p.getType()], p.getFrom(), p.getTo(), p.getTerm(), p.getLogTerm(),
         p.getIndex(), entries, p.getCommit(), p.getReject(), p.getRejectHint(), snapshot,
         p.hasContext() ? p.getContext().toByteArray() : null);
   }

@@ -8,24 +8,18 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
-import io.vetcd.lease.Lessor;
-import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.internal.LeaseForward;
 import io.vetcd.raft.HardState;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.RaftNode;
-import io.vetcd.raft.ReadState;
 import io.vetcd.raft.Ready;
 import io.vetcd.transport.PeerTransport;
 import io.vetcd.wal.Wal;
-import io.vetcd.watch.WatchHub;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,47 +43,38 @@ final class RaftVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(RaftVerticle.class);
 
-  private record Waiter(Handler<AsyncResult<Message>> handler, long deadlineNanos) {}
-
-  private record PendingRead(Promise<Void> promise, long deadlineNanos) {}
-
-  private record PendingForward(Promise<LeaseForward> promise, long deadlineNanos) {}
-
-  /** How long a follower waits for the leader's answer to a forwarded lease request before asking again. */
-  private static final long LEASE_FORWARD_TIMEOUT_MS = 1000;
-  /** Applied entries kept in memory below the applied index (see {@link #trimMemory}). */
-  private static final long KEPT_APPLIED_ENTRIES = 2000;
-  private static final long TRIM_STEP_ENTRIES = 500;
-
   /** Where the other members are, and where this one listens for them. */
   record Peers(long clusterId, long selfId, Map<Long, List<String>> urls, List<String> listenUrls) {
     boolean alone() {
       return urls.keySet().stream().allMatch(id -> id == selfId);
     }
+
+    /** The other members' ids. */
+    Set<Long> others() {
+      Set<Long> others = new HashSet<>(urls.keySet());
+      others.remove(selfId);
+      return Set.copyOf(others);
+    }
   }
+
+  /** The loop's timing and log policy, from the member's flags. */
+  record Options(long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount) {}
 
   private final RaftNode node;
   private final Wal wal;
-  private final MvccStore store;
-  private final WatchHub watches;
-  private final Lessor lessor;
-  private final Alarms alarms;
-  private final long electionTimeoutMs;
-  private final long heartbeatMs;
-  private final long requestTimeoutMs;
-  private final long snapshotCount;
+  private final Keyspace keyspace;
   private final Peers peers;
+  private final Options options;
   private final FailStop failStop;
-  /**
-   * The last snapshot point: the keyspace is synced up to it, and the log files before it are gone
-   * (entries leave memory earlier, see {@link #trimMemory}).
-   */
-  private long snapshotIndex;
-  private boolean snapshotting;
+  private final RequestRegistry requests;
+  private final ReadIndexBatcher reads;
 
   private AppendThread appendThread;
   private ApplyThread applyThread;
   private PeerTransport transport;
+  private LeaseForwarder leases;
+  private SnapshotPolicy snapshots;
+  private SnapshotTransfer snapshotTransfer;
   private Context context;
 
   /** Whether a Ready is being persisted; the next one waits for it. */
@@ -111,67 +96,40 @@ final class RaftVerticle extends VerticleBase {
   /** Proposals of this loop turn, not yet handed to the core. */
   private final List<byte[]> proposed = new ArrayList<>();
   private final List<Long> proposedIds = new ArrayList<>();
-  /**
-   * Callers waiting for their request's entry to apply, by request id: added by this loop, answered
-   * by the apply thread straight away (one thread hand-off less per write than through this loop),
-   * or by this loop when it refuses or times out the request. Whoever removes a waiter answers it.
-   */
-  private final Map<Long, Waiter> waiting = new java.util.concurrent.ConcurrentHashMap<>();
-  /** Reads of this loop turn, waiting to be sent as one ReadIndex request. */
-  private final List<PendingRead> readBatch = new ArrayList<>();
-  /** ReadIndex requests sent, by their context, until the core answers with a read index. */
-  private final Map<Long, List<PendingRead>> readsAsked = new HashMap<>();
-  /** Reads with a read index, waiting for the applied index to reach it. */
-  private final TreeMap<Long, List<PendingRead>> readsWaiting = new TreeMap<>();
-  private long nextReadContext;
-  /** Lease requests forwarded to the leader, by sequence number, until it answers. */
-  private final Map<Long, PendingForward> forwarded = new HashMap<>();
-  private long nextForwardSeq;
-  /** Answers lease requests forwarded to this member while it leads (set by the member). */
-  private Function<LeaseForward, Future<LeaseForward>> leaseRequests =
-      r -> Future.failedFuture(EtcdError.NOT_LEADER.exception());
-  /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
-  private final java.util.concurrent.atomic.AtomicLong requestIds;
+  /** Set before start: who answers lease requests forwarded to this member while it leads. */
+  private Function<LeaseForward, Future<LeaseForward>> leaseAnswerer;
 
-  RaftVerticle(RaftNode node, Wal wal, MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms,
-      long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
-      long appliedIndex, Peers peers, FailStop failStop) {
+  RaftVerticle(RaftNode node, Wal wal, Keyspace keyspace, Peers peers, Options options, FailStop failStop) {
     this.node = node;
     this.wal = wal;
-    this.store = store;
-    this.watches = watches;
-    this.lessor = lessor;
-    this.alarms = alarms;
-    this.electionTimeoutMs = electionTimeoutMs;
-    this.heartbeatMs = heartbeatMs;
-    this.requestTimeoutMs = requestTimeoutMs;
-    this.appliedIndex = appliedIndex;
+    this.keyspace = keyspace;
     this.peers = peers;
-    this.snapshotCount = snapshotCount;
+    this.options = options;
     this.failStop = failStop;
-    this.snapshotIndex = node.firstIndex() - 1;
+    this.appliedIndex = keyspace.store().appliedIndex();
     this.term = node.term();
     this.commitIndex = node.commitIndex();
-    this.requestIds = new java.util.concurrent.atomic.AtomicLong(
-        ((node.id() & 0xFFFFL) << 48) | ((System.currentTimeMillis() << 8) & 0xFFFF_FFFF_FFFFL));
+    this.requests = new RequestRegistry(node.id(), options.requestTimeoutMs());
+    this.reads = new ReadIndexBatcher(options.requestTimeoutMs());
   }
 
   @Override
   public Future<?> start() {
     context = vertx.getOrCreateContext();
     appendThread = new AppendThread(wal, failStop);
-    applyThread = new ApplyThread(store, watches, lessor, alarms, new ApplyThread.Sink() {
-      @Override
-      public void answering(long index, List<ApplyThread.Result> results) {
-        answeredIndex = Math.max(answeredIndex, index); // before any answer leaves: see answeredBarrier
-        answer(results);
-      }
+    applyThread = new ApplyThread(keyspace.store(), keyspace.watches(), keyspace.lessor(), keyspace.alarms(),
+        new ApplyThread.Sink() {
+          @Override
+          public void answering(long index, List<ApplyThread.Result> results) {
+            answeredIndex = Math.max(answeredIndex, index); // before any answer leaves: see answeredBarrier
+            requests.answer(results);
+          }
 
-      @Override
-      public void applied(long index) {
-        post(() -> onApplied(index));
-      }
-    }, failStop);
+          @Override
+          public void applied(long index) {
+            post(() -> onApplied(index));
+          }
+        }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
       @Override
@@ -192,7 +150,7 @@ final class RaftVerticle extends VerticleBase {
 
       @Override
       public void lease(long from, byte[] payload) {
-        onLeaseFrame(from, payload);
+        leases.received(from, payload);
       }
 
       @Override
@@ -200,11 +158,18 @@ final class RaftVerticle extends VerticleBase {
         node.reportUnreachable(peer);
       }
     });
-    vertx.setPeriodic(heartbeatMs, id -> {
+    leases = new LeaseForwarder((to, frame) -> transport.sendLease(to, frame));
+    if (leaseAnswerer != null) {
+      leases.answerer(leaseAnswerer);
+    }
+    snapshots = new SnapshotPolicy(vertx, node, keyspace.store(), wal, appendThread, failStop,
+        options.snapshotCount(), peers.others());
+    snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop);
+    vertx.setPeriodic(options.heartbeatMs(), id -> {
       node.tick();
       scheduleReady();
     });
-    vertx.setPeriodic(200, id -> expireWaiters());
+    vertx.setPeriodic(200, id -> expire());
     if (peers.alone()) {
       node.campaign(); // nobody to wait for: lead at once, as etcd's single member does
     }
@@ -255,7 +220,7 @@ final class RaftVerticle extends VerticleBase {
 
   /** A fresh id for a request this member proposes: its entry's result is matched back by it. */
   long nextRequestId() {
-    return requestIds.incrementAndGet();
+    return requests.nextId();
   }
 
   /**
@@ -269,7 +234,7 @@ final class RaftVerticle extends VerticleBase {
         handler.handle(Future.failedFuture(EtcdError.STOPPED.exception()));
         return;
       }
-      waiting.put(id, new Waiter(handler, System.nanoTime() + requestTimeoutMs * 1_000_000L));
+      requests.register(id, handler);
       proposed.add(data);
       proposedIds.add(id);
       if (proposed.size() == 1) {
@@ -296,8 +261,8 @@ final class RaftVerticle extends VerticleBase {
       }
       node.transferLeadership(target);
       scheduleReady();
-      long deadline = System.nanoTime() + requestTimeoutMs * 1_000_000L;
-      vertx.setPeriodic(heartbeatMs, id -> {
+      long deadline = System.nanoTime() + options.requestTimeoutMs() * 1_000_000L;
+      vertx.setPeriodic(options.heartbeatMs(), id -> {
         if (leader == target) {
           vertx.cancelTimer(id);
           promise.tryComplete();
@@ -322,9 +287,12 @@ final class RaftVerticle extends VerticleBase {
         promise.fail(EtcdError.STOPPED.exception());
         return;
       }
-      readBatch.add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
-      if (readBatch.size() == 1) {
-        context.runOnContext(x -> flushReads());
+      if (reads.add(promise)) {
+        context.runOnContext(x -> {
+          if (reads.flush(node::readIndex)) {
+            scheduleReady();
+          }
+        });
       }
     });
     return promise.future();
@@ -342,20 +310,23 @@ final class RaftVerticle extends VerticleBase {
       return Future.succeededFuture();
     }
     Promise<Void> promise = Promise.promise();
-    context.runOnContext(v -> {
-      if (appliedIndex >= target) {
-        promise.complete();
-      } else {
-        readsWaiting.computeIfAbsent(target, k -> new ArrayList<>())
-            .add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
-      }
-    });
+    context.runOnContext(v -> reads.waitForApplied(target, appliedIndex, promise));
     return promise.future();
   }
 
-  /** Sets who answers lease requests forwarded to this member (the member, once it is built). */
+  /**
+   * Completes once this member has applied every entry committed when it was called: what the leader
+   * waits for before answering lease requests, so a lease granted a moment ago is known.
+   */
+  Future<Void> appliedBarrier() {
+    Promise<Void> promise = Promise.promise();
+    context.runOnContext(v -> reads.waitForApplied(node.commitIndex(), appliedIndex, promise));
+    return promise.future();
+  }
+
+  /** Sets who answers lease requests forwarded to this member (the member, before the loop starts). */
   void leaseRequestHandler(Function<LeaseForward, Future<LeaseForward>> handler) {
-    this.leaseRequests = handler;
+    this.leaseAnswerer = handler;
   }
 
   /**
@@ -370,54 +341,7 @@ final class RaftVerticle extends VerticleBase {
         promise.fail(EtcdError.NO_LEADER.exception());
         return;
       }
-      long seq = ++nextForwardSeq;
-      forwarded.put(seq, new PendingForward(promise, System.nanoTime() + LEASE_FORWARD_TIMEOUT_MS * 1_000_000L));
-      transport.sendLease(to, request.setSeq(seq).build().toByteArray());
-    });
-    return promise.future();
-  }
-
-  private void onLeaseFrame(long from, byte[] payload) {
-    LeaseForward frame;
-    try {
-      frame = LeaseForward.parseFrom(payload);
-    } catch (InvalidProtocolBufferException e) {
-      LOG.warn("dropped an undecodable lease frame from {}", Long.toHexString(from));
-      return;
-    }
-    switch (frame.getKindCase()) {
-      case RENEW, TIME_TO_LIVE_REQUEST -> leaseRequests.apply(frame).onComplete(ar -> {
-        LeaseForward.Builder answer = ar.succeeded() ? ar.result().toBuilder()
-            : LeaseForward.newBuilder().setError(errorText(ar.cause()));
-        transport.sendLease(from, answer.setSeq(frame.getSeq()).build().toByteArray());
-      });
-      default -> {
-        PendingForward pending = forwarded.remove(frame.getSeq());
-        if (pending != null) {
-          pending.promise().tryComplete(frame);
-        }
-      }
-    }
-  }
-
-  private static String errorText(Throwable cause) {
-    return cause instanceof EtcdError.EtcdException e ? e.getMessage() : EtcdError.TIMEOUT.message();
-  }
-
-  /**
-   * Completes once this member has applied every entry committed when it was called: what the leader
-   * waits for before answering lease requests, so a lease granted a moment ago is known.
-   */
-  Future<Void> appliedBarrier() {
-    Promise<Void> promise = Promise.promise();
-    context.runOnContext(v -> {
-      long target = node.commitIndex();
-      if (appliedIndex >= target) {
-        promise.complete();
-      } else {
-        readsWaiting.computeIfAbsent(target, k -> new ArrayList<>())
-            .add(new PendingRead(promise, System.nanoTime() + requestTimeoutMs * 1_000_000L));
-      }
+      leases.forward(to, request).onComplete(promise);
     });
     return promise.future();
   }
@@ -429,29 +353,11 @@ final class RaftVerticle extends VerticleBase {
     boolean accepted = node.propose(List.copyOf(proposed));
     if (!accepted) {
       for (long id : proposedIds) {
-        Waiter w = waiting.remove(id);
-        if (w != null) {
-          w.handler().handle(Future.failedFuture(EtcdError.NO_LEADER.exception()));
-        }
+        requests.fail(id, EtcdError.NO_LEADER.exception());
       }
     }
     proposed.clear();
     proposedIds.clear();
-    scheduleReady();
-  }
-
-  private void flushReads() {
-    if (readBatch.isEmpty()) {
-      return;
-    }
-    List<PendingRead> batch = new ArrayList<>(readBatch);
-    readBatch.clear();
-    long ctx = ++nextReadContext;
-    if (!node.readIndex(ByteBuffer.allocate(8).putLong(ctx).array())) {
-      batch.forEach(r -> r.promise().fail(EtcdError.NO_LEADER.exception()));
-      return;
-    }
-    readsAsked.put(ctx, batch);
     scheduleReady();
   }
 
@@ -471,35 +377,21 @@ final class RaftVerticle extends VerticleBase {
     }
     Ready rd = node.ready();
     readyInFlight = true;
-    for (io.vetcd.raft.Message m : rd.leaderMessages()) {
+    for (io.vetcd.raft.RaftMessage m : rd.leaderMessages()) {
       if (m.type() == MessageType.SNAP) {
-        sendSnapshot(m);
+        snapshotTransfer.send(m, transport).onComplete(ar -> {
+          node.reportSnapshot(m.to(), ar.succeeded());
+          scheduleReady();
+        });
       } else {
         transport.send(m.to(), RaftCodec.encode(m));
       }
     }
     if (rd.softState() != null) {
-      long previous = leader;
-      leader = rd.softState().leader();
-      if (previous != leader) {
-        LOG.info("leader is now {} (term {}, this member is {})",
-            leader == 0 ? "unknown" : Long.toHexString(leader), node.term(), rd.softState().role());
-        long self = peers.selfId();
-        if (leader == self) {
-          // etcd's promote: a lease kept alive through the old leader must not expire in the failover.
-          lessor.promote(electionTimeoutMs * 1_000_000L);
-        } else if (previous == self) {
-          lessor.demote();
-        }
-      }
+      leaderSeen(rd.softState());
     }
-    for (ReadState rs : rd.readStates()) {
-      List<PendingRead> reads = readsAsked.remove(ByteBuffer.wrap(rs.context()).getLong());
-      if (reads != null) {
-        readsWaiting.computeIfAbsent(rs.index(), k -> new ArrayList<>()).addAll(reads);
-      }
-    }
-    releaseReads();
+    reads.readIndexes(rd.readStates());
+    reads.applied(appliedIndex);
     if (rd.snapshot() != null) {
       installSnapshot(rd);
       return;
@@ -520,6 +412,23 @@ final class RaftVerticle extends VerticleBase {
     }
   }
 
+  private void leaderSeen(io.vetcd.raft.SoftState soft) {
+    long previous = leader;
+    leader = soft.leader();
+    if (previous == leader) {
+      return;
+    }
+    LOG.info("leader is now {} (term {}, this member is {})",
+        leader == 0 ? "unknown" : Long.toHexString(leader), node.term(), soft.role());
+    long self = peers.selfId();
+    if (leader == self) {
+      // etcd's promote: a lease kept alive through the old leader must not expire in the failover.
+      keyspace.lessor().promote(options.electionTimeoutMs() * 1_000_000L);
+    } else if (previous == self) {
+      keyspace.lessor().demote();
+    }
+  }
+
   /** Whether a Ready's records must be on disk before it goes on: new entries, a new term or vote. */
   private boolean mustSync(Ready rd) {
     HardState hs = rd.hardState();
@@ -528,117 +437,18 @@ final class RaftVerticle extends VerticleBase {
   }
 
   /**
-   * A follower far behind gets the whole keyspace: a consistent LMDB copy taken now (at an applied
-   * index at or past the snapshot's), on its own stream. The core hears how it went.
-   */
-  private void sendSnapshot(io.vetcd.raft.Message m) {
-    vertx.executeBlocking(store::snapshotBytes, false)
-        .compose(bytes -> transport.sendSnapshot(m.to(),
-            RaftCodec.encode(m.toBuilder().snapshot(m.snapshot().withData(bytes)).build())))
-        .onComplete(ar -> {
-          if (ar.failed()) {
-            LOG.warn("sending a snapshot to {} failed: {}", Long.toHexString(m.to()), ar.cause().toString());
-          }
-          node.reportSnapshot(m.to(), ar.succeeded());
-          scheduleReady();
-        });
-  }
-
-  /**
-   * Installs a snapshot from the leader: the keyspace is replaced (apply thread, after the entries
-   * queued before) and synced, then the log records that everything before the snapshot is void, then
-   * the Ready goes on as usual. Entries the snapshot already covers are skipped when applied.
+   * A Ready with a snapshot from the leader: the keyspace is replaced and synced (apply thread, after
+   * the entries queued before), then the log records that everything before the snapshot is void, then
+   * the Ready goes on as usual.
    */
   private void installSnapshot(Ready rd) {
     io.vetcd.raft.Snapshot snapshot = rd.snapshot();
-    applyThread.submit(() -> {
-      try {
-        Failpoints.check("snapshot-install");
-        if (!store.install(snapshot.data())) {
-          LOG.info("the snapshot from the leader is not newer than the keyspace: kept the keyspace");
-        }
-        store.sync();
-      } catch (java.io.IOException | RuntimeException e) {
-        failStop.stop("installing a snapshot from the leader failed", e);
-        throw new IllegalStateException("snapshot install failed", e);
-      }
-      long applied = store.appliedIndex();
-      lessor.reload(Member.leaseTtls(store));
-      alarms.reload(store);
-      watches.reset();
-      LOG.info("applying snapshot at index {} (term {}): the keyspace is now at applied index {}",
-          snapshot.index(), snapshot.term(), applied);
-      post(() -> {
-        appliedIndex = Math.max(appliedIndex, applied);
-        snapshotIndex = snapshot.index();
-        io.vetcd.raft.Snapshot point = snapshot.withData(new byte[0]);
-        appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd, true)));
-      });
-    });
-  }
-
-  /**
-   * Every {@code --snapshot-count} applied entries: make the keyspace durable (LMDB runs without its
-   * own fsync), then drop the log up to the applied index from memory and mark it void in the log.
-   */
-  private void maybeCompact() {
-    // Only what the apply thread has written (and the core has handed out) can be left behind.
-    long applied = Math.min(appliedIndex, node.appliedIndex());
-    if (snapshotting || applied - snapshotIndex < snapshotCount) {
-      trimMemory(applied);
-      return;
-    }
-    snapshotting = true;
-    // Taken now, while the entry is surely still in memory (trimMemory may pass it during the sync).
-    io.vetcd.raft.Snapshot point = node.createSnapshot(applied, new byte[0]);
-    vertx.executeBlocking(() -> {
-      store.sync();
-      return null;
-    }, false).onComplete(ar -> {
-      snapshotting = false;
-      if (ar.failed()) {
-        // The log before the point stays (nothing was marked void), but a keyspace that cannot sync
-        // cannot be trusted either.
-        failStop.stop("syncing the keyspace at a snapshot point failed", ar.cause());
-        return;
-      }
-      if (applied <= snapshotIndex) {
-        return; // a snapshot from the leader got there first
-      }
-      if (applied > node.firstIndex() - 1) {
-        node.compact(point);
-      }
-      snapshotIndex = applied;
-      // On the append thread, after the point is synced: the files it makes void can go.
-      appendThread.submit(point, false, null, List.of(), () -> {
-        int deleted = wal.release(applied);
-        LOG.debug("compacted the log up to index {}; {} old log files deleted", applied, deleted);
-      });
-    });
-  }
-
-  /**
-   * Drops from memory the applied entries that nobody should need again, long before the next snapshot
-   * point: the log since that point was young heap that every young collection copied (3-4 MB at
-   * 10,000 puts/s, the pauses that set the put p99). Nothing changes on disk: the log files keep them
-   * until the snapshot point, a restart replays them from there. The leader keeps what a voter has not
-   * acknowledged; every member keeps {@link #KEPT_APPLIED_ENTRIES} below its applied index for a
-   * follower a little behind should it lead. A follower further behind gets a snapshot, as it would
-   * after a snapshot point.
-   */
-  private void trimMemory(long applied) {
-    long upTo = applied - KEPT_APPLIED_ENTRIES;
-    if (node.isLeader()) {
-      for (long id : peers.urls().keySet()) {
-        if (id != peers.selfId()) {
-          upTo = Math.min(upTo, node.matchIndex(id));
-        }
-      }
-    }
-    // In steps: each trim moves the rest of the in-memory log down.
-    if (upTo - (node.firstIndex() - 1) >= TRIM_STEP_ENTRIES) {
-      node.compact(node.createSnapshot(upTo, new byte[0]));
-    }
+    snapshotTransfer.install(applyThread, snapshot, applied -> post(() -> {
+      appliedIndex = Math.max(appliedIndex, applied);
+      snapshots.installed(snapshot.index());
+      io.vetcd.raft.Snapshot point = snapshot.withData(new byte[0]);
+      appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd, true)));
+    }));
   }
 
   private void afterPersist(Ready rd, boolean applyCommitted) {
@@ -658,73 +468,27 @@ final class RaftVerticle extends VerticleBase {
    * rather than a timeout, and nothing waiting is ever answered with success.
    */
   private void answerEveryoneStopped() {
-    for (Long id : waiting.keySet()) {
-      Waiter w = waiting.remove(id);
-      if (w != null) {
-        w.handler().handle(Future.failedFuture(EtcdError.STOPPED.exception()));
-      }
-    }
+    requests.failAll(EtcdError.STOPPED.exception());
     post(() -> {
-      List<PendingRead> reads = new ArrayList<>(readBatch);
-      readBatch.clear();
-      readsAsked.values().forEach(reads::addAll);
-      readsAsked.clear();
-      readsWaiting.values().forEach(reads::addAll);
-      readsWaiting.clear();
-      reads.forEach(r -> r.promise().tryFail(EtcdError.STOPPED.exception()));
-      forwarded.values().forEach(f -> f.promise().tryFail(EtcdError.STOPPED.exception()));
-      forwarded.clear();
+      reads.failAll(EtcdError.STOPPED.exception());
+      leases.failAll(EtcdError.STOPPED.exception());
     });
-  }
-
-  /** Answers the callers of a batch's requests; on the apply thread, right after its commit. */
-  private void answer(List<ApplyThread.Result> results) {
-    for (ApplyThread.Result r : results) {
-      Waiter w = waiting.remove(r.requestId());
-      if (w != null) {
-        w.handler().handle(r.error() == null ? Future.succeededFuture(r.response()) : Future.failedFuture(r.error()));
-      }
-    }
   }
 
   private void onApplied(long index) {
     appliedIndex = Math.max(appliedIndex, index);
-    releaseReads();
-    maybeCompact();
-  }
-
-  private void releaseReads() {
-    while (!readsWaiting.isEmpty() && readsWaiting.firstKey() <= appliedIndex) {
-      readsWaiting.pollFirstEntry().getValue().forEach(r -> r.promise().tryComplete());
-    }
+    reads.applied(appliedIndex);
+    snapshots.applied(appliedIndex);
   }
 
   /**
    * etcd answers a request that did not apply in time with "request timed out" rather than hanging
    * (a proposal lost with a leader change, a read whose leader stepped down).
    */
-  private void expireWaiters() {
+  private void expire() {
     long now = System.nanoTime();
-    for (Map.Entry<Long, Waiter> e : waiting.entrySet()) {
-      Waiter w = e.getValue();
-      // remove(key, value): the apply thread may answer it at this very moment; only one of us does.
-      if (now - w.deadlineNanos() > 0 && waiting.remove(e.getKey(), w)) {
-        w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
-      }
-    }
-    for (Iterator<PendingForward> it = forwarded.values().iterator(); it.hasNext(); ) {
-      PendingForward f = it.next();
-      if (now - f.deadlineNanos() > 0) {
-        it.remove();
-        f.promise().tryFail(EtcdError.TIMEOUT.exception());
-      }
-    }
-    for (Iterator<List<PendingRead>> it = readsAsked.values().iterator(); it.hasNext(); ) {
-      List<PendingRead> reads = it.next();
-      if (now - reads.get(0).deadlineNanos() > 0) {
-        it.remove();
-        reads.forEach(r -> r.promise().tryFail(EtcdError.TIMEOUT.exception()));
-      }
-    }
+    requests.expire(now);
+    leases.expire(now);
+    reads.expire(now);
   }
 }

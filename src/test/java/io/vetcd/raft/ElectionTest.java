@@ -75,7 +75,7 @@ class ElectionTest {
     assertEquals(1, n.lastIndex(), "nothing appended");
     assertEquals(2, n.term());
     assertEquals(0, n.leader());
-    List<Message> out = drain(n);
+    List<RaftMessage> out = drain(n);
     assertEquals(1, out.size());
     assertEquals(MessageType.APP_RESP, out.get(0).type());
     assertEquals(2, out.get(0).term(), "the stale leader learns the newer term");
@@ -97,8 +97,8 @@ class ElectionTest {
     leader.tick();
     assertTrue(ofType(drain(leader), MessageType.HEARTBEAT).isEmpty());
     leader.tick();
-    List<Message> beats = ofType(drain(leader), MessageType.HEARTBEAT);
-    assertEquals(Set.of(2L, 3L), new TreeSet<>(beats.stream().map(Message::to).toList()));
+    List<RaftMessage> beats = ofType(drain(leader), MessageType.HEARTBEAT);
+    assertEquals(Set.of(2L, 3L), new TreeSet<>(beats.stream().map(RaftMessage::to).toList()));
     assertTrue(beats.stream().allMatch(m -> m.entries().isEmpty() && m.term() == leader.term()));
   }
 
@@ -122,7 +122,7 @@ class ElectionTest {
     assertEquals(new HardState(2, 1, 0), rd.hardState());
     assertTrue(rd.leaderMessages().isEmpty());
     assertEquals(2, rd.messages().size());
-    for (Message m : rd.messages()) {
+    for (RaftMessage m : rd.messages()) {
       assertEquals(MessageType.VOTE, m.type());
       assertEquals(2, m.term());
       assertEquals(1, m.index());
@@ -206,7 +206,7 @@ class ElectionTest {
     n.step(msg(MessageType.VOTE, 2, 1, 1).build());
     n.step(msg(MessageType.VOTE, 3, 1, 1).build());
     n.step(msg(MessageType.VOTE, 2, 1, 1).build());
-    List<Message> resp = ofType(drain(n), MessageType.VOTE_RESP);
+    List<RaftMessage> resp = ofType(drain(n), MessageType.VOTE_RESP);
     assertEquals(3, resp.size());
     assertFalse(resp.get(0).reject());
     assertTrue(resp.get(1).reject(), "already voted for 2 in term 1");
@@ -288,7 +288,7 @@ class ElectionTest {
     for (long[] c : cases) {
       RaftNode voter = node(1, false, 2, log(1, 2));
       voter.step(msg(MessageType.VOTE, 2, 1, 3).index(c[0]).logTerm(c[1]).build());
-      Message resp = ofType(drain(voter), MessageType.VOTE_RESP).get(0);
+      RaftMessage resp = ofType(drain(voter), MessageType.VOTE_RESP).get(0);
       assertEquals(c[2] == 0, resp.reject(), "candidate log ends " + c[0] + "@" + c[1]);
       assertEquals(c[2] == 1 ? 2 : 0, voter.vote());
     }

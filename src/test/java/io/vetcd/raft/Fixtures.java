@@ -40,8 +40,8 @@ final class Fixtures {
   }
 
   /** Drains and advances every Ready, returning all messages (leader's first, then others). */
-  static List<Message> drain(RaftNode n) {
-    List<Message> out = new ArrayList<>();
+  static List<RaftMessage> drain(RaftNode n) {
+    List<RaftMessage> out = new ArrayList<>();
     while (n.hasReady()) {
       Ready rd = n.ready();
       out.addAll(rd.leaderMessages());
@@ -51,7 +51,7 @@ final class Fixtures {
     return out;
   }
 
-  static List<Message> ofType(List<Message> msgs, MessageType type) {
+  static List<RaftMessage> ofType(List<RaftMessage> msgs, MessageType type) {
     return msgs.stream().filter(m -> m.type() == type).toList();
   }
 
@@ -60,7 +60,7 @@ final class Fixtures {
     return entries.stream().map(e -> e.index() + "@" + e.term()).toList();
   }
 
-  static Message.Builder msg(MessageType type, long from, long to, long term) {
-    return Message.builder(type).from(from).to(to).term(term);
+  static RaftMessage.Builder msg(MessageType type, long from, long to, long term) {
+    return RaftMessage.builder(type).from(from).to(to).term(term);
   }
 }

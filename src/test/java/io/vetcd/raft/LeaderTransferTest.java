@@ -51,7 +51,7 @@ class LeaderTransferTest {
     net.stabilize();
     assertEquals(List.of(3L), net.leaders());
     assertEquals(List.of("a", "b"), net.applied.get(3L));
-    Message timeoutNow = net.sent.stream()
+    RaftMessage timeoutNow = net.sent.stream()
         .filter(m -> m.type() == MessageType.TIMEOUT_NOW).findFirst().orElseThrow();
     int at = net.sent.indexOf(timeoutNow);
     assertTrue(net.sent.subList(0, at).stream().anyMatch(

@@ -30,15 +30,15 @@ final class Network {
   /** Read states delivered to each member's server. */
   final Map<Long, List<ReadState>> reads = new TreeMap<>();
   /** Every message any member sent, in order, including dropped ones. */
-  final List<Message> sent = new ArrayList<>();
+  final List<RaftMessage> sent = new ArrayList<>();
   /** Messages sent and not yet delivered. */
-  final ArrayDeque<Message> queue = new ArrayDeque<>();
+  final ArrayDeque<RaftMessage> queue = new ArrayDeque<>();
   /** Members whose Readies are not handled automatically (the test drives them by hand). */
   final Set<Long> manual = new HashSet<>();
   /** Members that are down: they get nothing and do nothing. */
   final Set<Long> down = new HashSet<>();
   private final Set<List<Long>> cut = new HashSet<>();
-  private final List<Predicate<Message>> dropFilters = new ArrayList<>();
+  private final List<Predicate<RaftMessage>> dropFilters = new ArrayList<>();
 
   /** A cluster of members 1..n with etcd's defaults, each tweaked by {@code tweak}. */
   static Network of(int n, Consumer<RaftConfig.Builder> tweak) {
@@ -100,7 +100,7 @@ final class Network {
     dropFilters.clear();
   }
 
-  void drop(Predicate<Message> filter) {
+  void drop(Predicate<RaftMessage> filter) {
     dropFilters.add(filter);
   }
 
@@ -174,15 +174,15 @@ final class Network {
     reads.get(id).addAll(rd.readStates());
   }
 
-  void enqueue(List<Message> msgs) {
-    for (Message m : msgs) {
+  void enqueue(List<RaftMessage> msgs) {
+    for (RaftMessage m : msgs) {
       sent.add(m);
       queue.add(m);
     }
   }
 
   /** Delivers one message; returns false if it was dropped. */
-  boolean deliver(Message m) {
+  boolean deliver(RaftMessage m) {
     if (down.contains(m.to()) || down.contains(m.from()) || cut.contains(List.of(m.from(), m.to()))
         || dropFilters.stream().anyMatch(f -> f.test(m))) {
       reportSnapshot(m, false);
@@ -197,7 +197,7 @@ final class Network {
   }
 
   /** Like the transport: tells the sender of a SNAP whether it got through. */
-  private void reportSnapshot(Message m, boolean ok) {
+  private void reportSnapshot(RaftMessage m, boolean ok) {
     if (m.type() == MessageType.SNAP && !down.contains(m.from())) {
       nodes.get(m.from()).reportSnapshot(m.to(), ok);
     }

@@ -93,7 +93,7 @@ class PreVoteCheckQuorumTest {
     net.node(3).tick();
     net.node(3).campaign();
     net.handleReady(3);
-    List<Message> votes = net.queue.stream().filter(m -> m.type() == MessageType.VOTE).toList();
+    List<RaftMessage> votes = net.queue.stream().filter(m -> m.type() == MessageType.VOTE).toList();
     assertEquals(2, votes.size());
     net.queue.clear();
     votes.forEach(net::deliver);
@@ -124,7 +124,7 @@ class PreVoteCheckQuorumTest {
     }
     f.step(msg(MessageType.VOTE, 3, 2, 2).build());
     assertEquals(2, f.term());
-    Message resp = ofType(drain(f), MessageType.VOTE_RESP).get(0);
+    RaftMessage resp = ofType(drain(f), MessageType.VOTE_RESP).get(0);
     assertTrue(!resp.reject());
   }
 

@@ -24,7 +24,7 @@ class ProposalTest {
     for (long id = 1; id <= 3; id++) {
       assertEquals(List.of("via-3"), net.applied.get(id));
     }
-    Message forwarded = net.sent.stream().filter(m -> m.type() == MessageType.PROP)
+    RaftMessage forwarded = net.sent.stream().filter(m -> m.type() == MessageType.PROP)
         .findFirst().orElseThrow();
     assertEquals(3, forwarded.from());
     assertEquals(1, forwarded.to());

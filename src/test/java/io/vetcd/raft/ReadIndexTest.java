@@ -28,7 +28,7 @@ class ReadIndexTest {
     assertTrue(leader.readIndex(bytes("r1")));
     Ready rd = leader.ready();
     assertTrue(rd.readStates().isEmpty(), "not before the heartbeat round");
-    List<Message> beats = rd.leaderMessages().stream()
+    List<RaftMessage> beats = rd.leaderMessages().stream()
         .filter(m -> m.type() == MessageType.HEARTBEAT).toList();
     assertEquals(2, beats.size());
     // They carry the leader's round for this read (not the requester's context, see PendingReads).
@@ -150,7 +150,7 @@ class ReadIndexTest {
     net.elect(1);
     net.propose(1, "a");
     // Member 2 reads with its context "r"; member 3's answer to that round's heartbeat is held back.
-    List<Message> held = new ArrayList<>();
+    List<RaftMessage> held = new ArrayList<>();
     net.drop(m -> m.type() == MessageType.HEARTBEAT_RESP && m.from() == 3 && held.add(m));
     assertTrue(net.node(2).readIndex(bytes("r")));
     net.stabilize();

@@ -58,7 +58,7 @@ class ReadyContractTest {
   void leaderMessagesAreReplicationOnly() {
     Network net = Network.of(3);
     net.elect(1);
-    for (Message m : net.sent) {
+    for (RaftMessage m : net.sent) {
       boolean replication = m.type() == MessageType.APP || m.type() == MessageType.HEARTBEAT
           || m.type() == MessageType.SNAP || m.type() == MessageType.TIMEOUT_NOW;
       assertTrue(!replication || m.from() == 1, m.toString());
@@ -69,7 +69,7 @@ class ReadyContractTest {
     Ready rd = leader.ready();
     assertTrue(rd.leaderMessages().stream().allMatch(m -> m.type() == MessageType.APP));
     assertEquals(List.of(MessageType.VOTE_RESP),
-        rd.messages().stream().map(Message::type).toList());
+        rd.messages().stream().map(RaftMessage::type).toList());
   }
 
   /**

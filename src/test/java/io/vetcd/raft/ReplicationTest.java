@@ -90,14 +90,14 @@ class ReplicationTest {
         .entries(List.of(Fixtures.entry(4, 2))).commit(3).build());
     assertEquals(3, f.lastIndex(), "not appended");
     assertEquals(0, f.commitIndex(), "a refused APP teaches no commit");
-    Message resp = ofType(drain(f), MessageType.APP_RESP).get(0);
+    RaftMessage resp = ofType(drain(f), MessageType.APP_RESP).get(0);
     assertTrue(resp.reject());
     assertEquals(3, resp.index());
     assertEquals(2, resp.rejectHint(), "last entry with term <= 1 is index 2");
     assertEquals(1, resp.logTerm());
 
     f.step(msg(MessageType.APP, 1, 2, 2).index(7).logTerm(2).build());
-    Message beyond = ofType(drain(f), MessageType.APP_RESP).get(0);
+    RaftMessage beyond = ofType(drain(f), MessageType.APP_RESP).get(0);
     assertTrue(beyond.reject());
     assertEquals(3, beyond.rejectHint(), "our log ends at 3");
   }
@@ -181,7 +181,7 @@ class ReplicationTest {
       assertTrue(leader.propose(bytes("p" + i)));
     }
     Ready rd = leader.ready();
-    List<Message> toTwo = rd.leaderMessages().stream()
+    List<RaftMessage> toTwo = rd.leaderMessages().stream()
         .filter(m -> m.to() == 2 && m.type() == MessageType.APP).toList();
     assertEquals(3, toTwo.size(), "three in flight, the fourth waits");
     assertEquals(List.of(1, 1, 1), toTwo.stream().map(m -> m.entries().size()).toList());
@@ -204,7 +204,7 @@ class ReplicationTest {
     int before = net.sent.size();
     assertTrue(net.node(1).propose(List.of(bytes("a"), bytes("b"), bytes("c"))));
     net.stabilize();
-    List<Message> apps = net.sent.subList(before, net.sent.size()).stream()
+    List<RaftMessage> apps = net.sent.subList(before, net.sent.size()).stream()
         .filter(m -> m.type() == MessageType.APP && !m.entries().isEmpty()).toList();
     assertEquals(2, apps.size());
     assertEquals(List.of("a", "b", "c"), net.applied.get(3L));

@@ -176,7 +176,7 @@ final class SimulatedCluster {
     for (int i = 0; i < clients.length; i++) {
       clients[i] = new Client();
     }
-    // Message handling must outpace the clocks (a heartbeat interval is long next to a network hop
+    // RaftMessage handling must outpace the clocks (a heartbeat interval is long next to a network hop
     // and a disk write): each member ticks about once per 30 to 50 events, so an election timeout
     // spans a few hundred events and a healthy leader commits many entries per timeout.
     weight(Kind.DELIVER, 420);
@@ -386,7 +386,7 @@ final class SimulatedCluster {
 
   // ------------------------------------------------------------------ the network
 
-  private void send(SimulatedMember from, Message m) {
+  private void send(SimulatedMember from, RaftMessage m) {
     boolean forwarded = m.type() == MessageType.PROP || m.type() == MessageType.READ_INDEX
         || m.type() == MessageType.TRANSFER_LEADER;
     if (m.to() < 1 || m.to() > size || m.to() == from.id || (!forwarded && m.from() != from.id)) {
@@ -411,7 +411,7 @@ final class SimulatedCluster {
   }
 
   private void deliver(SimulatedNetwork.Packet p) {
-    Message m = p.message();
+    RaftMessage m = p.message();
     SimulatedMember to = members[(int) m.to()];
     if (!to.up() || net.isCut(p.sender(), m.to(), now)) {
       if (to.up()) {
@@ -546,7 +546,7 @@ final class SimulatedCluster {
           + rd.committedEntries().size() + " committed, " + rd.leaderMessages().size() + "+"
           + rd.messages().size() + " messages");
     }
-    for (Message msg : rd.leaderMessages()) {
+    for (RaftMessage msg : rd.leaderMessages()) {
       send(m, msg);
     }
     for (ReadState rs : rd.readStates()) {
@@ -576,7 +576,7 @@ final class SimulatedCluster {
     Ready rd = m.unpersisted.poll();
     m.disk.persist(rd);
     inv.afterPersist(m, rd);
-    for (Message msg : rd.messages()) {
+    for (RaftMessage msg : rd.messages()) {
       send(m, msg);
     }
     m.node.advance(rd);

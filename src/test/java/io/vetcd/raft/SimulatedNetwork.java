@@ -24,7 +24,7 @@ final class SimulatedNetwork {
    * it sent, so the outcome of a SNAP is reported to that life only (a restarted member has a new
    * transport that never sent it).
    */
-  record Packet(long sender, Message message, long deliverAt, int senderLife) {}
+  record Packet(long sender, RaftMessage message, long deliverAt, int senderLife) {}
 
   private final Random rnd;
   /** Packets sent and neither delivered nor lost yet. Unordered: delivery picks one at random. */
@@ -65,7 +65,7 @@ final class SimulatedNetwork {
    * Puts a message on the wire at step {@code now}. Returns false if it was lost at once (the
    * sender does not learn it: a datagram that vanished).
    */
-  boolean send(long sender, Message m, int senderLife, long now) {
+  boolean send(long sender, RaftMessage m, int senderLife, long now) {
     if (!calm && dropRate > 0 && rnd.nextDouble() < dropRate) {
       dropped++;
       return false;

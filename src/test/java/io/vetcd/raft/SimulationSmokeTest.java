@@ -45,7 +45,7 @@ class SimulationSmokeTest {
     final Map<Long, MemoryStorage> disks = new TreeMap<>();
     /** Readies handed out and not yet persisted (lost on crash). */
     final Map<Long, ArrayDeque<Ready>> pending = new TreeMap<>();
-    final List<Message> network = new ArrayList<>();
+    final List<RaftMessage> network = new ArrayList<>();
     final Set<List<Long>> cut = new HashSet<>();
     final Map<Long, Long> leaderOfTerm = new HashMap<>();
     /** Every entry any member handed out for applying, by index: what was acknowledged. */
@@ -102,7 +102,7 @@ class SimulationSmokeTest {
         }
       } else if (r < 33) {
         if (!network.isEmpty()) {
-          Message m = network.remove(rnd.nextInt(network.size()));
+          RaftMessage m = network.remove(rnd.nextInt(network.size()));
           if (m.type() == MessageType.SNAP) {
             nodes.get(m.from()).reportSnapshot(m.to(), false);
           }
@@ -155,7 +155,7 @@ class SimulationSmokeTest {
       }
     }
 
-    void deliver(Message m) {
+    void deliver(RaftMessage m) {
       if (cut.contains(List.of(m.from(), m.to()))) {
         if (m.type() == MessageType.SNAP) {
           nodes.get(m.from()).reportSnapshot(m.to(), false);

@@ -78,7 +78,7 @@ class SnapshotTest {
     assertEquals(s, rd.snapshot());
     assertEquals(new HardState(3, 0, 10), rd.hardState());
     assertTrue(rd.committedEntries().isEmpty());
-    Message ack = ofType(rd.messages(), MessageType.APP_RESP).get(0);
+    RaftMessage ack = ofType(rd.messages(), MessageType.APP_RESP).get(0);
     assertEquals(10, ack.index());
     assertTrue(rd.leaderMessages().isEmpty());
     f.advance(rd);

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.vetcd.raft.Entry;
-import io.vetcd.raft.Message;
+import io.vetcd.raft.RaftMessage;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.Snapshot;
 import java.nio.charset.StandardCharsets;
@@ -24,7 +24,7 @@ class RaftCodecTest {
 
   @Test
   void everyFieldSurvivesARoundTrip() throws Exception {
-    Message m = Message.builder(MessageType.APP)
+    RaftMessage m = RaftMessage.builder(MessageType.APP)
         .from(1).to(2).term(7).logTerm(6).index(41).commit(40).reject(true).rejectHint(39)
         .entries(List.of(
             new Entry(7, 42, Entry.Type.NORMAL, bytes("put a=1")),
@@ -34,7 +34,7 @@ class RaftCodecTest {
         .context(bytes("read 9"))
         .build();
 
-    Message back = RaftCodec.decode(RaftCodec.encode(m));
+    RaftMessage back = RaftCodec.decode(RaftCodec.encode(m));
 
     assertEquals(m, back);
     assertArrayEquals(bytes("keyspace"), back.snapshot().data());
@@ -43,7 +43,7 @@ class RaftCodecTest {
 
   @Test
   void aMessageWithoutSnapshotOrContextDecodesWithout() throws Exception {
-    Message back = RaftCodec.decode(RaftCodec.encode(Message.builder(MessageType.HEARTBEAT).from(2).to(1).term(3).build()));
+    RaftMessage back = RaftCodec.decode(RaftCodec.encode(RaftMessage.builder(MessageType.HEARTBEAT).from(2).to(1).term(3).build()));
 
     assertNull(back.snapshot());
     assertNull(back.context());
@@ -54,13 +54,13 @@ class RaftCodecTest {
   void decodedEntriesOwnTheirData() throws Exception {
     // Decoding aliases the payload while it parses; what it returns must not: the transport's
     // buffers are reused, and an entry is kept in the log long after its message.
-    Message m = Message.builder(MessageType.APP).from(1).to(2).term(1)
+    RaftMessage m = RaftMessage.builder(MessageType.APP).from(1).to(2).term(1)
         .entries(List.of(new Entry(1, 1, Entry.Type.NORMAL, bytes("value one")), new Entry(1, 2, Entry.Type.NORMAL, bytes("value two"))))
         .context(bytes("ctx"))
         .build();
     byte[] payload = RaftCodec.encode(m);
 
-    Message back = RaftCodec.decode(payload);
+    RaftMessage back = RaftCodec.decode(payload);
     Arrays.fill(payload, (byte) 0);
 
     assertArrayEquals(bytes("value one"), back.entries().get(0).data());
@@ -73,7 +73,7 @@ class RaftCodecTest {
     // Entries are wrapped, not copied, while encoding: the bytes that come out must still be a
     // snapshot of the message as it was.
     byte[] data = bytes("original");
-    byte[] payload = RaftCodec.encode(Message.builder(MessageType.APP).from(1).to(2).term(1)
+    byte[] payload = RaftCodec.encode(RaftMessage.builder(MessageType.APP).from(1).to(2).term(1)
         .entries(List.of(new Entry(1, 1, Entry.Type.NORMAL, data))).build());
     Arrays.fill(data, (byte) 'x');
 

@@ -8,11 +8,23 @@ import io.vertx.core.Vertx;
 import io.vetcd.lease.Lessor;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.AlarmResponse;
 import io.vetcd.proto.etcdserverpb.AlarmType;
+import io.vetcd.proto.etcdserverpb.CompactionRequest;
+import io.vetcd.proto.etcdserverpb.CompactionResponse;
+import io.vetcd.proto.etcdserverpb.DeleteRangeRequest;
+import io.vetcd.proto.etcdserverpb.DeleteRangeResponse;
+import io.vetcd.proto.etcdserverpb.LeaseGrantRequest;
+import io.vetcd.proto.etcdserverpb.LeaseGrantResponse;
 import io.vetcd.proto.etcdserverpb.LeaseRevokeRequest;
+import io.vetcd.proto.etcdserverpb.LeaseRevokeResponse;
+import io.vetcd.proto.etcdserverpb.PutRequest;
+import io.vetcd.proto.etcdserverpb.PutResponse;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveRequest;
 import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveResponse;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
+import io.vetcd.proto.etcdserverpb.TxnRequest;
+import io.vetcd.proto.etcdserverpb.TxnResponse;
 import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.proto.internal.LeaseForward;
 import io.vetcd.proto.internal.LeaseRecord;
@@ -36,9 +48,9 @@ import org.slf4j.LoggerFactory;
  * One vetcd member: its log, keyspace and consensus loop, and what the client API asks of them.
  * Results come back on the caller's context, so API handlers never touch another event loop's state.
  */
-public final class Member {
+public final class LocalMember {
 
-  private static final Logger LOG = LoggerFactory.getLogger(Member.class);
+  private static final Logger LOG = LoggerFactory.getLogger(LocalMember.class);
 
   /** The etcd API version this member serves; clients gate features on it. */
   public static final String API_VERSION = "3.4.23";
@@ -69,7 +81,7 @@ public final class Member {
   private final java.util.concurrent.atomic.AtomicReference<AlarmRequest.AlarmAction> alarmInFlight =
       new java.util.concurrent.atomic.AtomicReference<>();
 
-  private Member(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
+  private LocalMember(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
       RaftVerticle raft, WatchHub watches, Lessor lessor, Alarms alarms, long requestTimeoutMs, FailStop failStop) {
     this.failStop = failStop;
     this.alarms = alarms;
@@ -86,11 +98,11 @@ public final class Member {
   }
 
   /** Opens the data directory and starts the consensus loop and the peer port. */
-  public static Future<Member> start(Vertx vertx, Config config) {
+  public static Future<LocalMember> start(Vertx vertx, Config config) {
     FailStop failStop = FailStop.exitingProcess(config.dataDir());
     return vertx.executeBlocking(() -> open(vertx, config, failStop))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
-        .onSuccess(Member::startLeaseExpiry);
+        .onSuccess(LocalMember::startLeaseExpiry);
   }
 
   /**
@@ -99,7 +111,7 @@ public final class Member {
    * per write and may be behind after a power loss, never ahead of what it says it applied. A keyspace
    * that lost what the log no longer holds is refused, never served.
    */
-  private static Member open(Vertx vertx, Config config, FailStop failStop) {
+  private static LocalMember open(Vertx vertx, Config config, FailStop failStop) {
     Path dir = config.dataDir().resolve("member");
     Wal wal = Wal.open(dir.resolve("wal"));
     Wal.Replay replay = wal.replay(0);
@@ -182,10 +194,11 @@ public final class Member {
     lessor.reload(leaseTtls(store));
     Alarms alarms = new Alarms();
     alarms.reload(store);
-    RaftVerticle raft = new RaftVerticle(node, wal, store, watches, lessor, alarms, config.electionTimeoutMs(),
-        config.heartbeatIntervalMs(), requestTimeoutMs, config.snapshotCount(), store.appliedIndex(),
-        new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()), failStop);
-    Member member = new Member(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
+    RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms),
+        new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
+        new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
+            config.snapshotCount()), failStop);
+    LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
     return member;
@@ -285,12 +298,43 @@ public final class Member {
     store.close();
   }
 
-  /**
-   * Proposes a write; the future completes on the caller's context with the response (header revision
-   * only) once the entry is applied, or fails with an {@link EtcdError.EtcdException} — at once with
-   * "request is too large" if its log entry would exceed --max-request-bytes, as etcd checks it.
-   */
-  public Future<Message> propose(InternalRequest.Builder request) {
+  // Writes go through the log: each completes on the caller's context with its response (header
+  // revision only) once its entry is applied, or fails with an EtcdError.EtcdException -- at once with
+  // "request is too large" if the entry would exceed --max-request-bytes, as etcd checks it.
+
+  public Future<PutResponse> put(PutRequest request) {
+    return propose(InternalRequest.newBuilder().setPut(request), PutResponse.class);
+  }
+
+  public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
+    return propose(InternalRequest.newBuilder().setDeleteRange(request), DeleteRangeResponse.class);
+  }
+
+  /** A txn that writes (a read-only one is served without the log). */
+  public Future<TxnResponse> txn(TxnRequest request) {
+    return propose(InternalRequest.newBuilder().setTxn(request), TxnResponse.class);
+  }
+
+  public Future<CompactionResponse> compact(CompactionRequest request) {
+    return propose(InternalRequest.newBuilder().setCompaction(request), CompactionResponse.class);
+  }
+
+  /** A grant whose lease id is chosen (the member's own id scheme, or the client's). */
+  public Future<LeaseGrantResponse> leaseGrant(LeaseGrantRequest request) {
+    return propose(InternalRequest.newBuilder().setLeaseGrant(request), LeaseGrantResponse.class);
+  }
+
+  public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request) {
+    return propose(InternalRequest.newBuilder().setLeaseRevoke(request), LeaseRevokeResponse.class);
+  }
+
+  /** As {@link #propose(InternalRequest.Builder)}, with the response type the request's kind applies to. */
+  private <R extends Message> Future<R> propose(InternalRequest.Builder request, Class<R> response) {
+    return propose(request).map(response::cast);
+  }
+
+  /** Proposes a request (see the writes above) and completes with whatever its entry applied to. */
+  private Future<Message> propose(InternalRequest.Builder request) {
     long id = raft.nextRequestId();
     byte[] data = request.setId(id).build().toByteArray(); // encoded here, off the consensus loop
     if (data.length > config.maxRequestBytes()) {
@@ -406,11 +450,11 @@ public final class Member {
    * etcd's Alarm call, through the log. This member's own NOSPACE alarm is cleared first if its write
    * fits again, so that a list right after the space came back does not show it.
    */
-  public Future<Message> alarm(AlarmRequest request) {
+  public Future<AlarmResponse> alarm(AlarmRequest request) {
     if (alarms.noSpace()) {
       clearOwnAlarmIfItFits(0);
     }
-    return propose(InternalRequest.newBuilder().setAlarm(request));
+    return propose(InternalRequest.newBuilder().setAlarm(request), AlarmResponse.class);
   }
 
   /** True while a NOSPACE alarm is raised in the cluster (by any member). */

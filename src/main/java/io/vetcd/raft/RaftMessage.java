@@ -9,7 +9,7 @@ import java.util.Objects;
  * is the sender's term (0 for the term-less requests PROP, READ_INDEX and TRANSFER_LEADER). Values are
  * immutable by convention: nobody writes into {@code entries}' or {@code context}'s arrays.
  */
-public record Message(
+public record RaftMessage(
     MessageType type,
     long from,
     long to,
@@ -23,7 +23,7 @@ public record Message(
     Snapshot snapshot,
     byte[] context) {
 
-  public Message {
+  public RaftMessage {
     Objects.requireNonNull(type, "type");
     entries = entries == null ? List.of() : List.copyOf(entries);
   }
@@ -39,13 +39,13 @@ public record Message(
         .context(context);
   }
 
-  public Message withTo(long newTo) {
+  public RaftMessage withTo(long newTo) {
     return toBuilder().to(newTo).build();
   }
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof Message m && type == m.type && from == m.from && to == m.to
+    return o instanceof RaftMessage m && type == m.type && from == m.from && to == m.to
         && term == m.term && logTerm == m.logTerm && index == m.index && entries.equals(m.entries)
         && commit == m.commit && reject == m.reject && rejectHint == m.rejectHint
         && Objects.equals(snapshot, m.snapshot) && Arrays.equals(context, m.context);
@@ -155,8 +155,8 @@ public record Message(
       return this;
     }
 
-    public Message build() {
-      return new Message(type, from, to, term, logTerm, index, entries, commit, reject, rejectHint,
+    public RaftMessage build() {
+      return new RaftMessage(type, from, to, term, logTerm, index, entries, commit, reject, rejectHint,
           snapshot, context);
     }
   }
