@@ -66,12 +66,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   private static final AsciiString CONTENT_TYPE = AsciiString.of("content-type");
   private static final AsciiString GRPC = AsciiString.of("application/grpc");
   private static final AsciiString GRPC_PROTO = AsciiString.of("application/grpc+proto");
-  private static final AsciiString GRPC_ENCODING = AsciiString.of("grpc-encoding");
-  private static final AsciiString IDENTITY = AsciiString.of("identity");
-  private static final AsciiString GRPC_STATUS = AsciiString.of("grpc-status");
-  private static final AsciiString GRPC_MESSAGE = AsciiString.of("grpc-message");
-  /** A gRPC message's prefix: a compressed flag and a 4-byte length. */
-  private static final int PREFIX = 5;
+  private static final int PREFIX = GrpcWire.PREFIX;
   /**
    * A request that ends inside its message: grpc-go answers Unknown with Go's io.ErrUnexpectedEOF. One
    * that ends before any: etcd's grpc-go never answers (the call hangs until the client gives up); this
@@ -166,7 +161,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     if (type == null || !(GRPC.contentEquals(type) || GRPC_PROTO.contentEquals(type))) {
       return false;
     }
-    Call call = new Call(streamId, method, headers.get(GRPC_ENCODING));
+    Call call = new Call(streamId, method, headers.get(GrpcWire.ENCODING));
     if (endOfStream) {
       call.requestEnded();
     } else {
@@ -219,20 +214,11 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
 
     /** Reads a message's prefix; false if the call was refused. */
     private boolean startMessage() {
-      if (prefix[0] != 0) {
-        // etcd's server installs no decompressor; grpc-go's words for either case.
-        if (encoding == null || encoding.length() == 0 || IDENTITY.contentEquals(encoding)) {
-          fail(GrpcStatus.INTERNAL, "grpc: compressed flag set with identity or empty encoding");
-        } else {
-          fail(GrpcStatus.UNIMPLEMENTED, "grpc: Decompressor is not installed for grpc-encoding \"" + encoding + "\"");
-        }
-        return false;
-      }
       long length = ((prefix[1] & 0xffL) << 24) | ((prefix[2] & 0xff) << 16) | ((prefix[3] & 0xff) << 8)
           | (prefix[4] & 0xff);
-      if (length > maxMessageBytes) {
-        fail(GrpcStatus.RESOURCE_EXHAUSTED,
-            "grpc: received message larger than max (" + length + " vs. " + maxMessageBytes + ")");
+      StatusException refusal = GrpcWire.refusal(prefix[0], length, encoding, maxMessageBytes);
+      if (refusal != null) {
+        fail(refusal);
         return false;
       }
       message = new byte[(int) length];
@@ -251,8 +237,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       try {
         request = method.parser().parseFrom(message);
       } catch (InvalidProtocolBufferException e) {
-        // grpc-go's words for a unary request.
-        fail(GrpcStatus.INTERNAL, "grpc: error unmarshalling request: " + GrpcErrors.goReason(e));
+        fail(GrpcWire.badUnaryRequest(e));
         return;
       }
       message = null;
@@ -279,8 +264,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
 
     private void answered(Message response, Throwable failure) {
       if (failure != null) {
-        StatusException status = GrpcErrors.toStatus(failure);
-        fail(status.status(), status.message());
+        fail(GrpcErrors.toStatus(failure));
         return;
       }
       if (!open()) {
@@ -303,9 +287,13 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       encoder.writeHeaders(http2, streamId, responseHeaders(), 0, false, http2.newPromise());
       encoder.writeData(http2, streamId, data, 0, false, http2.newPromise());
       // grpc-message empty, as etcd's server sends it.
-      encoder.writeHeaders(http2, streamId, new DefaultHttp2Headers(false, 2).add(GRPC_STATUS, "0")
-          .add(GRPC_MESSAGE, ""), 0, true, http2.newPromise());
+      encoder.writeHeaders(http2, streamId, new DefaultHttp2Headers(false, 2).add(GrpcWire.STATUS, "0")
+          .add(GrpcWire.MESSAGE, ""), 0, true, http2.newPromise());
       flush();
+    }
+
+    private void fail(StatusException refusal) {
+      fail(refusal.status(), refusal.message());
     }
 
     /** Ends the call with a gRPC error: one HEADERS frame carrying the status ("trailers only"). */
@@ -315,8 +303,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
         return;
       }
       Http2Headers trailers = responseHeaders()
-          .add(GRPC_STATUS, String.valueOf(status.code))
-          .add(GRPC_MESSAGE, WatchHttp2.percentEncoded(text));
+          .add(GrpcWire.STATUS, String.valueOf(status.code))
+          .add(GrpcWire.MESSAGE, GrpcWire.percentEncoded(text));
       handler.encoder().writeHeaders(http2, streamId, trailers, 0, true, http2.newPromise());
       flush();
     }

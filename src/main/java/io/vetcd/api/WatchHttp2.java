@@ -8,11 +8,11 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.StatusException;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.server.LocalMember;
 import io.vetcd.watch.WatchStream;
-import java.nio.charset.StandardCharsets;
 
 /**
  * etcd's Watch call served straight on its HTTP/2 stream, beside Vert.x gRPC rather than through it:
@@ -21,8 +21,7 @@ import java.nio.charset.StandardCharsets;
  * its own, with its own buffers, promise and flow-control entry: most of the CPU of delivering an event
  * to 1,000 watchers, and so most of their latency on a busy machine.
  *
- * <p>gRPC's framing is small enough to own: each message is a flag byte (compressed or not), a 4-byte
- * length and the protobuf; a call that fails ends with trailers carrying grpc-status and grpc-message.
+ * <p>gRPC's framing is small enough to own ({@link GrpcWire}, shared with the KV calls' {@link KvHttp2}).
  * Calls this does not take (gRPC-Web, anything not HTTP/2) go to {@link WatchGrpc} as before.
  */
 final class WatchHttp2 {
@@ -83,32 +82,26 @@ final class WatchHttp2 {
       }
       received.appendBuffer(chunk);
       int at = 0;
-      while (received.length() - at >= 5) {
-        byte compressed = received.getByte(at);
+      while (received.length() - at >= GrpcWire.PREFIX) {
         long length = received.getUnsignedInt(at + 1);
-        if (length > maxMessageBytes) {
-          fail(GrpcStatus.RESOURCE_EXHAUSTED,
-              "grpc: received message larger than max (" + length + " vs. " + maxMessageBytes + ")");
+        StatusException refusal = GrpcWire.refusal(received.getByte(at), length, request.getHeader(GrpcWire.ENCODING),
+            maxMessageBytes);
+        if (refusal != null) {
+          fail(refusal);
           return;
         }
-        if (received.length() - at - 5 < length) {
+        if (received.length() - at - GrpcWire.PREFIX < length) {
           break;
-        }
-        if (compressed != 0) {
-          // etcd's server installs no decompressor either; these are grpc-go's words for it.
-          fail(GrpcStatus.UNIMPLEMENTED, "grpc: Decompressor is not installed for grpc-encoding \""
-              + request.getHeader("grpc-encoding") + "\"");
-          return;
         }
         WatchRequest watchRequest;
         try {
-          watchRequest = WatchRequest.parseFrom(received.getBytes(at + 5, at + 5 + (int) length));
+          watchRequest = WatchRequest.parseFrom(received.getBytes(at + GrpcWire.PREFIX,
+              at + GrpcWire.PREFIX + (int) length));
         } catch (InvalidProtocolBufferException e) {
-          // grpc-go's words for a streamed message.
-          fail(GrpcStatus.INTERNAL, "grpc: failed to unmarshal the received message " + GrpcErrors.goReason(e));
+          fail(GrpcWire.badStreamedMessage(e));
           return;
         }
-        at += 5 + (int) length;
+        at += GrpcWire.PREFIX + (int) length;
         stream.handle(watchRequest);
       }
       received = at == received.length() ? Buffer.buffer() : received.getBuffer(at, received.length());
@@ -121,7 +114,7 @@ final class WatchHttp2 {
       }
       byte[] message = watchResponse.toByteArray();
       if (pending == null) {
-        pending = Buffer.buffer(Math.max(256, 5 + message.length));
+        pending = Buffer.buffer(Math.max(256, GrpcWire.PREFIX + message.length));
         vertx.runOnContext(v -> write());
       }
       pending.appendByte((byte) 0).appendInt(message.length).appendBytes(message);
@@ -149,11 +142,13 @@ final class WatchHttp2 {
     }
 
     /** Ends the call with a gRPC error, after the responses already framed. */
-    private void fail(GrpcStatus status, String message) {
+    private void fail(StatusException error) {
+      GrpcStatus status = error.status();
+      String message = error.message();
       write();
       close();
-      response.putTrailer("grpc-status", String.valueOf(status.code));
-      response.putTrailer("grpc-message", percentEncoded(message));
+      response.putTrailer(GrpcWire.STATUS, String.valueOf(status.code));
+      response.putTrailer(GrpcWire.MESSAGE, GrpcWire.percentEncoded(message));
       response.end();
     }
 
@@ -163,18 +158,5 @@ final class WatchHttp2 {
         stream.close();
       }
     }
-  }
-
-  /** grpc-message is percent-encoded: bytes outside printable ASCII, and '%' itself. */
-  static String percentEncoded(String message) {
-    StringBuilder out = new StringBuilder(message.length());
-    for (byte b : message.getBytes(StandardCharsets.UTF_8)) {
-      if (b >= 0x20 && b <= 0x7e && b != '%') {
-        out.append((char) b);
-      } else {
-        out.append('%').append(String.format("%02X", b & 0xff));
-      }
-    }
-    return out.toString();
   }
 }
