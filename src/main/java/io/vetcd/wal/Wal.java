@@ -198,7 +198,7 @@ public final class Wal implements AutoCloseable {
       refuseOldLayout(dir);
       dropUnwrittenFiles(dir, options.syncer());
       List<GenerationScan> scans = scanAll(dir, options.rollCycle());
-      Resolved resolved = resolve(scans);
+      Resolved resolved = resolve(scans, true);
       GenerationScan last = null;
       for (GenerationScan s : scans) {
         if (!s.valid.isEmpty()) {
@@ -597,7 +597,7 @@ public final class Wal implements AutoCloseable {
    * Throws {@link WalException} if the log is damaged anywhere but in a torn tail.
    */
   public Replay replay(long after) {
-    State state = replay(resolve(scanAll(dir, options.rollCycle())), after);
+    State state = replay(resolve(scanAll(dir, options.rollCycle()), false), after);
     return new Replay(state.hardState, state.snapshot, state.entries, state.identity);
   }
 
@@ -730,8 +730,11 @@ public final class Wal implements AutoCloseable {
   /** The generations with the Chronicle index of the last record accepted from each, in order. */
   private record Resolved(List<GenerationScan> scans, Map<Long, Long> lastAccepted) {}
 
-  /** Decides how much of each generation counts, or throws if the log is damaged (class comment). */
-  private static Resolved resolve(List<GenerationScan> scans) {
+  /**
+   * Decides how much of each generation counts, or throws if the log is damaged (class comment);
+   * {@code report}: log a dropped torn tail (at open; a later replay reads the same log again).
+   */
+  private static Resolved resolve(List<GenerationScan> scans, boolean report) {
     Map<Long, Long> lastAccepted = new TreeMap<>();
     List<GenerationScan> withRecords = scans.stream().filter(s -> !s.valid.isEmpty()).toList();
     for (int i = 0; i < withRecords.size(); i++) {
@@ -749,7 +752,7 @@ public final class Wal implements AutoCloseable {
         if (s.bad != null && !s.badLooksTorn) {
           throw damaged(s, "a record that is not a torn tail");
         }
-        if (s.bad != null) {
+        if (s.bad != null && report) {
           LOG.warn("the log ends in a record cut short ({}: {}), written but never synced before the member "
               + "stopped: it and anything after it are dropped", s.where(s.badIndex), s.bad);
         }
