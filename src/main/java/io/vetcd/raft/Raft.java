@@ -81,13 +81,14 @@ final class Raft {
   /** Answered local reads. */
   final List<ReadState> readStates = new ArrayList<>();
 
-  Raft(RaftConfig config, HardState hardState, Snapshot snapshot, List<Entry> entries, long applied) {
+  Raft(RaftConfig config, HardState hardState, Snapshot snapshot, List<Entry> entries, long applied,
+      LogStorage storage) {
     this.id = config.id();
     this.config = config;
     this.voters = config.voters();
     this.promotable = voters.contains(id);
     this.random = new Random(config.randomSeed() ^ (id * 0x9E3779B97F4A7C15L));
-    this.log = new RaftLog(snapshot, entries, hardState.commit(), applied);
+    this.log = new RaftLog(snapshot, entries, hardState.commit(), applied, storage);
     if (hardState.vote() != 0 && hardState.term() == 0) {
       throw new IllegalArgumentException("vote without a term: " + hardState);
     }

@@ -4,19 +4,26 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A member's log as the core sees it (etcd-io/raft log.go + log_unstable.go, folded together because
- * the core keeps every entry since the last compaction in memory): a snapshot standing in for the
- * compacted prefix, then the entries after it, plus the four positions that tell how far each entry
- * has travelled through the server.
+ * A member's log as the core sees it (etcd-io/raft log.go + log_unstable.go): a snapshot standing in
+ * for the compacted prefix, the entries after it — the older ones only in the {@link LogStorage}, the
+ * recent ones also in memory — plus the four positions that tell how far each entry has travelled
+ * through the server.
  *
  * <pre>
- *   snapshot.index  <  firstIndex ... applied ... committed ... lastIndex
- *                                    \ persisted /      handed ... lastIndex
+ *   snapshot.index  <  firstIndex ... offset  <  offset+1 ... applied ... committed ... lastIndex
+ *                      \ in the storage only /   \ in memory (and, once persisted, the storage) /
+ *                                                       \ persisted /      handed ... lastIndex
  * </pre>
  *
- * Invariants: {@code snapshot.index <= applied <= committed <= lastIndex};
+ * Memory and compaction are separate: entries leave memory ({@link #trimMemory}) once applied, long
+ * before the server takes a snapshot point and compacts ({@link #compact}); until then the storage
+ * serves them to a follower that needs them, and only a follower behind the compaction point needs a
+ * snapshot.
+ *
+ * <p>Invariants: {@code snapshot.index <= offset <= applied <= committed <= lastIndex};
  * {@code applied <= max(persisted, snapshot.index)} (only durable entries are applied);
- * {@code persisted <= handed <= lastIndex}; {@code entries.get(i).index() == firstIndex + i}.
+ * {@code persisted <= handed <= lastIndex}; {@code entries.get(i).index() == offset + 1 + i}. Entries up
+ * to {@code offset} are durable, committed, and never superseded.
  */
 final class RaftLog {
 
@@ -29,8 +36,15 @@ final class RaftLog {
    * leader ships to a follower that needs compacted entries.
    */
   private Snapshot snapshot;
-  /** The entries after the snapshot, contiguous. */
+  /** The entries after {@code offset}, contiguous. */
   private final ArrayList<Entry> entries = new ArrayList<>();
+  /**
+   * The last index not in memory: entries from {@code snapshot.index + 1} to it are read from {@link
+   * #storage}. Equal to {@code snapshot.index} while nothing was trimmed.
+   */
+  private long offset;
+  /** The durable log, for the entries before {@code offset + 1}. */
+  private final LogStorage storage;
   /** The highest index known committed (Raft §5.3). Never decreases. */
   private long committed;
   /**
@@ -53,7 +67,14 @@ final class RaftLog {
    * are skipped (the snapshot covers them); the rest must follow it contiguously.
    */
   RaftLog(Snapshot snapshot, List<Entry> restored, long committed, long applied) {
+    this(snapshot, restored, committed, applied, LogStorage.NONE);
+  }
+
+  /** As above, with the storage that serves entries once they leave memory. */
+  RaftLog(Snapshot snapshot, List<Entry> restored, long committed, long applied, LogStorage storage) {
     this.snapshot = snapshot;
+    this.offset = snapshot.index();
+    this.storage = storage;
     long expect = snapshot.index() + 1;
     for (Entry e : restored) {
       if (e.index() <= snapshot.index()) {
@@ -89,7 +110,12 @@ final class RaftLog {
   }
 
   long lastIndex() {
-    return snapshot.index() + entries.size();
+    return offset + entries.size();
+  }
+
+  /** The first index held in memory (lastIndex + 1 if none). */
+  long firstInMemory() {
+    return offset + 1;
   }
 
   long committed() {
@@ -116,7 +142,10 @@ final class RaftLog {
     if (index < snapshot.index() || index > lastIndex()) {
       return UNAVAILABLE;
     }
-    return entries.get((int) (index - firstIndex())).term();
+    if (index <= offset) {
+      return storage.term(index);
+    }
+    return entries.get((int) (index - offset - 1)).term();
   }
 
   long lastTerm() {
@@ -142,25 +171,30 @@ final class RaftLog {
     if (lo > hi) {
       return List.of();
     }
-    if (lo < firstIndex() || hi > lastIndex()) {
-      throw new IllegalArgumentException("slice [" + lo + "," + hi + "] outside [" + firstIndex()
+    if (lo <= offset || hi > lastIndex()) {
+      throw new IllegalArgumentException("slice [" + lo + "," + hi + "] outside [" + (offset + 1)
           + "," + lastIndex() + "]");
     }
-    return List.copyOf(entries.subList((int) (lo - firstIndex()), (int) (hi - firstIndex() + 1)));
+    return List.copyOf(entries.subList((int) (lo - offset - 1), (int) (hi - offset)));
   }
 
   /**
    * Up to {@code maxCount} entries from {@code lo}, stopping before {@code maxBytes} of payload (but
-   * always at least one). Null if {@code lo} is compacted: the reader needs the snapshot.
+   * always at least one). Null if {@code lo} is compacted, or the storage lacks it: the reader needs
+   * the snapshot. Entries no longer in memory come from the storage, up to the first in memory.
    */
   List<Entry> entriesFrom(long lo, int maxCount, long maxBytes) {
     if (lo < firstIndex()) {
       return null;
     }
+    if (lo <= offset) {
+      List<Entry> stored = storage.entries(lo, Math.min(offset, lo + maxCount - 1), maxBytes);
+      return stored.isEmpty() ? null : stored;
+    }
     List<Entry> out = new ArrayList<>();
     long bytes = 0;
     for (long i = lo; i <= lastIndex() && out.size() < maxCount; i++) {
-      Entry e = entries.get((int) (i - firstIndex()));
+      Entry e = entries.get((int) (i - offset - 1));
       bytes += e.size();
       if (!out.isEmpty() && bytes > maxBytes) {
         break;
@@ -233,11 +267,11 @@ final class RaftLog {
       return;
     }
     long first = ents.get(0).index();
-    if (first <= committed || first > lastIndex() + 1) {
+    if (first <= committed || first <= offset || first > lastIndex() + 1) {
       throw new IllegalStateException("cannot write entries from " + first + " (commit " + committed
           + ", last " + lastIndex() + ")");
     }
-    entries.subList((int) (first - firstIndex()), entries.size()).clear();
+    entries.subList((int) (first - offset - 1), entries.size()).clear();
     entries.addAll(ents);
     // The superseded entries are no longer ours: neither handed nor durable any more.
     handed = Math.min(handed, first - 1);
@@ -261,6 +295,7 @@ final class RaftLog {
     // Only the committed prefix of what was durable stays meaningful: it is part of the snapshot.
     persisted = Math.min(persisted, committed);
     snapshot = s;
+    offset = s.index();
     entries.clear();
     committed = s.index();
     applied = s.index();
@@ -269,8 +304,9 @@ final class RaftLog {
   }
 
   /**
-   * The server has captured its state at {@code s.index()}: drop the entries it covers. The index must
-   * be applied and durable; the term must be the log's.
+   * The server has captured its state at {@code s.index()}: the entries it covers are void, and a
+   * follower that needs them gets a snapshot. The index must be applied and durable; the term must be
+   * the log's.
    */
   void compact(Snapshot s) {
     if (s.index() <= snapshot.index()) {
@@ -285,8 +321,34 @@ final class RaftLog {
       throw new IllegalArgumentException(
           "snapshot term " + s.term() + " but entry " + s.index() + " has term " + term(s.index()));
     }
-    entries.subList(0, (int) (s.index() - firstIndex() + 1)).clear();
+    dropFromMemory(s.index());
     snapshot = s;
+  }
+
+  /**
+   * Drops the entries up to {@code index} from memory; the storage serves them from now on. Only
+   * applied, durable entries can go (nothing at or below them changes any more), and only with a
+   * storage to read them back from.
+   */
+  void trimMemory(long index) {
+    if (index <= offset) {
+      return;
+    }
+    if (storage == LogStorage.NONE) {
+      throw new IllegalStateException("no storage to read trimmed entries back from");
+    }
+    if (index > applied || index > persisted) {
+      throw new IllegalArgumentException("cannot drop entries up to " + index + " from memory: applied "
+          + applied + ", persisted " + persisted);
+    }
+    dropFromMemory(index);
+  }
+
+  private void dropFromMemory(long index) {
+    if (index > offset) {
+      entries.subList(0, (int) (index - offset)).clear();
+      offset = index;
+    }
   }
 
   // ---- Ready bookkeeping ----
@@ -339,14 +401,14 @@ final class RaftLog {
     }
     for (int i = written.size() - 1; i >= 0; i--) {
       Entry e = written.get(i);
-      if (e.index() > snapshot.index() && matchTerm(e.index(), e.term())) {
+      if (e.index() > offset && matchTerm(e.index(), e.term())) {
         persisted = Math.max(persisted, e.index());
         return;
       }
     }
   }
 
-  /** A copy of the entries in memory (after the snapshot). */
+  /** A copy of the entries in memory (after {@link #firstInMemory}). */
   List<Entry> entries() {
     return List.copyOf(entries);
   }

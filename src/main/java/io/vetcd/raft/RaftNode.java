@@ -59,8 +59,17 @@ public final class RaftNode {
    */
   public RaftNode(RaftConfig config, HardState hardState, Snapshot snapshot, List<Entry> entries,
       long applied) {
+    this(config, hardState, snapshot, entries, applied, LogStorage.NONE);
+  }
+
+  /**
+   * As above, with the durable log as {@code storage}: entries that leave memory ({@link #trimMemory})
+   * are read back from it when a follower needs them.
+   */
+  public RaftNode(RaftConfig config, HardState hardState, Snapshot snapshot, List<Entry> entries,
+      long applied, LogStorage storage) {
     this.raft = new Raft(config, hardState == null ? HardState.EMPTY : hardState,
-        snapshot == null ? Snapshot.EMPTY : snapshot, entries, applied);
+        snapshot == null ? Snapshot.EMPTY : snapshot, entries, applied, storage);
     this.lastSoftState = raft.softState();
     this.lastHardState = raft.hardState();
   }
@@ -183,10 +192,23 @@ public final class RaftNode {
 
   /**
    * The server captured its state at {@code snapshot.index()} (≤ the applied index handed out, and
-   * durable): entries up to it leave memory, and followers that need them get this snapshot.
+   * durable): entries up to it are void, and followers that need them get a snapshot.
    */
   public void compact(Snapshot snapshot) {
     raft.log.compact(snapshot);
+  }
+
+  /**
+   * Entries up to {@code index} (applied and durable) leave memory; the storage given at construction
+   * serves them from now on. Needs a storage.
+   */
+  public void trimMemory(long index) {
+    raft.log.trimMemory(index);
+  }
+
+  /** The first index the core holds in memory; older entries come from the storage. */
+  public long firstInMemory() {
+    return raft.log.firstInMemory();
   }
 
   // ---------------------------------------------------------------- outputs
@@ -315,7 +337,7 @@ public final class RaftNode {
     return raft.log.term(index);
   }
 
-  /** The entries in memory (after {@link #snapshot()}), in order. A copy. */
+  /** The entries in memory (from {@link #firstInMemory()}), in order. A copy. */
   public List<Entry> entries() {
     return raft.log.entries();
   }

@@ -179,7 +179,8 @@ public final class LocalMember {
         .heartbeatTick(1)
         .randomSeed(self ^ System.nanoTime())
         .build();
-    RaftNode node = new RaftNode(raftConfig, replay.hardState(), replay.snapshot(), replay.entries(), applied);
+    RaftNode node = new RaftNode(raftConfig, replay.hardState(), replay.snapshot(), replay.entries(), applied,
+        new ReadBackStorage(wal.storage(), failStop));
     LOG.info("member {} ({}) of cluster {}: {} log entries, applied index {}, term {}",
         Long.toHexString(self), config.name(), Long.toHexString(cluster.getClusterId()),
         replay.entries().size(), applied, replay.hardState().term());

@@ -163,7 +163,7 @@ final class RaftVerticle extends VerticleBase {
       leases.answerer(leaseAnswerer);
     }
     snapshots = new SnapshotPolicy(vertx, node, keyspace.store(), wal, appendThread, failStop,
-        options.snapshotCount(), peers.others());
+        options.snapshotCount());
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop);
     vertx.setPeriodic(options.heartbeatMs(), id -> {
       node.tick();

@@ -6,19 +6,26 @@ import io.vetcd.raft.RaftNode;
 import io.vetcd.raft.Snapshot;
 import io.vetcd.wal.Wal;
 import java.util.List;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * When the log is cut (on the Raft loop): every {@code --snapshot-count} applied entries a snapshot
- * point makes the keyspace durable (LMDB runs without its own fsync), marks the log before it void and
- * deletes the files that hold only void records; in between, applied entries leave memory early.
+ * When the log is cut (on the Raft loop). Every {@code --snapshot-count} applied entries a snapshot
+ * point makes the keyspace durable (LMDB syncs its pages, not its meta page, at each commit), records
+ * in the log that replay may start there, and cuts the log {@link #CATCH_UP_ENTRIES} before it: the
+ * core's compaction point (a follower behind it gets a snapshot) and the files holding only older
+ * entries, which are deleted. In between, applied entries leave memory early: the core reads them back
+ * from the log when a follower needs them.
  */
 final class SnapshotPolicy {
 
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotPolicy.class);
 
+  /**
+   * Entries kept in the log below a snapshot point, for followers a little behind (etcd's
+   * SnapshotCatchUpEntries): one behind by fewer catches up from the log instead of a snapshot.
+   */
+  static final long CATCH_UP_ENTRIES = 5000;
   /** Applied entries kept in memory below the applied index (see {@link #trimMemory}). */
   private static final long KEPT_APPLIED_ENTRIES = 2000;
   private static final long TRIM_STEP_ENTRIES = 500;
@@ -30,17 +37,12 @@ final class SnapshotPolicy {
   private final AppendThread appendThread;
   private final FailStop failStop;
   private final long snapshotCount;
-  /** The other voters, whose progress a leader keeps in memory for. */
-  private final Set<Long> peers;
-  /**
-   * The last snapshot point: the keyspace is synced up to it, and the log files before it are gone
-   * (entries leave memory earlier, see {@link #trimMemory}).
-   */
+  /** The last snapshot point: the keyspace is synced up to it, and the log may be replayed from it. */
   private long snapshotIndex;
   private boolean snapshotting;
 
   SnapshotPolicy(Vertx vertx, RaftNode node, MvccStore store, Wal wal, AppendThread appendThread, FailStop failStop,
-      long snapshotCount, Set<Long> peers) {
+      long snapshotCount) {
     this.vertx = vertx;
     this.node = node;
     this.store = store;
@@ -48,7 +50,6 @@ final class SnapshotPolicy {
     this.appendThread = appendThread;
     this.failStop = failStop;
     this.snapshotCount = snapshotCount;
-    this.peers = peers;
     this.snapshotIndex = node.firstIndex() - 1;
   }
 
@@ -58,18 +59,17 @@ final class SnapshotPolicy {
   }
 
   /**
-   * The keyspace applied up to {@code appliedIndex}: takes a snapshot point if {@code --snapshot-count}
-   * entries were applied since the last, or else trims memory.
+   * The keyspace applied up to {@code appliedIndex}: trims memory, and takes a snapshot point if
+   * {@code --snapshot-count} entries were applied since the last.
    */
   void applied(long appliedIndex) {
     // Only what the apply thread has written (and the core has handed out) can be left behind.
     long applied = Math.min(appliedIndex, node.appliedIndex());
+    trimMemory(applied);
     if (snapshotting || applied - snapshotIndex < snapshotCount) {
-      trimMemory(applied);
       return;
     }
     snapshotting = true;
-    // Taken now, while the entry is surely still in memory (trimMemory may pass it during the sync).
     Snapshot point = node.createSnapshot(applied, new byte[0]);
     vertx.executeBlocking(() -> {
       store.sync();
@@ -85,37 +85,31 @@ final class SnapshotPolicy {
       if (applied <= snapshotIndex) {
         return; // a snapshot from the leader got there first
       }
-      if (applied > node.firstIndex() - 1) {
-        node.compact(point);
-      }
       snapshotIndex = applied;
+      long cut = applied - CATCH_UP_ENTRIES;
+      if (cut > node.snapshot().index() && node.term(cut) >= 0) {
+        node.compact(node.createSnapshot(cut, new byte[0]));
+      }
       // On the append thread, after the point is synced: the files it makes void can go.
       appendThread.submit(point, false, null, List.of(), () -> {
-        int deleted = wal.release(applied);
-        LOG.debug("compacted the log up to index {}; {} old log files deleted", applied, deleted);
+        int deleted = wal.release(cut);
+        LOG.debug("snapshot point at index {}; log cut at {}, {} old log files deleted", applied, cut, deleted);
       });
     });
   }
 
   /**
-   * Drops from memory the applied entries that nobody should need again, long before the next snapshot
-   * point: the log since that point was young heap that every young collection copied (3-4 MB at
-   * 10,000 puts/s, the pauses that set the put p99). Nothing changes on disk: the log files keep them
-   * until the snapshot point, a restart replays them from there. The leader keeps what a voter has not
-   * acknowledged; every member keeps {@link #KEPT_APPLIED_ENTRIES} below its applied index for a
-   * follower a little behind should it lead. A follower further behind gets a snapshot, as it would
-   * after a snapshot point.
+   * Drops from memory the applied entries a follower a little behind will not need, long before the
+   * next snapshot point: the log since that point was young heap that every young collection copied
+   * (3-4 MB at 10,000 puts/s, the pauses that set the put p99), and a follower away for long would
+   * have held all it missed in the leader's heap. Every member keeps {@link #KEPT_APPLIED_ENTRIES}
+   * below its applied index; older ones are read back from the log files when needed.
    */
   private void trimMemory(long applied) {
-    long upTo = applied - KEPT_APPLIED_ENTRIES;
-    if (node.isLeader()) {
-      for (long id : peers) {
-        upTo = Math.min(upTo, node.matchIndex(id));
-      }
-    }
+    long upTo = Math.min(applied - KEPT_APPLIED_ENTRIES, node.persistedIndex());
     // In steps: each trim moves the rest of the in-memory log down.
-    if (upTo - (node.firstIndex() - 1) >= TRIM_STEP_ENTRIES) {
-      node.compact(node.createSnapshot(upTo, new byte[0]));
+    if (upTo - (node.firstInMemory() - 1) >= TRIM_STEP_ENTRIES) {
+      node.trimMemory(upTo);
     }
   }
 }

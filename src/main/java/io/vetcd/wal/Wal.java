@@ -2,6 +2,7 @@ package io.vetcd.wal;
 
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
+import io.vetcd.raft.LogStorage;
 import io.vetcd.raft.Snapshot;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -138,8 +139,12 @@ public final class Wal implements AutoCloseable {
   private final long previousLastIndex;
   private final FileStore fileStore;
 
-  private SingleChronicleQueue queue;
+  /** This generation's queue, once the first append created it; the storage reads through it too. */
+  private volatile SingleChronicleQueue queue;
   private ExcerptAppender appender;
+  /** Where each live entry lies, for reading it back ({@link #storage()}). */
+  private final EntryPositions positions = new EntryPositions();
+  private final WalStorage storage = new WalStorage(this, positions);
   private RollingClock clock;
   private final RecordWriter writer = new RecordWriter();
   /** Bytes written to the file of cycle {@link #cycleWritten}. */
@@ -225,6 +230,9 @@ public final class Wal implements AutoCloseable {
         }
       }
       State state = replay(resolved, 0);
+      for (Located e : state.located()) {
+        wal.positions.add(e.entry().index(), e.entry().term(), e.generation(), e.position());
+      }
       wal.lastHardState = state.hardState.isEmpty() ? null : state.hardState;
       wal.identity = state.identity;
       if (removed) {
@@ -307,6 +315,7 @@ public final class Wal implements AutoCloseable {
     openForAppends();
     write(writer.entry(entry));
     lastIndexByCycle.merge(appender.cycle(), entry.index(), Math::max);
+    positions.add(entry.index(), entry.term(), generation, appender.lastIndexAppended());
   }
 
   public void append(HardState state) {
@@ -330,6 +339,9 @@ public final class Wal implements AutoCloseable {
   public void append(Snapshot snapshot, boolean replace) {
     openForAppends();
     write(writer.point(snapshot, replace));
+    if (replace) {
+      positions.clear();
+    }
     // Beside the point, so that deleting older files cannot lose them.
     if (identity != null) {
       write(writer.member(identity));
@@ -420,7 +432,7 @@ public final class Wal implements AutoCloseable {
     bytesWritten = first.length() + 4;
   }
 
-  private static SingleChronicleQueue queue(Path dir, RollCycle rollCycle, TimeProvider clock) {
+  static SingleChronicleQueue queue(Path dir, RollCycle rollCycle, TimeProvider clock) {
     // SyncMode.NONE: this class syncs (see sync()); Chronicle's own msync, at a file's release, would
     // only repeat it, and swallow its errors.
     return ChronicleQueue.singleBuilder(dir)
@@ -548,6 +560,7 @@ public final class Wal implements AutoCloseable {
    */
   public int release(long snapshotIndex) {
     int deleted = 0;
+    positions.releaseUpTo(snapshotIndex); // before the files go: the storage no longer looks there
     try {
       for (var it = lastIndexByGeneration.entrySet().iterator(); it.hasNext(); ) {
         var older = it.next();
@@ -593,12 +606,48 @@ public final class Wal implements AutoCloseable {
   // ---------------------------------------------------------------- reading
 
   /**
+   * The log as the Raft core's storage: live entries read back by index. For one thread, the Raft
+   * loop; the entries it asks for must be durable (appended and synced).
+   */
+  public LogStorage storage() {
+    return storage;
+  }
+
+  long generation() {
+    return generation;
+  }
+
+  SingleChronicleQueue appendingQueue() {
+    return queue;
+  }
+
+  Path generationDir(long generation) {
+    return dir.resolve(generationName(generation));
+  }
+
+  RollCycle rollCycle() {
+    return options.rollCycle();
+  }
+
+  /** A record's place in words: its file and number. */
+  String where(long generation, long chronicleIndex) {
+    return where(generationDir(generation), options.rollCycle(), chronicleIndex);
+  }
+
+  private static String where(Path generationDir, RollCycle rollCycle, long chronicleIndex) {
+    int cycle = rollCycle.toCycle(chronicleIndex);
+    String file = DateTimeFormatter.ofPattern(rollCycle.format()).withZone(ZoneOffset.UTC)
+        .format(Instant.ofEpochMilli((long) cycle * rollCycle.lengthInMillis())) + SingleChronicleQueue.SUFFIX;
+    return generationDir.resolve(file) + ", record " + rollCycle.toSequenceNumber(chronicleIndex);
+  }
+
+  /**
    * Reads the whole log, applying the supersede rule; entries at or below {@code after} are skipped.
    * Throws {@link WalException} if the log is damaged anywhere but in a torn tail.
    */
   public Replay replay(long after) {
     State state = replay(resolve(scanAll(dir, options.rollCycle()), false), after);
-    return new Replay(state.hardState, state.snapshot, state.entries, state.identity);
+    return new Replay(state.hardState, state.snapshot, state.entries(), state.identity);
   }
 
   /** One record read, where it was read (Chronicle's index, which holds the file's cycle). */
@@ -639,10 +688,7 @@ public final class Wal implements AutoCloseable {
     }
 
     String where(long chronicleIndex) {
-      int cycle = rollCycle.toCycle(chronicleIndex);
-      String file = DateTimeFormatter.ofPattern(rollCycle.format()).withZone(ZoneOffset.UTC)
-          .format(Instant.ofEpochMilli((long) cycle * rollCycle.lengthInMillis())) + SingleChronicleQueue.SUFFIX;
-      return dir.resolve(file) + ", record " + rollCycle.toSequenceNumber(chronicleIndex);
+      return Wal.where(dir, rollCycle, chronicleIndex);
     }
   }
 
@@ -800,11 +846,18 @@ public final class Wal implements AutoCloseable {
         + "it acknowledged: restore its data directory from a backup, or remove the member and add it back");
   }
 
-  /** The state the accepted records describe. */
-  private record State(HardState hardState, Snapshot snapshot, List<Entry> entries, Identity identity) {}
+  /** The state the accepted records describe; {@code located}: the live entries and where they lie. */
+  private record State(HardState hardState, Snapshot snapshot, List<Located> located, Identity identity) {
+    List<Entry> entries() {
+      return located.stream().map(Located::entry).toList();
+    }
+  }
+
+  /** A live entry and where it lies: its generation and Chronicle index there. */
+  private record Located(Entry entry, long generation, long position) {}
 
   private static State replay(Resolved resolved, long after) {
-    List<Entry> entries = new ArrayList<>();
+    List<Located> entries = new ArrayList<>();
     HardState state = HardState.EMPTY;
     Snapshot snapshot = null;
     Identity identity = null;
@@ -822,15 +875,15 @@ public final class Wal implements AutoCloseable {
         } else if (record instanceof WalRecord.PointRecord p) {
           snapshot = p.point();
           long index = p.point().index();
-          entries.removeIf(e -> p.replace() || e.index() <= index);
+          entries.removeIf(e -> p.replace() || e.entry().index() <= index);
         } else if (record instanceof WalRecord.EntryRecord er) {
           Entry e = er.entry();
           // Drop what this record supersedes: everything kept with an index >= its own.
-          while (!entries.isEmpty() && entries.get(entries.size() - 1).index() >= e.index()) {
+          while (!entries.isEmpty() && entries.get(entries.size() - 1).entry().index() >= e.index()) {
             entries.remove(entries.size() - 1);
           }
           if (e.index() > after && (snapshot == null || e.index() > snapshot.index())) {
-            entries.add(e);
+            entries.add(new Located(e, s.generation, read.index()));
           }
         }
       }
@@ -856,6 +909,7 @@ public final class Wal implements AutoCloseable {
 
   @Override
   public void close() {
+    storage.close();
     if (appender != null) {
       appender.close();
       queue.close();

@@ -291,7 +291,7 @@ class ClusterIT {
         // etcd snapshots every 50 applied entries but keeps the last 5000 (SnapshotCatchUpEntries) in its
         // raft log for slow followers, so member 3 is behind the leader's log only after more than 5050
         // entries — fewer would be caught up through the log.
-        String afterRestart = member3AwayFor6000Entries();
+        String afterRestart = member3AwayFor(300, 20);
         // Proof that the test exercised snapshot install rather than log catch-up: etcd 3.4 logs
         // "etcdserver: applying snapshot at index ..." when it applies a snapshot received from the leader;
         // vetcd is expected to log a line matching SNAPSHOT_APPLIED likewise.
@@ -300,28 +300,32 @@ class ClusterIT {
     }
 
     @Test
-    void followerBackAfterThousandsOfEntriesCatchesUpThroughTheLogNotASnapshot(TestInfo info) throws Exception {
-        // Members drop applied entries from memory long before a snapshot point (RaftVerticle.trimMemory);
-        // the leader must keep what a voter has not acknowledged. 6000 entries are more than the 2000 a
-        // member keeps below its applied index and fewer than --snapshot-count (100000, the default):
-        // member 3 must catch up through the log, as from etcd (5000 catch-up entries kept).
+    void followerFiftyThousandEntriesBehindCatchesUpFromTheLogFilesNotASnapshot(TestInfo info) throws Exception {
+        // Members keep only the last 2000 applied entries in memory (SnapshotPolicy.trimMemory), whoever is
+        // behind; older ones are read back from the log files. 50,000 entries are far more than that and fewer
+        // than --snapshot-count (100000, the default): member 3 must catch up through the log, read back from
+        // the leader's files, and without a snapshot (as from etcd, which keeps its log since the last
+        // snapshot on disk).
         startCluster(info);
-        String afterRestart = member3AwayFor6000Entries();
-        assertFalse(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 needed a snapshot: the leader dropped "
-                + "entries it had not acknowledged\n" + cluster.logTail(3));
+        String afterRestart = member3AwayFor(500, 100);
+        assertFalse(SNAPSHOT_APPLIED.matcher(afterRestart).find(), "infra3 needed a snapshot: the leader did not "
+                + "serve it from its log\n" + cluster.logTail(3));
+        String readBack = "entries back from the log files for a follower behind";
+        assertTrue(Files.readString(cluster.logFile(1), StandardCharsets.UTF_8).contains(readBack)
+                || Files.readString(cluster.logFile(2), StandardCharsets.UTF_8).contains(readBack),
+                "neither infra1 nor infra2 said it read entries back from its log files (\"" + readBack + "\")\n"
+                + cluster.logTails());
     }
 
     // ---- helpers ----
 
     /**
-     * Stops member 3, writes 300 keys 20 times each (6000 entries) through another member, restarts member
-     * 3 and waits until it serves the same data; returns member 3's log since its restart. etcdctl (one
-     * process per put) would take about a minute for that, hence a gRPC client.
+     * Stops member 3, writes {@code keys} keys {@code rounds} times each through another member, restarts
+     * member 3 and waits until it serves the same data; returns member 3's log since its restart. etcdctl
+     * (one process per put) would take minutes for that, hence a gRPC client.
      */
-    private String member3AwayFor6000Entries() throws Exception {
+    private String member3AwayFor(int keys, int rounds) throws Exception {
         cluster.stop(3);
-        int keys = 300;
-        int rounds = 20;
         int writer = cluster.anyRunningExcept(3);
         awaitWritable(writer, Duration.ofSeconds(15)); // member 3 may have been the leader
         grpcPuts(writer, keys, rounds);

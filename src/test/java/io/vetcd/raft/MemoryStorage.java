@@ -8,7 +8,7 @@ import java.util.List;
  * rules the real log follows (a leader's snapshot resets the log; entry index i supersedes stored
  * records with index ≥ i). Restarting a member from it is a crash that lost nothing durable.
  */
-final class MemoryStorage {
+final class MemoryStorage implements LogStorage {
 
   HardState hardState = HardState.EMPTY;
   /** The latest snapshot (installed from a leader or taken locally), null if none. */
@@ -40,6 +40,39 @@ final class MemoryStorage {
   void compact(Snapshot s) {
     snapshot = s;
     entries.removeIf(e -> e.index() <= s.index());
+  }
+
+  /** The core reads entries it trimmed from memory back from here, as the server does from its log. */
+  @Override
+  public long term(long index) {
+    Entry e = stored(index);
+    return e == null ? UNAVAILABLE : e.term();
+  }
+
+  @Override
+  public List<Entry> entries(long lo, long hi, long maxBytes) {
+    List<Entry> out = new ArrayList<>();
+    long bytes = 0;
+    for (long i = lo; i <= hi; i++) {
+      Entry e = stored(i);
+      if (e == null) {
+        break;
+      }
+      bytes += e.size();
+      if (!out.isEmpty() && bytes > maxBytes) {
+        break;
+      }
+      out.add(e);
+    }
+    return out;
+  }
+
+  private Entry stored(long index) {
+    if (entries.isEmpty()) {
+      return null;
+    }
+    long first = entries.get(0).index();
+    return index < first || index > lastIndex() ? null : entries.get((int) (index - first));
   }
 
   long lastIndex() {

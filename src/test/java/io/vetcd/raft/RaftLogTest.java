@@ -123,4 +123,87 @@ class RaftLogTest {
     l.entriesPersisted(List.of(entry(3, 2)));
     assertEquals(3, l.persisted());
   }
+
+  // ---- entries trimmed from memory, read back from the storage ----
+
+  /** A storage holding {@code entries} (1..n), counting the entries read. */
+  private static final class ListStorage implements LogStorage {
+    final List<Entry> entries;
+    int read;
+
+    ListStorage(List<Entry> entries) {
+      this.entries = entries;
+    }
+
+    @Override
+    public long term(long index) {
+      return index >= 1 && index <= entries.size() ? entries.get((int) index - 1).term() : UNAVAILABLE;
+    }
+
+    @Override
+    public List<Entry> entries(long lo, long hi, long maxBytes) {
+      List<Entry> out = entries.subList((int) lo - 1, (int) Math.min(hi, entries.size()));
+      read += out.size();
+      return List.copyOf(out);
+    }
+  }
+
+  @Test
+  void trimmedEntriesAreServedFromTheStorageUntilTheFirstInMemory() {
+    List<Entry> ents = log(1, 1, 2, 2, 3, 3);
+    ListStorage storage = new ListStorage(ents);
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 6, 5, storage);
+    l.trimMemory(4);
+    assertEquals(5, l.firstInMemory());
+    assertEquals(List.of("5@3", "6@3"), positions(l.entries()), "only the recent entries stay in memory");
+    assertEquals(1, l.firstIndex(), "trimming is not compacting");
+    assertEquals(2, l.term(3), "terms of trimmed entries come from the storage");
+    assertEquals(List.of("2@1", "3@2", "4@2"), positions(l.entriesFrom(2, 100, Long.MAX_VALUE)),
+        "a read from the storage stops before the first entry in memory");
+    assertEquals(3, storage.read);
+    assertEquals(List.of("5@3", "6@3"), positions(l.entriesFrom(5, 100, Long.MAX_VALUE)));
+    assertEquals(3, storage.read, "entries in memory are not read from the storage");
+    assertEquals(List.of("2@1"), positions(l.entriesFrom(2, 1, Long.MAX_VALUE)), "maxCount holds for the storage too");
+    assertEquals(2, l.findConflictByTerm(4, 1), "backtracking walks through the trimmed entries");
+    assertTrue(l.matchTerm(4, 2));
+  }
+
+  @Test
+  void compactionAfterATrimVoidsTheStoredPrefix() {
+    List<Entry> ents = log(1, 1, 2, 2, 3, 3);
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 6, 6, new ListStorage(ents));
+    l.trimMemory(5);
+    l.compact(new Snapshot(2, 1, List.of(1L), new byte[0]));
+    assertEquals(3, l.firstIndex());
+    assertEquals(6, l.firstInMemory(), "compacting below the trim point keeps memory as it was");
+    assertNull(l.entriesFrom(2, 100, Long.MAX_VALUE), "a follower behind the compaction point needs the snapshot");
+    assertEquals(List.of("3@2", "4@2", "5@3"), positions(l.entriesFrom(3, 100, Long.MAX_VALUE)));
+    assertEquals(RaftLog.UNAVAILABLE, l.term(1));
+    l.compact(new Snapshot(6, 3, List.of(1L), new byte[0]));
+    assertEquals(List.of(), l.entries());
+    assertEquals(7, l.firstInMemory());
+  }
+
+  @Test
+  void aStorageThatLacksAnEntryMeansASnapshotNotAHole() {
+    List<Entry> ents = log(1, 1, 2, 2);
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 4, 4, new ListStorage(List.of()));
+    l.trimMemory(3);
+    assertNull(l.entriesFrom(1, 100, Long.MAX_VALUE));
+    assertEquals(RaftLog.UNAVAILABLE, l.term(2));
+  }
+
+  @Test
+  void onlyAppliedDurableEntriesCanLeaveMemoryAndOnlyWithAStorage() {
+    List<Entry> ents = log(1, 1, 2, 2);
+    RaftLog withoutStorage = new RaftLog(Snapshot.EMPTY, ents, 4, 4);
+    assertThrows(IllegalStateException.class, () -> withoutStorage.trimMemory(2));
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 3, 2, new ListStorage(ents));
+    assertThrows(IllegalArgumentException.class, () -> l.trimMemory(3), "entry 3 is not applied");
+    l.trimMemory(2);
+    l.trimMemory(1); // behind the trim point: nothing to do
+    assertEquals(3, l.firstInMemory());
+    assertThrows(IllegalStateException.class, () -> l.truncateAndAppend(List.of(entry(2, 5))),
+        "committed entries, trimmed from memory or not, are never replaced");
+  }
 }

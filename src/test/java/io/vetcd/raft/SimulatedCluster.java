@@ -28,7 +28,7 @@ final class SimulatedCluster {
   /** What a step does. Weights are per mille of steps, some drawn per schedule. */
   private enum Kind {
     DELIVER, TICK, READY, PERSIST, APPLY, PROPOSE, READ, DUPLICATE, PARTITION, HEAL, CRASH,
-    POWER_FAILURE, RESTART, COMPACT, TRANSFER, CAMPAIGN, UNREACHABLE
+    POWER_FAILURE, RESTART, COMPACT, TRIM, TRANSFER, CAMPAIGN, UNREACHABLE
   }
 
   /** Counters summed over schedules, to show what a sweep exercised. */
@@ -40,6 +40,8 @@ final class SimulatedCluster {
     long leaderTerms;
     long reads;
     long snapshotsMade;
+    long trims;
+    long entriesReadBack;
     long snapshotsSent;
     long snapshotsInstalled;
     long crashes;
@@ -59,6 +61,8 @@ final class SimulatedCluster {
       leaderTerms += o.leaderTerms;
       reads += o.reads;
       snapshotsMade += o.snapshotsMade;
+      trims += o.trims;
+      entriesReadBack += o.entriesReadBack;
       snapshotsSent += o.snapshotsSent;
       snapshotsInstalled += o.snapshotsInstalled;
       crashes += o.crashes;
@@ -75,7 +79,8 @@ final class SimulatedCluster {
     public synchronized String toString() {
       return schedules + " schedules, " + events + " events: " + committed + " entries committed, "
           + acknowledged + " values acknowledged, " + leaderTerms + " terms with a leader, " + reads
-          + " ReadIndex answers, " + snapshotsMade + " snapshots taken, " + snapshotsSent
+          + " ReadIndex answers, " + snapshotsMade + " snapshots taken, " + trims
+          + " memory trims (" + entriesReadBack + " entries read back from disk), " + snapshotsSent
           + " SNAPs delivered, " + snapshotsInstalled + " snapshots installed, " + crashes
           + " crashes (" + lostReadies + " unpersisted Readies lost), " + partitions
           + " partitions, " + transfers + " transfer requests, " + dropped + " messages dropped, "
@@ -193,6 +198,7 @@ final class SimulatedCluster {
     weight(Kind.POWER_FAILURE, powerFailureWeight);
     weight(Kind.RESTART, 8);
     weight(Kind.COMPACT, 12);
+    weight(Kind.TRIM, 12);
     weight(Kind.TRANSFER, 2);
     weight(Kind.CAMPAIGN, 2);
     weight(Kind.UNREACHABLE, 3);
@@ -247,6 +253,9 @@ final class SimulatedCluster {
     stats.dropped = net.dropped;
     stats.duplicated = net.duplicated;
     stats.lostToCuts = net.lostToCuts;
+    for (int id = 1; id <= size; id++) {
+      stats.entriesReadBack += members[id].entriesReadBack;
+    }
   }
 
   /**
@@ -311,6 +320,7 @@ final class SimulatedCluster {
       }
       case RESTART -> restart(members[1 + rnd.nextInt(size)]);
       case COMPACT -> compact(anyUp());
+      case TRIM -> trim(anyUp());
       case TRANSFER -> transfer(anyUp());
       case CAMPAIGN -> campaign(anyUp());
       case UNREACHABLE -> unreachable(anyUp());
@@ -659,6 +669,30 @@ final class SimulatedCluster {
     inv.afterCompaction(m);
     touch(m.id);
     stats.snapshotsMade++;
+    return true;
+  }
+
+  /**
+   * The server drops applied, durable entries from the core's memory; the core reads them back from
+   * the member's disk when a follower needs them.
+   */
+  private boolean trim(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    RaftNode n = m.node;
+    long lo = n.firstInMemory() - 1;
+    long hi = Math.min(n.appliedIndex(), n.persistedIndex());
+    if (hi <= lo) {
+      return false;
+    }
+    long index = lo + 1 + rnd.nextInt((int) (hi - lo));
+    if (tracing) {
+      note("trim " + m.id + " up to " + index);
+    }
+    n.trimMemory(index);
+    touch(m.id);
+    stats.trims++;
     return true;
   }
 

@@ -37,6 +37,22 @@ final class SimulatedMember {
   int life;
   /** What survives a crash: the durable result of every Ready whose write completed. */
   final MemoryStorage disk = new MemoryStorage();
+  /** How many entries the core read back from the disk (it had trimmed them from memory). */
+  long entriesReadBack;
+  /** The disk as the core's storage, counting what it reads. */
+  private final LogStorage readBack = new LogStorage() {
+    @Override
+    public long term(long index) {
+      return disk.term(index);
+    }
+
+    @Override
+    public List<Entry> entries(long lo, long hi, long maxBytes) {
+      List<Entry> read = disk.entries(lo, hi, maxBytes);
+      entriesReadBack += read.size();
+      return read;
+    }
+  };
   /** Readies handed out whose write has not completed, oldest first (the append thread's queue). */
   final ArrayDeque<Ready> unpersisted = new ArrayDeque<>();
   /** Advanced Readies with a snapshot or committed entries the apply thread has not applied yet. */
@@ -51,7 +67,7 @@ final class SimulatedMember {
     this.id = config.id();
     this.config = config;
     this.durableStateMachine = durableStateMachine;
-    this.node = new RaftNode(config);
+    this.node = new RaftNode(config, HardState.EMPTY, null, List.of(), 0, readBack);
   }
 
   boolean up() {
@@ -86,7 +102,7 @@ final class SimulatedMember {
         state.addAll(stateOf.apply(snap));
       }
     }
-    node = new RaftNode(config, disk.hardState, snap, disk.entries, state.size());
+    node = new RaftNode(config, disk.hardState, snap, disk.entries, state.size(), readBack);
   }
 
   /** "1:L5c12" — id, role, term, commit — or "1:down", for traces. */

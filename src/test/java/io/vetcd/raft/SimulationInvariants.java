@@ -154,6 +154,27 @@ final class SimulationInvariants {
   }
 
   /**
+   * The member's log after its compaction point as the core sees it: the entries it trimmed from memory
+   * (read back from its disk, as the core would) followed by those in memory.
+   */
+  private static List<Entry> logAfterSnapshot(SimulatedMember m) {
+    RaftNode n = m.node;
+    long trimmed = n.firstInMemory() - 1;
+    long base = n.snapshot().index();
+    if (trimmed == base) {
+      return n.entries();
+    }
+    List<Entry> stored = m.disk.entries(base + 1, trimmed, Long.MAX_VALUE);
+    if (stored.size() != trimmed - base) {
+      fail("member " + m.id + " trimmed entries " + (base + 1) + ".." + trimmed + " from memory but its disk holds "
+          + stored.size() + " of them");
+    }
+    List<Entry> log = new ArrayList<>(stored);
+    log.addAll(n.entries());
+    return log;
+  }
+
+  /**
    * Log Matching (figure 3, §5.3): if two logs contain an entry with the same index and term, the
    * logs are identical in all entries up through that index. Checked on the in-memory log against
    * every log ever seen (memory, disk and snapshot state, all members, all lives): each position
@@ -165,7 +186,7 @@ final class SimulationInvariants {
     int id = (int) m.id;
     RaftNode n = m.node;
     Snapshot base = n.snapshot();
-    List<Entry> log = n.entries();
+    List<Entry> log = logAfterSnapshot(m);
     List<Entry> prev = verifiedLog[id];
     int from = 0;
     if (prev != null && verifiedBase[id] == base.index()) {
@@ -260,7 +281,7 @@ final class SimulationInvariants {
         e = snapState.get((int) (i - 1));
       } else {
         if (log == null) {
-          log = n.entries();
+          log = logAfterSnapshot(m);
         }
         e = log.get((int) (i - base.index() - 1));
       }
