@@ -135,66 +135,62 @@ public final class MvccStore implements AutoCloseable {
   }
 
   /**
-   * A consistent copy of the whole keyspace (its newest committed state, applied index included), as
-   * the bytes of an LMDB file: what a leader sends to a member that fell behind its log.
+   * Writes a consistent copy of the whole keyspace (its newest committed state, applied index included:
+   * LMDB's compacting copy, from one read transaction, file to file) to {@code dir}/data.mdb, the file
+   * a leader streams to a member behind its log. Returns the applied index the copy holds, which is what
+   * the snapshot sent with it must say.
    */
-  public byte[] snapshotBytes() throws IOException {
-    Path dir = Files.createTempDirectory("vetcd-snapshot-out");
-    try {
-      env.copy(dir.toFile(), CopyFlags.MDB_CP_COMPACT);
-      return Files.readAllBytes(dir.resolve("data.mdb"));
-    } finally {
-      deleteTree(dir);
+  public long copyTo(Path dir) throws IOException {
+    env.copy(dir.toFile(), CopyFlags.MDB_CP_COMPACT);
+    Path copy = dir.resolve("data.mdb");
+    try (Env<byte[]> source = openCopy(copy)) {
+      Dbi<byte[]> meta = source.openDbi("meta"); // before the read transaction, to be valid in it
+      try (Txn<byte[]> txn = source.txnRead()) {
+        byte[] applied = meta.get(txn, APPLIED_INDEX);
+        return applied == null ? 0 : ByteBuffer.wrap(applied).getLong();
+      }
     }
+  }
+
+  /** A copy made by {@link #copyTo}, opened read-only as it lies (no lock file beside it). */
+  private static Env<byte[]> openCopy(Path file) throws IOException {
+    return Env.create(ScratchByteArrayProxy.PROXY).setMapSize(Math.max(Files.size(file) * 2, 1 << 20))
+        .setMaxDbs(8).open(file.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK, EnvFlags.MDB_NOSUBDIR);
   }
 
   /**
-   * Replaces the keyspace with a snapshot made by {@link #snapshotBytes()} on another member, in one
+   * Replaces the keyspace with a copy made by {@link #copyTo} on another member ({@code file}), in one
    * write transaction (readers see the old state or the new, never a mix), unless this keyspace has
-   * applied as much or more already: a snapshot older than the keyspace (the leader's copy was taken
-   * at an index this member had reached since) must not take it back. Returns whether it replaced the
-   * keyspace. Apply thread only.
+   * applied as much or more already: a copy older than the keyspace (the leader's copy was taken at an
+   * index this member had reached since) must not take it back. Returns whether it replaced the
+   * keyspace. The copy is read key by key through LMDB's mapping: the heap holds one key and value at a
+   * time. Apply thread only.
    */
-  public boolean install(byte[] snapshot) throws IOException {
-    Path dir = Files.createTempDirectory("vetcd-snapshot-in");
-    try {
-      Files.write(dir.resolve("data.mdb"), snapshot);
-      try (Env<byte[]> source = Env.create(ScratchByteArrayProxy.PROXY).setMapSize(Math.max(snapshot.length * 2L, 1 << 20))
-          .setMaxDbs(8).open(dir.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK)) {
-        List<Dbi<byte[]>> targets = tables();
-        List<Dbi<byte[]>> sources = new ArrayList<>();
-        for (Dbi<byte[]> dbi : targets) {
-          // Opened before the read transaction: a table opened later is not valid in it.
-          sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
+  public boolean install(Path file) throws IOException {
+    try (Env<byte[]> source = openCopy(file)) {
+      List<Dbi<byte[]>> targets = tables();
+      List<Dbi<byte[]>> sources = new ArrayList<>();
+      for (Dbi<byte[]> dbi : targets) {
+        // Opened before the read transaction: a table opened later is not valid in it.
+        sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
+      }
+      try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
+        byte[] sourceApplied = sources.get(targets.indexOf(metadata)).get(from, APPLIED_INDEX);
+        if ((sourceApplied == null ? 0 : ByteBuffer.wrap(sourceApplied).getLong()) <= getLong(to, APPLIED_INDEX)) {
+          return false; // closing the write transaction without a commit leaves the keyspace as it was
         }
-        try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
-          byte[] sourceApplied = sources.get(targets.indexOf(metadata)).get(from, APPLIED_INDEX);
-          if ((sourceApplied == null ? 0 : ByteBuffer.wrap(sourceApplied).getLong()) <= getLong(to, APPLIED_INDEX)) {
-            return false; // closing the write transaction without a commit leaves the keyspace as it was
-          }
-          for (int i = 0; i < targets.size(); i++) {
-            targets.get(i).drop(to);
-            try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
-              for (boolean found = cursor.first(); found; found = cursor.next()) {
-                targets.get(i).put(to, cursor.key(), cursor.val());
-              }
+        for (int i = 0; i < targets.size(); i++) {
+          targets.get(i).drop(to);
+          try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
+            for (boolean found = cursor.first(); found; found = cursor.next()) {
+              targets.get(i).put(to, cursor.key(), cursor.val());
             }
           }
-          long inUse = bytesInUse(to);
-          to.commit();
-          bytesInUse = inUse;
-          return true;
         }
-      }
-    } finally {
-      deleteTree(dir);
-    }
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    try (var paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
+        long inUse = bytesInUse(to);
+        to.commit();
+        bytesInUse = inUse;
+        return true;
       }
     }
   }

@@ -344,6 +344,22 @@ final class RaftLog {
     dropFromMemory(index);
   }
 
+  /**
+   * The highest index at or below {@code upTo} whose entries from it through {@code upTo} hold more than
+   * {@code maxBytes} of payload: trimming up to it leaves at most {@code maxBytes} of them in memory.
+   * The trim point itself ({@code firstInMemory - 1}) if they fit.
+   */
+  long trimPointKeeping(long upTo, long maxBytes) {
+    long bytes = 0;
+    for (long i = Math.min(upTo, lastIndex()); i > offset; i--) {
+      bytes += entries.get((int) (i - offset - 1)).size();
+      if (bytes > maxBytes) {
+        return i;
+      }
+    }
+    return offset;
+  }
+
   private void dropFromMemory(long index) {
     if (index > offset) {
       entries.subList(0, (int) (index - offset)).clear();

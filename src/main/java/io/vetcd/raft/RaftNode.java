@@ -206,6 +206,23 @@ public final class RaftNode {
     raft.log.trimMemory(index);
   }
 
+  /**
+   * Whether the core restored {@code s} (a leader's snapshot it just stepped) and will hand it out in a
+   * Ready: if not, it had what the snapshot covers and the server can discard the data that came with it.
+   */
+  public boolean restoring(Snapshot s) {
+    Snapshot pending = raft.log.pendingSnapshot();
+    return pending != null && pending.index() == s.index() && pending.term() == s.term();
+  }
+
+  /**
+   * Where to trim memory so that the applied entries up to {@code applied} it keeps hold at most {@code
+   * maxBytes}: the highest index to drop, or {@code firstInMemory() - 1} if they fit.
+   */
+  public long trimPointKeeping(long applied, long maxBytes) {
+    return raft.log.trimPointKeeping(applied, maxBytes);
+  }
+
   /** The first index the core holds in memory; older entries come from the storage. */
   public long firstInMemory() {
     return raft.log.firstInMemory();

@@ -195,10 +195,16 @@ public final class LocalMember {
     lessor.reload(leaseTtls(store));
     Alarms alarms = new Alarms();
     alarms.reload(store);
+    Path snapshotDir = dir.resolve("snap");
+    try {
+      SnapshotTransfer.clear(snapshotDir);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot empty the snapshot directory " + snapshotDir, e);
+    }
     RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
         new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
-            config.snapshotCount()), failStop);
+            config.snapshotCount(), snapshotDir), failStop);
     LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);

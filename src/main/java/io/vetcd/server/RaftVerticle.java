@@ -58,7 +58,8 @@ final class RaftVerticle extends VerticleBase {
   }
 
   /** The loop's timing and log policy, from the member's flags. */
-  record Options(long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount) {}
+  record Options(long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
+      java.nio.file.Path snapshotDir) {}
 
   private final RaftNode node;
   private final Wal wal;
@@ -131,7 +132,9 @@ final class RaftVerticle extends VerticleBase {
           }
         }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
-    transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), new PeerTransport.Receiver() {
+    snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);
+    transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), options.snapshotDir(),
+        new PeerTransport.Receiver() {
       @Override
       public void message(long from, byte[] payload) {
         try {
@@ -144,8 +147,24 @@ final class RaftVerticle extends VerticleBase {
       }
 
       @Override
-      public void snapshot(long from, byte[] payload) {
-        message(from, payload); // a SNAP message whose snapshot carries the keyspace
+      public void snapshot(long from, byte[] payload, java.nio.file.Path file) {
+        io.vetcd.raft.RaftMessage m;
+        try {
+          m = RaftCodec.decode(payload);
+        } catch (InvalidProtocolBufferException e) {
+          LOG.warn("dropped an undecodable snapshot message from {}", Long.toHexString(from));
+          snapshotTransfer.discard(file);
+          return;
+        }
+        if (m.type() != MessageType.SNAP || m.snapshot() == null) {
+          LOG.warn("dropped a snapshot stream from {} whose message is a {}", Long.toHexString(from), m.type());
+          snapshotTransfer.discard(file);
+          return;
+        }
+        snapshotTransfer.received(m.snapshot(), file);
+        node.step(m);
+        snapshotTransfer.stepped(m.snapshot(), node.restoring(m.snapshot()));
+        scheduleReady();
       }
 
       @Override
@@ -164,7 +183,6 @@ final class RaftVerticle extends VerticleBase {
     }
     snapshots = new SnapshotPolicy(vertx, node, keyspace.store(), wal, appendThread, failStop,
         options.snapshotCount());
-    snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop);
     vertx.setPeriodic(options.heartbeatMs(), id -> {
       node.tick();
       scheduleReady();

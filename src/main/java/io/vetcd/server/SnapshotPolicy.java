@@ -26,8 +26,12 @@ final class SnapshotPolicy {
    * SnapshotCatchUpEntries): one behind by fewer catches up from the log instead of a snapshot.
    */
   static final long CATCH_UP_ENTRIES = 5000;
-  /** Applied entries kept in memory below the applied index (see {@link #trimMemory}). */
+  /**
+   * Applied entries kept in memory below the applied index (see {@link #trimMemory}): at most this many,
+   * holding at most this many bytes (a few thousand Kubernetes objects, or 64 values of 1 MiB).
+   */
   private static final long KEPT_APPLIED_ENTRIES = 2000;
+  private static final long KEPT_APPLIED_BYTES = 64L << 20;
   private static final long TRIM_STEP_ENTRIES = 500;
 
   private final Vertx vertx;
@@ -103,12 +107,15 @@ final class SnapshotPolicy {
    * next snapshot point: the log since that point was young heap that every young collection copied
    * (3-4 MB at 10,000 puts/s, the pauses that set the put p99), and a follower away for long would
    * have held all it missed in the leader's heap. Every member keeps {@link #KEPT_APPLIED_ENTRIES}
-   * below its applied index; older ones are read back from the log files when needed.
+   * below its applied index, and no more than {@link #KEPT_APPLIED_BYTES} of them; older ones are read
+   * back from the log files when needed.
    */
   private void trimMemory(long applied) {
-    long upTo = Math.min(applied - KEPT_APPLIED_ENTRIES, node.persistedIndex());
-    // In steps: each trim moves the rest of the in-memory log down.
-    if (upTo - (node.firstInMemory() - 1) >= TRIM_STEP_ENTRIES) {
+    long trimmed = node.firstInMemory() - 1;
+    long bySize = node.trimPointKeeping(applied, KEPT_APPLIED_BYTES);
+    long upTo = Math.min(Math.max(applied - KEPT_APPLIED_ENTRIES, bySize), node.persistedIndex());
+    // In steps (each trim moves the rest of the in-memory log down), unless large entries are due.
+    if (upTo - trimmed >= TRIM_STEP_ENTRIES || (bySize > trimmed && upTo > trimmed)) {
       node.trimMemory(upTo);
     }
   }

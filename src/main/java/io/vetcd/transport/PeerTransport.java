@@ -8,7 +8,11 @@ import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.parsetools.RecordParser;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * carrying length-prefixed frames. Messages queued in one event-loop turn go out in one write
  * (batching); a stream that breaks is re-dialled with exponential backoff, and what could not be sent
  * meanwhile is dropped and reported as unreachable — Raft retransmits, and must not wait on a dead
- * peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats.
+ * peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats,
+ * streamed from a file to a file in bounded chunks ({@link SnapshotStream}).
  *
  * <p>Every frame is {@code [int length][byte kind][long clusterId][long from][payload]}; a receiver
  * drops frames of another cluster (a member of an old cluster dialling the wrong port must not join
@@ -37,7 +42,7 @@ public final class PeerTransport {
   private static final int HEADER = 1 + 8 + 8;
   private static final long MIN_BACKOFF_MS = 50;
   private static final long MAX_BACKOFF_MS = 1000;
-  /** A snapshot of the keyspace may be large; messages never are (Raft batches are bounded). */
+  /** Raft batches are bounded (a snapshot's data does not travel in its frame). */
   private static final int MAX_FRAME = 1 << 30;
   /** The least and the most room a turn's frames to one peer start with (a bigger turn grows it). */
   private static final int MIN_PENDING = 256;
@@ -47,7 +52,11 @@ public final class PeerTransport {
   public interface Receiver {
     void message(long from, byte[] payload);
 
-    void snapshot(long from, byte[] payload);
+    /**
+     * A SNAP message ({@code payload}) and the keyspace copy it carries, received whole and checked, in
+     * {@code file} (under the snapshot directory); the receiver owns the file from now on.
+     */
+    void snapshot(long from, byte[] payload, Path file);
 
     /** A lease request or answer (see {@link #sendLease}). */
     void lease(long from, byte[] payload);
@@ -63,11 +72,14 @@ public final class PeerTransport {
   private final NetClient client;
   private final List<NetServer> servers = new ArrayList<>();
   private final Map<Long, Peer> peers = new HashMap<>();
+  /** Where incoming snapshots are written. */
+  private final Path snapshotDir;
   private boolean closed;
 
   public PeerTransport(Vertx vertx, long clusterId, long selfId, Map<Long, List<String>> peerUrls,
-      Receiver receiver) {
+      Path snapshotDir, Receiver receiver) {
     this.vertx = vertx;
+    this.snapshotDir = snapshotDir;
     this.clusterId = clusterId;
     this.selfId = selfId;
     this.receiver = receiver;
@@ -112,14 +124,24 @@ public final class PeerTransport {
     }
   }
 
-  /** Sends a snapshot on its own stream; the future tells whether the peer received all of it. */
-  public Future<Void> sendSnapshot(long to, byte[] payload) {
+  /**
+   * Sends a SNAP message ({@code payload}, without data) and the keyspace copy in {@code file} on their
+   * own stream; completes once all of it was written.
+   */
+  public Future<Void> sendSnapshot(long to, byte[] payload, Path file) {
     Peer peer = peers.get(to);
     if (peer == null || closed) {
       return Future.failedFuture("unknown peer " + Long.toHexString(to));
     }
+    long length;
+    try {
+      length = Files.size(file);
+    } catch (IOException e) {
+      return Future.failedFuture(e);
+    }
+    byte[] header = ByteBuffer.allocate(payload.length + 8).put(payload).putLong(length).array();
     return client.connect(peer.uri.getPort(), peer.uri.getHost())
-        .compose(socket -> socket.write(frame(SNAPSHOT, payload)).eventually(socket::close));
+        .compose(socket -> SnapshotStream.send(vertx, socket, frame(SNAPSHOT, header), file).eventually(socket::close));
   }
 
   public Future<Void> close() {
@@ -136,42 +158,86 @@ public final class PeerTransport {
   }
 
   private void accept(NetSocket socket) {
-    RecordParser parser = RecordParser.newFixed(4);
-    int[] length = {-1};
-    parser.handler(chunk -> {
-      if (length[0] < 0) {
-        length[0] = chunk.getInt(0);
-        if (length[0] < HEADER || length[0] > MAX_FRAME) {
+    new InboundStream(socket);
+  }
+
+  /**
+   * One stream from a peer: frames, or after a SNAPSHOT frame the copy that follows it, cut into chunks
+   * of at most {@link SnapshotStream#CHUNK} bytes (the parser buffers no more than one).
+   */
+  private final class InboundStream {
+    final NetSocket socket;
+    final RecordParser parser = RecordParser.newFixed(4);
+    /** The length of the frame whose body is awaited, or -1 while awaiting a length. */
+    int length = -1;
+    SnapshotStream.Inbound snapshot;
+    /** Bytes of the snapshot copy (and its checksum) still to come. */
+    long snapshotLeft;
+
+    InboundStream(NetSocket socket) {
+      this.socket = socket;
+      parser.handler(this::record);
+      socket.handler(parser);
+    }
+
+    void record(Buffer chunk) {
+      if (snapshot != null) {
+        snapshot.feed(chunk);
+        snapshotLeft -= chunk.length();
+        if (snapshotLeft > 0) {
+          parser.fixedSizeMode((int) Math.min(snapshotLeft, SnapshotStream.CHUNK));
+        } else {
+          snapshot = null;
+          parser.fixedSizeMode(4);
+        }
+      } else if (length < 0) {
+        length = chunk.getInt(0);
+        if (length < HEADER || length > MAX_FRAME) {
           LOG.warn("peer stream from {} sent a malformed frame; closing it", socket.remoteAddress());
           socket.close();
           return;
         }
-        parser.fixedSizeMode(length[0]);
+        parser.fixedSizeMode(length);
       } else {
-        deliver(chunk);
-        length[0] = -1;
+        length = -1;
         parser.fixedSizeMode(4);
+        deliver(chunk);
       }
-    });
-    socket.handler(parser);
-  }
-
-  private void deliver(Buffer frame) {
-    byte kind = frame.getByte(0);
-    long cluster = frame.getLong(1);
-    long from = frame.getLong(9);
-    if (cluster != clusterId) {
-      LOG.warn("dropped a peer frame of cluster {} (this is cluster {})",
-          Long.toHexString(cluster), Long.toHexString(clusterId));
-      return;
     }
-    byte[] payload = frame.getBytes(HEADER, frame.length());
-    if (kind == SNAPSHOT) {
-      receiver.snapshot(from, payload);
-    } else if (kind == LEASE) {
-      receiver.lease(from, payload);
-    } else {
-      receiver.message(from, payload);
+
+    private void deliver(Buffer frame) {
+      byte kind = frame.getByte(0);
+      long cluster = frame.getLong(1);
+      long from = frame.getLong(9);
+      if (cluster != clusterId) {
+        LOG.warn("dropped a peer frame of cluster {} (this is cluster {})",
+            Long.toHexString(cluster), Long.toHexString(clusterId));
+        if (kind == SNAPSHOT) {
+          socket.close(); // the copy that follows is not for us either
+        }
+        return;
+      }
+      if (kind == SNAPSHOT) {
+        if (frame.length() < HEADER + 8) {
+          LOG.warn("peer stream from {} sent a malformed snapshot frame; closing it", socket.remoteAddress());
+          socket.close();
+          return;
+        }
+        byte[] message = frame.getBytes(HEADER, frame.length() - 8);
+        long copyLength = frame.getLong(frame.length() - 8);
+        Path file = snapshotDir.resolve(String.format("%016x-%d.snap.incoming", from, System.nanoTime()));
+        snapshot = new SnapshotStream.Inbound(vertx, socket, file, copyLength, Long.toHexString(from),
+            received -> receiver.snapshot(from, message, received));
+        snapshotLeft = copyLength + 4;
+        parser.fixedSizeMode((int) Math.min(snapshotLeft, SnapshotStream.CHUNK));
+        return;
+      }
+      byte[] payload = frame.getBytes(HEADER, frame.length());
+      if (kind == LEASE) {
+        receiver.lease(from, payload);
+      } else {
+        receiver.message(from, payload);
+      }
     }
   }
 

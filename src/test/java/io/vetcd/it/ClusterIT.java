@@ -317,6 +317,57 @@ class ClusterIT {
                 + cluster.logTails());
     }
 
+    @Test
+    void memberWithA64MiBHeapInstallsA300MBSnapshotStreamedFromTheLeader(TestInfo info) throws Exception {
+        // A keyspace far larger than the member's heap: the copy must travel and land in bounded pieces
+        // (before, both sides held it whole in one array: the member ran out of memory). 300 values of 1 MiB,
+        // then 5,100 small puts so that, with --snapshot-count 50, the leader's log is cut past where
+        // member 3 stopped (etcd keeps 5000 entries below a snapshot point).
+        startCluster(info, "--snapshot-count", "50");
+        cluster.stop(3);
+        int writer = cluster.anyRunningExcept(3);
+        awaitWritable(writer, Duration.ofSeconds(15));
+        grpcPuts(writer, "big/", 300, 1, 1 << 20, 4);
+        grpcPuts(writer, 300, 17);
+        cluster.restartWith(3, List.of("-Xmx64m"));
+        awaitCondition(() -> {
+            String log = Files.readString(cluster.logFile(3), StandardCharsets.UTF_8);
+            return SNAPSHOT_APPLIED.matcher(log.substring(log.lastIndexOf("=== starting:"))).find();
+        }, Duration.ofSeconds(120), "infra3 applying a snapshot");
+        // The same keyspace (HashKV at one revision) on member 3 as on the writer, and member 3 still up.
+        long revision = ClusterProcess.headerRevision(Etcdctl.run(cluster.endpoint(writer), "put", "probe", "end",
+                "-w", "json").stdout());
+        AtomicReference<String> hashes = new AtomicReference<>();
+        awaitCondition(() -> {
+            String expected = hashAt(writer, revision);
+            String actual = hashAt(3, revision);
+            hashes.set(cluster.name(writer) + " " + expected + ", infra3 " + actual);
+            return expected != null && expected.equals(actual);
+        }, CATCH_UP_TIMEOUT, () -> "the same HashKV at revision " + revision + " (" + hashes.get() + ")");
+        assertTrue(cluster.isRunning(3), "infra3 stopped\n" + cluster.logTail(3));
+        List<Kv> big = get(3, "big/299", true);
+        assertEquals(1, big.size(), "big/299 through infra3: " + big);
+    }
+
+    /** HashKV of {@code member} at {@code revision} (etcdctl endpoint hashkv), or null if it fails. */
+    private String hashAt(int member, long revision) throws Exception {
+        Etcdctl.Result r = Etcdctl.run(cluster.endpoint(member), "endpoint", "hashkv", "--rev=" + revision, "-w", "json");
+        java.util.regex.Matcher m = Pattern.compile("\"hash\":(\\d+)").matcher(r.stdout());
+        return r.ok() && m.find() ? m.group(1) : null;
+    }
+
+    /** The value of round {@code round}: {@code rR}, padded to {@code bytes} if more. */
+    private static ByteString value(int round, int bytes) {
+        byte[] marker = ("r" + round).getBytes(StandardCharsets.UTF_8);
+        if (bytes <= marker.length) {
+            return ByteString.copyFrom(marker);
+        }
+        byte[] v = new byte[bytes];
+        Arrays.fill(v, (byte) 'x');
+        System.arraycopy(marker, 0, v, 0, marker.length);
+        return ByteString.copyFrom(v);
+    }
+
     // ---- helpers ----
 
     /**
@@ -468,12 +519,20 @@ class ClusterIT {
      * {@code member}, 64 in flight at a time over one gRPC connection; every put must succeed.
      */
     private void grpcPuts(int member, int keys, int rounds) throws Exception {
+        grpcPuts(member, "snap/k", keys, rounds, 0, 64);
+    }
+
+    /**
+     * As above, to keys {@code prefix}NNN, with values of {@code valueBytes} (0: just {@code rR}) and
+     * {@code window} puts in flight.
+     */
+    private void grpcPuts(int member, String prefix, int keys, int rounds, int valueBytes, int window)
+            throws Exception {
         URI endpoint = URI.create(cluster.endpoint(member));
         Vertx vertx = Vertx.vertx();
         try {
             KVGrpcClient kv = KVGrpcClient.create(GrpcClient.client(vertx),
                     SocketAddress.inetSocketAddress(endpoint.getPort(), endpoint.getHost()));
-            int window = 64;
             Semaphore inFlight = new Semaphore(window);
             List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
             long start = System.nanoTime();
@@ -483,8 +542,8 @@ class ClusterIT {
                         fail("gRPC puts stalled through " + cluster.name(member) + "\n" + cluster.logTails());
                     }
                     PutRequest request = PutRequest.newBuilder()
-                            .setKey(ByteString.copyFromUtf8(String.format("snap/k%03d", k)))
-                            .setValue(ByteString.copyFromUtf8("r" + round))
+                            .setKey(ByteString.copyFromUtf8(String.format("%s%03d", prefix, k)))
+                            .setValue(value(round, valueBytes))
                             .build();
                     kv.put(request).onSuccess(response -> inFlight.release()).onFailure(failure -> {
                         failures.add(failure);

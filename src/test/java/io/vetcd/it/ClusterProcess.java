@@ -231,6 +231,12 @@ final class ClusterProcess implements AutoCloseable {
         }
     }
 
+    /** Starts a stopped member again with extra JVM arguments (vetcd) and waits until it reports /health true. */
+    void restartWith(int member, List<String> jvmArgs) throws IOException, InterruptedException {
+        launchWith(member, jvmArgs);
+        awaitHealthy(member, System.nanoTime() + READY_TIMEOUT.toNanos());
+    }
+
     /**
      * Starts the given stopped members again, all at once, on their data dirs and ports with the
      * same flags, and waits until each reports /health true.

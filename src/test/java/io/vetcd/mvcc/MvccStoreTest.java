@@ -917,10 +917,15 @@ class MvccStoreTest {
     try {
       put(leader, b("a"), v("1"));
       setApplied(leader, 5);
-      byte[] older = leader.snapshotBytes();
+      java.nio.file.Files.createDirectories(tmp.resolve("older"));
+      assertEquals(5, leader.copyTo(tmp.resolve("older")), "a copy says which applied index it holds");
+      java.nio.file.Path older = tmp.resolve("older/data.mdb");
       put(leader, b("b"), v("2"));
       setApplied(leader, 20);
-      byte[] newer = leader.snapshotBytes();
+      java.nio.file.Files.createDirectories(tmp.resolve("newer"));
+      assertEquals(20, leader.copyTo(tmp.resolve("newer")));
+      // As a member receives it: a file of any name.
+      java.nio.file.Path newer = java.nio.file.Files.move(tmp.resolve("newer/data.mdb"), tmp.resolve("received.snap"));
 
       put("mine", "x");
       setApplied(store, 10);

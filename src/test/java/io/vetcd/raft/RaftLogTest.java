@@ -206,4 +206,18 @@ class RaftLogTest {
     assertThrows(IllegalStateException.class, () -> l.truncateAndAppend(List.of(entry(2, 5))),
         "committed entries, trimmed from memory or not, are never replaced");
   }
+
+  @Test
+  void theTrimPointByBytesKeepsAtMostThatMuchPayloadInMemory() {
+    List<Entry> ents = new java.util.ArrayList<>();
+    for (long i = 1; i <= 6; i++) {
+      ents.add(new Entry(1, i, Entry.Type.NORMAL, new byte[100]));
+    }
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 6, 6, new ListStorage(ents));
+    assertEquals(3, l.trimPointKeeping(5, 200), "entries 4 and 5 fit in 200 bytes, 3 does not");
+    assertEquals(5, l.trimPointKeeping(5, 50), "not even entry 5 fits");
+    assertEquals(0, l.trimPointKeeping(6, 10_000), "everything fits");
+    l.trimMemory(2);
+    assertEquals(2, l.trimPointKeeping(6, 10_000), "the trim point when everything in memory fits");
+  }
 }

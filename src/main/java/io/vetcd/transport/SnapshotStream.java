@@ -1,0 +1,205 @@
+package io.vetcd.transport;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.file.AsyncFile;
+import io.vertx.core.file.OpenOptions;
+import io.vertx.core.net.NetSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A copy of the keyspace on the wire, in bounded pieces: after the SNAPSHOT frame (the Raft message and
+ * the copy's length) come the copy's bytes as they are read from the sender's file, then their CRC32C.
+ * Neither side holds more than a few chunks in memory, whatever the keyspace's size: the sender reads
+ * the file only as fast as the socket drains, the receiver writes what arrives to a file and stops
+ * reading the socket while the file's write queue is full. The receiver hands the file on only once
+ * all of it arrived and its checksum matches; a short or damaged copy is deleted.
+ */
+final class SnapshotStream {
+
+  private static final Logger LOG = LoggerFactory.getLogger(SnapshotStream.class);
+  /** Bytes read from the file per chunk sent. */
+  static final int CHUNK = 64 * 1024;
+
+  private SnapshotStream() {}
+
+  /**
+   * Writes {@code file} to {@code socket} after {@code header} (the SNAPSHOT frame), then its checksum;
+   * completes once all of it was handed to the socket.
+   */
+  static Future<Void> send(Vertx vertx, NetSocket socket, Buffer header, Path file) {
+    Promise<Void> done = Promise.promise();
+    socket.write(header);
+    vertx.fileSystem().open(file.toString(), new OpenOptions().setRead(true).setWrite(false))
+        .onFailure(done::fail)
+        .onSuccess(in -> {
+          CRC32C crc = new CRC32C();
+          in.setReadBufferSize(CHUNK);
+          in.exceptionHandler(e -> {
+            in.close();
+            done.tryFail(e);
+          });
+          socket.closeHandler(v -> done.tryFail("the peer closed the snapshot stream"));
+          in.handler(chunk -> {
+            crc.update(chunk.getBytes());
+            socket.write(chunk);
+            if (socket.writeQueueFull()) {
+              in.pause();
+              socket.drainHandler(v -> in.resume());
+            }
+          });
+          in.endHandler(v -> {
+            in.close();
+            socket.write(Buffer.buffer(4).appendInt((int) crc.getValue())).onComplete(ar -> {
+              if (ar.succeeded()) {
+                done.tryComplete();
+              } else {
+                done.tryFail(ar.cause());
+              }
+            });
+          });
+        });
+    return done.future();
+  }
+
+  /**
+   * The receiving end of one copy: fed the bytes after the SNAPSHOT frame, in order, as they arrive;
+   * {@code accept} hears the file once all of it is there and checked.
+   */
+  static final class Inbound {
+
+    interface Accept {
+      void accept(Path file);
+    }
+
+    private final NetSocket socket;
+    private final Path file;
+    private final String from;
+    private long remaining;
+    private final Accept accept;
+    private final CRC32C crc = new CRC32C();
+    private final Buffer trailer = Buffer.buffer(4);
+    /** Chunks that arrived before the file was open. */
+    private final ArrayDeque<Buffer> early = new ArrayDeque<>();
+    private AsyncFile out;
+    private boolean finished;
+    private boolean failed;
+
+    Inbound(Vertx vertx, NetSocket socket, Path file, long length, String from, Accept accept) {
+      this.socket = socket;
+      this.file = file;
+      this.from = from;
+      this.remaining = length;
+      this.accept = accept;
+      socket.pause();
+      vertx.fileSystem().open(file.toString(), new OpenOptions().setWrite(true).setCreateNew(true))
+          .onFailure(e -> fail("cannot create " + file + ": " + e.getMessage()))
+          .onSuccess(f -> {
+            if (failed) { // the stream broke while the file was being created
+              f.close().onComplete(ar -> deleteQuietly(file));
+              return;
+            }
+            out = f;
+            out.exceptionHandler(e -> fail("writing " + file + " failed: " + e.getMessage()));
+            while (!early.isEmpty() && !failed) {
+              write(early.poll());
+            }
+            socket.resume();
+            maybeFinish();
+          });
+      socket.closeHandler(v -> {
+        if (!complete()) {
+          fail("the stream ended " + (remaining + 4 - trailer.length()) + " bytes short");
+        }
+      });
+    }
+
+    /** Whether the copy and its checksum have all arrived (further bytes are not part of it). */
+    boolean complete() {
+      return remaining == 0 && trailer.length() == 4;
+    }
+
+    /** The next bytes of the copy (its checksum last), as the transport cuts them from the stream. */
+    void feed(Buffer data) {
+      if (failed || finished) {
+        return;
+      }
+      int used = 0;
+      if (remaining > 0) {
+        int n = (int) Math.min(remaining, data.length());
+        Buffer chunk = data.slice(0, n);
+        crc.update(chunk.getBytes());
+        remaining -= n;
+        used = n;
+        if (out == null) {
+          early.add(chunk.copy());
+        } else {
+          write(chunk.copy());
+        }
+      }
+      int want = 4 - trailer.length();
+      if (remaining == 0 && want > 0 && used < data.length()) {
+        trailer.appendBuffer(data.slice(used, Math.min(data.length(), used + want)));
+      }
+      maybeFinish();
+    }
+
+    private void write(Buffer chunk) {
+      out.write(chunk);
+      if (out.writeQueueFull()) {
+        socket.pause();
+        out.drainHandler(v -> socket.resume());
+      }
+    }
+
+    private void maybeFinish() {
+      if (finished || failed || out == null || !complete() || !early.isEmpty()) {
+        return;
+      }
+      finished = true;
+      AsyncFile f = out;
+      out = null;
+      f.close().onComplete(ar -> {
+        if (ar.failed()) {
+          fail("closing " + file + " failed: " + ar.cause().getMessage());
+        } else if (trailer.getInt(0) != (int) crc.getValue()) {
+          fail("its checksum does not match (CRC32C " + Integer.toHexString((int) crc.getValue()) + ", sent "
+              + Integer.toHexString(trailer.getInt(0)) + ")");
+        } else {
+          accept.accept(file);
+        }
+      });
+    }
+
+    private void fail(String why) {
+      if (failed) {
+        return;
+      }
+      failed = true;
+      LOG.warn("dropped a snapshot from {}: {}", from, why);
+      if (out != null) {
+        AsyncFile f = out;
+        out = null;
+        f.close().onComplete(ar -> deleteQuietly(file));
+      } else {
+        deleteQuietly(file);
+      }
+      socket.close();
+    }
+
+    private static void deleteQuietly(Path file) {
+      try {
+        Files.deleteIfExists(file);
+      } catch (java.io.IOException e) {
+        LOG.warn("cannot delete the dropped snapshot {}: {}", file, e.toString());
+      }
+    }
+  }
+}
