@@ -53,11 +53,12 @@ final class MaintenanceGrpc extends MaintenanceService {
   @Override
   public Future<HashKVResponse> hashKV(HashKVRequest request) {
     return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
-      try (MvccStore.ReadView view = member.store().read()) {
+      try {
+        MvccStore.HashKv h = member.store().hashKv(request.getRevision());
         return HashKVResponse.newBuilder()
-            .setHeader(member.header(view.revision()))
-            .setHash((int) view.hash(request.getRevision()))
-            .setCompactRevision(view.compactRevision())
+            .setHeader(member.header(h.revision()))
+            .setHash((int) h.hash())
+            .setCompactRevision(h.compactRevision())
             .build();
       } catch (MvccException e) {
         throw KvApplier.toEtcd(e);

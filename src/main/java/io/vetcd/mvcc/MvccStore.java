@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.zip.CRC32C;
 import org.lmdbjava.CopyFlags;
@@ -21,6 +22,7 @@ import org.lmdbjava.DbiFlags;
 import org.lmdbjava.Env;
 import org.lmdbjava.EnvFlags;
 import org.lmdbjava.EnvInfo;
+import org.lmdbjava.GetOp;
 import org.lmdbjava.Stat;
 import org.lmdbjava.Txn;
 
@@ -45,6 +47,19 @@ public final class MvccStore implements AutoCloseable {
   static final byte TOMBSTONE = 1;
   private static final byte[] CURRENT_REVISION = meta("current_revision");
   private static final byte[] COMPACT_REVISION = meta("compact_revision");
+  /**
+   * The physical compaction under way, if any: the revision it compacts to, then the first key whose
+   * history it has not compacted yet. Written with the compaction, advanced by each {@link
+   * #compactStep}, removed by the last; a restart resumes it.
+   */
+  private static final byte[] COMPACT_PENDING = meta("compact_pending");
+  /**
+   * Keys whose history one {@link #compactStep} compacts (etcd's compaction batch limit, 1000 keys): a
+   * step is one write transaction of its own, and writes are applied between steps.
+   */
+  public static final int COMPACT_STEP_KEYS = 1000;
+  /** Revision records {@link #hashKv} reads per read transaction. */
+  static final int HASH_STEP_RECORDS = 10_000;
   private static final byte[] APPLIED_INDEX = meta("applied_index");
 
   private final Env<byte[]> env;
@@ -131,6 +146,131 @@ public final class MvccStore implements AutoCloseable {
   public long appliedIndex() {
     try (Txn<byte[]> txn = env.txnRead()) {
       return getLong(txn, APPLIED_INDEX);
+    }
+  }
+
+  /**
+   * One step of the physical compaction under way: deletes the dropped history of the next {@link
+   * #COMPACT_STEP_KEYS} keys in a write transaction of its own. Returns whether steps remain (false:
+   * none was under way, or this was the last). Apply thread only, between batches of entries: a
+   * compaction of a large keyspace never holds the writes up for longer than one step.
+   */
+  public boolean compactStep() {
+    try (Txn<byte[]> txn = env.txnWrite()) {
+      byte[] pending = metadata.get(txn, COMPACT_PENDING);
+      if (pending == null) {
+        return false;
+      }
+      long revision = ByteBuffer.wrap(pending).getLong();
+      byte[] from = Arrays.copyOfRange(pending, 8, pending.length);
+      // The key table cannot change under its own cursor: collect, then write back.
+      List<byte[]> touched = new ArrayList<>();
+      List<KeyIndex> indexes = new ArrayList<>();
+      byte[][] next = {null};
+      int[] visited = {0};
+      keys.scan(txn, from, null, (k, index) -> {
+        if (visited[0] == COMPACT_STEP_KEYS) {
+          next[0] = k;
+          return false;
+        }
+        visited[0]++;
+        KeyIndex whole = keys.whole(txn, k, index);
+        List<Revision> dropped = whole.compact(revision);
+        if (!dropped.isEmpty()) {
+          dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
+          touched.add(k);
+          indexes.add(whole);
+        }
+        return true;
+      });
+      for (int i = 0; i < touched.size(); i++) {
+        keys.replace(txn, touched.get(i), indexes.get(i));
+      }
+      if (next[0] == null) {
+        metadata.delete(txn, COMPACT_PENDING);
+      } else {
+        metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, next[0]));
+      }
+      long inUse = bytesInUse(txn);
+      txn.commit();
+      bytesInUse = inUse;
+      return next[0] != null;
+    }
+  }
+
+  /** Whether a physical compaction is under way (see {@link #compactStep}). */
+  public boolean compactionPending() {
+    try (Txn<byte[]> txn = env.txnRead()) {
+      return metadata.get(txn, COMPACT_PENDING) != null;
+    }
+  }
+
+  private static byte[] pendingCompaction(long revision, byte[] nextKey) {
+    return ByteBuffer.allocate(8 + nextKey.length).putLong(revision).put(nextKey).array();
+  }
+
+  /** What {@link #hashKv} answers: the hash, the compacted revision it was taken with, the store's revision. */
+  public record HashKv(long hash, long compactRevision, long revision) {}
+
+  /**
+   * etcd's HashKV at {@code atRevision} (0: the current one): a CRC-32C over the revision records up
+   * to it that a read can still reach, equal on every member with the same history whatever the
+   * progress of their physical compactions. Read in steps of {@link #HASH_STEP_RECORDS} records, a
+   * read transaction each, so a large keyspace pins no pages for long (a long reader keeps LMDB from
+   * reusing the pages writers free); records written meanwhile are above the revision hashed. A
+   * compaction in between changes what is reachable: the hash starts over.
+   */
+  public HashKv hashKv(long atRevision) {
+    while (true) {
+      long at;
+      long compacted;
+      long current;
+      try (ReadView view = read()) {
+        current = view.revision();
+        at = view.checkRevision(atRevision, current);
+        compacted = view.compactRevision();
+      }
+      CRC32C crc = new CRC32C();
+      byte[] after = null;
+      boolean startOver = false;
+      boolean done = false;
+      while (!done && !startOver) {
+        try (ReadView view = read()) {
+          if (view.compactRevision() != compacted) {
+            startOver = true;
+            break;
+          }
+          boolean pending = metadata.get(view.txn, COMPACT_PENDING) != null;
+          try (Cursor<byte[]> cursor = revisions.openCursor(view.txn)) {
+            boolean found = after == null ? cursor.first() : cursor.get(after, GetOp.MDB_SET_RANGE);
+            if (found && after != null && Arrays.equals(cursor.key(), after)) {
+              found = cursor.next();
+            }
+            int read = 0;
+            while (true) {
+              if (!found || Revision.fromBytes(cursor.key()).main() > at) {
+                done = true;
+                break;
+              }
+              if (read == HASH_STEP_RECORDS) {
+                break;
+              }
+              byte[] k = cursor.key();
+              byte[] v = cursor.val();
+              if (!pending || Revision.fromBytes(k).main() > compacted || view.keptAtCompaction(k, v, compacted)) {
+                crc.update(k);
+                crc.update(v);
+              }
+              after = k;
+              read++;
+              found = cursor.next();
+            }
+          }
+        }
+      }
+      if (!startOver) {
+        return new HashKv(crc.getValue(), compacted, current);
+      }
     }
   }
 
@@ -405,25 +545,19 @@ public final class MvccStore implements AutoCloseable {
     }
 
     /**
-     * etcd's HashKV: a CRC-32C over every stored revision record up to {@code atRevision}. Compaction
-     * is physical, so equal histories give equal hashes on every member.
+     * Whether the record {@code key}/{@code value} (at or below {@code compacted}) is one the compaction
+     * to {@code compacted} keeps: the newest change of its key at or below it, unless a tombstone.
+     * Records a physical compaction under way has not reached yet are not.
      */
-    public long hash(long atRevision) {
-      long at = checkRevision(atRevision, revision());
-      CRC32C crc = new CRC32C();
-      try (Cursor<byte[]> cursor = revisions.openCursor(txn)) {
-        boolean found = cursor.first();
-        while (found) {
-          byte[] k = cursor.key();
-          if (Revision.fromBytes(k).main() > at) {
-            break;
-          }
-          crc.update(k);
-          crc.update(cursor.val());
-          found = cursor.next();
-        }
+    boolean keptAtCompaction(byte[] key, byte[] value, long compacted) {
+      byte[] userKey = decodeValue(value).getKey().toByteArray();
+      KeyIndex index = keys.get(txn, userKey);
+      if (index == null) {
+        return false;
       }
-      return crc.getValue();
+      Revision r = Revision.fromBytes(key);
+      KeyIndex whole = keys.whole(txn, userKey, index);
+      return whole.changes().stream().anyMatch(c -> c.revision().equals(r)) && !whole.compact(compacted).contains(r);
     }
   }
 
@@ -486,8 +620,11 @@ public final class MvccStore implements AutoCloseable {
     }
 
     /**
-     * Drops the history before {@code revision} (etcd's Compact): afterwards reads below it fail and
-     * only each key's value as of {@code revision} (and later changes) remain.
+     * Compacts the history before {@code revision} (etcd's Compact): from this batch's commit, reads
+     * below it fail and only each key's value as of {@code revision} (and later changes) can be read.
+     * The records of the history dropped are deleted afterwards, in bounded steps ({@link
+     * #compactStep}); a later compaction takes over one still under way (it drops all the earlier
+     * would have).
      */
     public void compact(long revision) {
       if (revision <= getLong(txn, COMPACT_REVISION, -1)) {
@@ -496,23 +633,8 @@ public final class MvccStore implements AutoCloseable {
       if (revision > current) {
         throw new MvccException(MvccException.Kind.FUTURE_REVISION);
       }
-      // The key table cannot change under its own cursor: collect, then write back.
-      List<byte[]> touched = new ArrayList<>();
-      List<KeyIndex> indexes = new ArrayList<>();
-      keys.scan(txn, new byte[0], null, (k, index) -> {
-        KeyIndex whole = keys.whole(txn, k, index);
-        List<Revision> dropped = whole.compact(revision);
-        if (!dropped.isEmpty()) {
-          dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
-          touched.add(k);
-          indexes.add(whole);
-        }
-        return true;
-      });
-      for (int i = 0; i < touched.size(); i++) {
-        keys.replace(txn, touched.get(i), indexes.get(i));
-      }
       putLong(txn, COMPACT_REVISION, revision);
+      metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, new byte[0]));
     }
 
     public void setAppliedIndex(long index) {

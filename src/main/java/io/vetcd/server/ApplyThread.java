@@ -34,8 +34,18 @@ final class ApplyThread implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(ApplyThread.class);
 
-  /** The outcome of one entry: a response, or the etcd error to answer with. */
-  record Result(long requestId, Message response, RuntimeException error) {}
+  /**
+   * The outcome of one entry: a response, or the etcd error to answer with; {@code afterPhysical}: the
+   * response waits until the physical compaction has finished (etcd's {@code physical} Compact).
+   */
+  record Result(long requestId, Message response, RuntimeException error, boolean afterPhysical) {
+    Result(long requestId, Message response, RuntimeException error) {
+      this(requestId, response, error, false);
+    }
+  }
+
+  /** A physical Compact's answer, held until the compaction's last step; at the index of its entry. */
+  private record HeldAnswer(long index, Result result) {}
 
   /**
    * Hears, on this thread, how a batch goes: the outcomes of its requests once they are known and before
@@ -71,6 +81,10 @@ final class ApplyThread implements AutoCloseable {
   private final FailStop failStop;
   private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
+  /** Whether a physical compaction is under way: a step of it runs between batches (see run). */
+  private boolean compacting;
+  private long compactRevision;
+  private final List<HeldAnswer> heldAnswers = new ArrayList<>();
 
   ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Sink sink, FailStop failStop) {
     this.store = store;
@@ -97,12 +111,23 @@ final class ApplyThread implements AutoCloseable {
     queue.add(new KeyspaceWork(work));
   }
 
+  /**
+   * Applies what arrives, in order. While a physical compaction is under way, one bounded step of it
+   * runs after each batch, and steps run back to back while nothing else waits: writes are never held
+   * up for longer than one step, however large the keyspace.
+   */
   private void run() {
     List<Item> items = new ArrayList<>();
     try {
+      compactionFromStore(); // a restart resumes one under way
       while (true) {
         items.clear();
-        items.add(queue.take());
+        Item first = compacting ? queue.poll() : queue.take();
+        if (first == null) {
+          compactStep();
+          continue;
+        }
+        items.add(first);
         queue.drainTo(items);
         List<Entry> entries = new ArrayList<>();
         for (Item item : items) {
@@ -115,11 +140,15 @@ final class ApplyThread implements AutoCloseable {
           entries.clear();
           if (item instanceof KeyspaceWork w) {
             w.work().run();
+            compactionFromStore(); // a snapshot brings its own compaction state
           } else {
             return; // Stop
           }
         }
         applyAndReport(entries);
+        if (compacting) {
+          compactStep();
+        }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -132,11 +161,49 @@ final class ApplyThread implements AutoCloseable {
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
       Failpoints.check("apply");
-      Applied applied = apply(store, lessor, entries, (results, index) -> sink.answering(index, results));
+      Applied applied = apply(store, lessor, entries, (results, index) -> sink.answering(index, holdPhysical(results, index)));
+      if (applied.compactRevision() > compactRevision) {
+        compactRevision = applied.compactRevision();
+        compacting = true;
+      }
       alarms.committed(applied.alarms());
       watches.publish(applied.events(), applied.compactRevision());
       applied.leaseChanges().forEach(Runnable::run);
       sink.applied(entries.get(entries.size() - 1).index());
+    }
+  }
+
+  private void compactionFromStore() {
+    compacting = store.compactionPending();
+    try (MvccStore.ReadView view = store.read()) {
+      compactRevision = view.compactRevision();
+    }
+  }
+
+  /** The results to answer now: a physical Compact's is held until its compaction's last step. */
+  private List<Result> holdPhysical(List<Result> results, long index) {
+    if (results.stream().noneMatch(Result::afterPhysical)) {
+      return results;
+    }
+    List<Result> now = new ArrayList<>();
+    for (Result r : results) {
+      if (r.afterPhysical()) {
+        heldAnswers.add(new HeldAnswer(index, r));
+      } else {
+        now.add(r);
+      }
+    }
+    return now;
+  }
+
+  /** One step of the physical compaction; after the last, the answers held for it leave. */
+  private void compactStep() {
+    compacting = store.compactStep();
+    if (!compacting && !heldAnswers.isEmpty()) {
+      for (HeldAnswer held : heldAnswers) {
+        sink.answering(held.index(), List.of(held.result()));
+      }
+      heldAnswers.clear();
     }
   }
 
@@ -260,7 +327,8 @@ final class ApplyThread implements AutoCloseable {
       try {
         batch.compact(req.getCompaction().getRevision());
         return new Result(req.getId(),
-            CompactionResponse.newBuilder().setHeader(KvApplier.header(batch.revision())).build(), null);
+            CompactionResponse.newBuilder().setHeader(KvApplier.header(batch.revision())).build(), null,
+            req.getCompaction().getPhysical());
       } catch (MvccException ex) {
         return new Result(req.getId(), null, KvApplier.toEtcd(ex));
       }

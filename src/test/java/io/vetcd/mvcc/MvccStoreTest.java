@@ -97,7 +97,15 @@ class MvccStoreTest {
     compact(store, revision);
   }
 
+  /** Compacts and finishes the physical compaction, as the apply thread does between batches. */
   private static void compact(MvccStore s, long revision) {
+    compactLogically(s, revision);
+    while (s.compactStep()) {
+      // each step a write transaction of its own
+    }
+  }
+
+  private static void compactLogically(MvccStore s, long revision) {
     try (MvccStore.WriteBatch batch = s.write()) {
       batch.compact(revision);
       batch.commit();
@@ -866,16 +874,54 @@ class MvccStoreTest {
       compact(two, 4);
       assertEquals(hash(one, 0), hash(two, 0), "compaction is physical and the same everywhere");
       assertNotEquals(before, hash(one, 5), "compaction changed what is stored at or below 5");
-      try (MvccStore.ReadView r = one.read()) {
-        assertEquals(MvccException.Kind.COMPACTED, refusal(() -> r.hash(3)));
-        assertEquals(MvccException.Kind.FUTURE_REVISION, refusal(() -> r.hash(7)));
-      }
+      assertEquals(MvccException.Kind.COMPACTED, refusal(() -> one.hashKv(3)));
+      assertEquals(MvccException.Kind.FUTURE_REVISION, refusal(() -> one.hashKv(7)));
     }
   }
 
   private static long hash(MvccStore s, long at) {
-    try (MvccStore.ReadView r = s.read()) {
-      return r.hash(at);
+    return s.hashKv(at).hash();
+  }
+
+  @Test
+  void aCompactionTakesEffectAtOnceAndDeletesTheOldHistoryInBoundedStepsThatSurviveARestart() {
+    store.close();
+    store = null;
+    int keys = 2 * MvccStore.COMPACT_STEP_KEYS + 10;
+    long compactedHash;
+    try (MvccStore one = MvccStore.open(tmp.resolve("one"), MAP_SIZE);
+        MvccStore two = MvccStore.open(tmp.resolve("two"), MAP_SIZE)) {
+      for (MvccStore m : List.of(one, two)) {
+        for (int round = 0; round < 2; round++) {
+          for (int k = 0; k < keys; k++) {
+            put(m, b(String.format("k%05d", k)), v("r" + round));
+          }
+        }
+      }
+      long compactTo = keys + 5; // the second round of the first five keys is at or below it
+      long before;
+      try (MvccStore.ReadView r = one.read()) {
+        before = r.revision();
+      }
+      compact(two, compactTo);
+      compactedHash = hash(two, 0);
+      compactLogically(one, compactTo);
+      assertEquals(MvccException.Kind.COMPACTED, refusal(() -> one.hashKv(compactTo - 1)), "reads below fail at once");
+      assertTrue(one.compactionPending());
+      assertEquals(compactedHash, hash(one, 0), "before any step: the same hash as a member that finished");
+      assertTrue(one.compactStep(), "a step covers " + MvccStore.COMPACT_STEP_KEYS + " keys, not all " + keys);
+      assertEquals(compactedHash, hash(one, 0), "part way: still the same hash");
+      put(one, b("between"), v("steps"));
+      put(two, b("between"), v("steps"));
+      assertEquals(before + 1, one.hashKv(0).revision(), "writes go on between steps");
+      compactedHash = hash(two, 0);
+    }
+    try (MvccStore one = MvccStore.open(tmp.resolve("one"), MAP_SIZE)) {
+      assertTrue(one.compactionPending(), "a restart resumes the compaction where it stopped");
+      assertTrue(one.compactStep());
+      assertFalse(one.compactStep(), "the third step is the last");
+      assertFalse(one.compactionPending());
+      assertEquals(compactedHash, hash(one, 0));
     }
   }
 
