@@ -14,8 +14,10 @@ import io.vetcd.proto.mvccpb.KeyValue;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,6 +69,12 @@ public final class WatchStream {
   private final Headers headers;
   private final long fragmentBytes;
   private final Map<Long, Watcher> watchers = new LinkedHashMap<>();
+  /** The watchers at {@link #syncedNext}, up to date or nearly: served together, through an index. */
+  private final SyncedWatchers synced = new SyncedWatchers();
+  /** The next revision of every watcher in {@link #synced} (meaningless while it is empty). */
+  private long syncedNext;
+  /** The other watchers (behind, catching up, or just created), each at its own position. */
+  private final Set<Watcher> unsynced = new LinkedHashSet<>();
   private final AtomicBoolean woken = new AtomicBoolean();
   private final long progressTimer;
   private long nextId;
@@ -101,7 +109,9 @@ public final class WatchStream {
       case CREATE_REQUEST -> create(request.getCreateRequest());
       case CANCEL_REQUEST -> {
         long id = request.getCancelRequest().getWatchId();
-        if (watchers.remove(id) != null) {
+        Watcher w = watchers.remove(id);
+        if (w != null) {
+          forget(w);
           sink.send(response(hub.revision(), id).setCanceled(true).build());
         }
       }
@@ -117,6 +127,8 @@ public final class WatchStream {
   public void close() {
     closed = true;
     watchers.clear();
+    synced.clear();
+    unsynced.clear();
     hub.unregister(this);
     vertx.cancelTimer(progressTimer);
   }
@@ -158,6 +170,8 @@ public final class WatchStream {
     Watcher w = new Watcher(id, c.getKey(), end, c.getFiltersList(), c.getPrevKv(), c.getProgressNotify(),
         c.getFragment(), c.getStartRevision() > 0 ? c.getStartRevision() : current + 1);
     watchers.put(id, w);
+    unsynced.add(w);
+    maybeJoin(w);
     sink.send(response(current, id).setCreated(true).build());
     pump();
   }
@@ -169,10 +183,13 @@ public final class WatchStream {
     }
     boolean advanced = true;
     while (advanced && !sink.writeQueueFull()) {
-      advanced = false;
+      advanced = pumpSynced();
       long current = hub.revision();
-      for (Watcher w : new ArrayList<>(watchers.values())) {
-        if (w.loading || w.nextRev > current || watchers.get(w.id) != w) {
+      for (Watcher w : new ArrayList<>(unsynced)) {
+        if (sink.writeQueueFull()) {
+          break;
+        }
+        if (w.loading || w.inSynced || w.nextRev > current || watchers.get(w.id) != w) {
           continue;
         }
         if (w.nextRev < hub.compactRevision()) {
@@ -192,16 +209,13 @@ public final class WatchStream {
         for (EventRing.Revision r : recent) {
           for (Event e : r.events()) {
             if (w.accepts(e)) {
-              boolean keepPrev = w.prevKv && e.getKv().getModRevision() - 1 >= compacted;
-              events.add(keepPrev || !e.hasPrevKv() ? e : e.toBuilder().clearPrevKv().build());
+              events.add(prevKvAsAsked(w, e, compacted));
             }
           }
         }
         deliver(w, events, recent.get(recent.size() - 1).revision());
+        maybeJoin(w);
         advanced = true;
-        if (sink.writeQueueFull()) {
-          break;
-        }
       }
     }
     if (progressRequested && !sink.writeQueueFull() && allSynced()) {
@@ -211,9 +225,110 @@ public final class WatchStream {
     }
   }
 
+  /**
+   * Delivers the synced group's next revisions from the recent history: each event finds the
+   * watchers that take it through the index, and those without events just move on with the group. A
+   * watcher whose response finds the connection full leaves the group at its old position (it is sent
+   * later, on its own). Returns whether the group moved.
+   */
+  private boolean pumpSynced() {
+    if (synced.isEmpty() || syncedNext > hub.revision()) {
+      return false;
+    }
+    List<EventRing.Revision> recent = syncedNext < hub.compactRevision() ? null : hub.recent(syncedNext, BATCH_EVENTS);
+    if (recent == null) {
+      dissolve(); // behind the history in memory, or compacted: each watcher on its own from here
+      return true;
+    }
+    if (recent.isEmpty()) {
+      return false;
+    }
+    long from = syncedNext;
+    long last = recent.get(recent.size() - 1).revision();
+    long compacted = hub.compactRevision();
+    Map<Watcher, List<Event>> taken = new LinkedHashMap<>();
+    for (EventRing.Revision r : recent) {
+      for (Event e : r.events()) {
+        synced.forEachTaking(e, w -> taken.computeIfAbsent(w, x -> new ArrayList<>()).add(prevKvAsAsked(w, e, compacted)));
+      }
+    }
+    syncedNext = last + 1;
+    for (Map.Entry<Watcher, List<Event>> t : taken.entrySet()) {
+      Watcher w = t.getKey();
+      if (sink.writeQueueFull()) {
+        leave(w, from);
+      } else {
+        send(w, t.getValue(), last);
+      }
+    }
+    return true;
+  }
+
+  /** An event as the watcher asked for it: with the previous value only if it asked, and it is not compacted. */
+  private static Event prevKvAsAsked(Watcher w, Event e, long compacted) {
+    boolean keepPrev = w.prevKv && e.getKv().getModRevision() - 1 >= compacted;
+    return keepPrev || !e.hasPrevKv() ? e : e.toBuilder().clearPrevKv().build();
+  }
+
+  /** A watcher up to date joins the synced group (starting it, if empty) when it is at the group's revision. */
+  private void maybeJoin(Watcher w) {
+    if (w.inSynced || w.loading || w.nextRev != hub.revision() + 1 || watchers.get(w.id) != w) {
+      return;
+    }
+    if (synced.isEmpty()) {
+      syncedNext = w.nextRev;
+    } else if (syncedNext != w.nextRev) {
+      return;
+    }
+    unsynced.remove(w);
+    w.inSynced = true;
+    synced.add(w);
+  }
+
+  /** A watcher of the group goes on on its own from {@code nextRev}. */
+  private void leave(Watcher w, long nextRev) {
+    synced.remove(w);
+    w.inSynced = false;
+    w.nextRev = nextRev;
+    unsynced.add(w);
+  }
+
+  /** Every watcher of the group goes on on its own, from the group's revision. */
+  private void dissolve() {
+    for (Watcher w : synced.all()) {
+      w.inSynced = false;
+      w.nextRev = syncedNext;
+      unsynced.add(w);
+    }
+    synced.clear();
+  }
+
+  /** A cancelled watcher leaves whichever set it was in. */
+  private void forget(Watcher w) {
+    if (w.inSynced) {
+      synced.remove(w);
+      w.inSynced = false;
+    } else {
+      unsynced.remove(w);
+    }
+  }
+
+  /** How many watchers are served as the synced group (tests: that the index is what serves them). */
+  int syncedCount() {
+    return synced.size();
+  }
+
+  /** The next revision the watcher must see. */
+  private long next(Watcher w) {
+    return w.inSynced ? syncedNext : w.nextRev;
+  }
+
   private boolean allSynced() {
     long current = hub.revision();
-    for (Watcher w : watchers.values()) {
+    if (!synced.isEmpty() && syncedNext <= current) {
+      return false;
+    }
+    for (Watcher w : unsynced) {
       if (w.loading || w.nextRev <= current) {
         return false;
       }
@@ -224,6 +339,11 @@ public final class WatchStream {
   /** Sends a watcher's events up to {@code lastRevision} and moves it past that revision. */
   private void deliver(Watcher w, List<Event> events, long lastRevision) {
     w.nextRev = lastRevision + 1;
+    send(w, events, lastRevision);
+  }
+
+  /** Sends a watcher's events up to {@code lastRevision} (nothing if none), in fragments if it asked. */
+  private void send(Watcher w, List<Event> events, long lastRevision) {
     if (events.isEmpty()) {
       return;
     }
@@ -282,11 +402,13 @@ public final class WatchStream {
         } else {
           LOG.warn("reading watch history from revision {} failed: {}", from, ar.cause().toString());
           watchers.remove(w.id);
+          forget(w);
           sink.send(response(hub.revision(), w.id).setCanceled(true)
               .setCancelReason(String.valueOf(ar.cause().getMessage())).build());
         }
       } else {
         deliver(w, ar.result().events(), Math.max(from - 1, ar.result().lastRevision()));
+        maybeJoin(w);
       }
       pump();
     });
@@ -312,6 +434,7 @@ public final class WatchStream {
    */
   private void cancelCompacted(Watcher w, long compactRevision) {
     watchers.remove(w.id);
+    forget(w);
     sink.send(response(0, w.id).setCompactRevision(compactRevision).setCanceled(true).build());
   }
 
@@ -322,7 +445,7 @@ public final class WatchStream {
     }
     long current = hub.revision();
     for (Watcher w : watchers.values()) {
-      if (w.progressNotify && !w.loading && w.nextRev > current) {
+      if (w.progressNotify && !w.loading && next(w) > current) {
         sink.send(response(current, w.id).build());
       }
     }
@@ -342,7 +465,7 @@ public final class WatchStream {
   }
 
   /** One watcher: what it watches, and the next revision it must see. */
-  private static final class Watcher {
+  static final class Watcher {
     final long id;
     final ByteString key;
     /** null: the single key; empty: every key from {@code key}; otherwise the exclusive end. */
@@ -352,8 +475,10 @@ public final class WatchStream {
     final boolean prevKv;
     final boolean progressNotify;
     final boolean fragment;
+    /** The next revision to see, while not {@link #inSynced} (the group's is the stream's). */
     long nextRev;
     boolean loading;
+    boolean inSynced;
 
     Watcher(long id, ByteString key, ByteString end, List<WatchCreateRequest.FilterType> filters,
         boolean prevKv, boolean progressNotify, boolean fragment, long startRev) {

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -392,5 +393,49 @@ class WatchStreamTest {
         assertEquals(0, r.getEventsCount() % perRevision, "whole revisions per response");
       }
     }
+  }
+
+  /**
+   * Ten thousand single-key watchers and a few ranges on one stream, served through the synced group's
+   * index: each event reaches exactly the watchers of its key (filters included) and the ranges that
+   * hold it, once, in order; the watchers of other keys get nothing.
+   */
+  @Test
+  void manyWatchersOnOneStreamEachGetExactlyTheirKeysEvents() throws Exception {
+    startHub(1000);
+    int keys = 10_000;
+    onContext(() -> {
+      for (int k = 0; k < keys; k++) {
+        stream.handle(WatchRequest.newBuilder().setCreateRequest(WatchCreateRequest.newBuilder()
+            .setKey(bs(String.format("k%05d", k))).setWatchId(k + 1)).build());
+      }
+    });
+    create(WatchCreateRequest.newBuilder().setKey(bs("k00042")).setWatchId(20_001)
+        .addFilters(WatchCreateRequest.FilterType.NOPUT));
+    create(WatchCreateRequest.newBuilder().setKey(bs("k0004")).setRangeEnd(bs("k0005")).setWatchId(20_002));
+    create(WatchCreateRequest.newBuilder().setKey(bs("k")).setRangeEnd(bs("l")).setWatchId(20_003).setPrevKv(true));
+    AtomicInteger grouped = new AtomicInteger();
+    onContext(() -> grouped.set(stream.syncedCount()));
+    assertEquals(keys + 3, grouped.get(), "watchers created up to date are served as one group");
+    write("k00042", "1");
+    write("k09999", "1", "k00040", "1");
+    write("k00042", null);
+    write("other", "1");
+    waitFor("the prefix watcher's four events", () -> events(20_003).size() == 4);
+    waitFor("the last delete", () -> events(20_001).size() == 1);
+    assertEquals(List.of("PUT k00042@2", "DELETE k00042@4"), describe(events(43)));
+    assertEquals(List.of("PUT k09999@3"), describe(events(10_000)));
+    assertEquals(List.of("PUT k00040@3"), describe(events(41)));
+    assertEquals(List.of("DELETE k00042@4"), describe(events(20_001)), "NOPUT filters in the index too");
+    assertEquals(List.of("PUT k00042@2", "PUT k00040@3", "DELETE k00042@4"), describe(events(20_002)));
+    assertEquals(List.of("PUT k00042@2", "PUT k09999@3", "PUT k00040@3", "DELETE k00042@4"),
+        describe(events(20_003)));
+    assertTrue(events(20_003).get(3).hasPrevKv(), "prev_kv as the watcher asked");
+    assertFalse(events(43).get(1).hasPrevKv(), "no prev_kv for a watcher that did not ask");
+    onContext(() -> grouped.set(stream.syncedCount()));
+    assertEquals(keys + 3, grouped.get(), "and stay in it while the client reads");
+    long withEvents = sink.snapshot().stream().filter(r -> r.getEventsCount() > 0).map(WatchResponse::getWatchId)
+        .distinct().count();
+    assertEquals(6, withEvents, "only the watchers of the keys written heard of them");
   }
 }
