@@ -13,8 +13,15 @@ import io.vetcd.raft.Snapshot;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Raft messages to and from the bytes the peer transport carries. */
+/**
+ * Raft messages to and from the bytes the peer transport carries; beside them, on the same stream,
+ * forwarded lease requests and answers ({@link #LEASE_FORWARD}): the transport carries bytes and knows
+ * neither.
+ */
 final class RaftCodec {
+
+  /** The type of a peer message that carries a {@code LeaseForward} in its context (past Raft's types). */
+  static final int LEASE_FORWARD = 100;
 
   // values() copies its array on every call; decoding runs for every message.
   private static final MessageType[] MESSAGE_TYPES = MessageType.values();
@@ -58,12 +65,35 @@ final class RaftCodec {
     return b.build().toByteArray();
   }
 
-  static RaftMessage decode(byte[] bytes) throws InvalidProtocolBufferException {
+  /** A forwarded lease request or answer ({@code LeaseForward} bytes) from {@code from} to {@code to}. */
+  static byte[] encodeLease(long from, long to, byte[] lease) {
+    return PeerMessage.newBuilder().setType(LEASE_FORWARD).setFrom(from).setTo(to)
+        .setContext(UnsafeByteOperations.unsafeWrap(lease)).build().toByteArray();
+  }
+
+  /** A peer message as it arrived: a Raft message ({@link #toRaft}) or a lease frame ({@link #LEASE_FORWARD}). */
+  static PeerMessage parse(byte[] bytes) throws InvalidProtocolBufferException {
     // The parsed fields alias the payload (ours alone) instead of copying it; each entry's data is then
     // copied out once, into the array the entry keeps.
     CodedInputStream in = CodedInputStream.newInstance(bytes);
     in.enableAliasing(true);
-    PeerMessage p = PeerMessage.parser().parseFrom(in);
+    return PeerMessage.parser().parseFrom(in);
+  }
+
+  static RaftMessage decode(byte[] bytes) throws InvalidProtocolBufferException {
+    return toRaft(parse(bytes));
+  }
+
+  /** The Raft message a parsed peer message holds; refused if its type or an entry's is not one of Raft's. */
+  static RaftMessage toRaft(PeerMessage p) throws InvalidProtocolBufferException {
+    if (p.getType() < 0 || p.getType() >= MESSAGE_TYPES.length) {
+      throw new InvalidProtocolBufferException("peer message of unknown type " + p.getType());
+    }
+    for (RaftEntry e : p.getEntriesList()) {
+      if (e.getType() < 0 || e.getType() >= ENTRY_TYPES.length) {
+        throw new InvalidProtocolBufferException("entry " + e.getIndex() + " of unknown type " + e.getType());
+      }
+    }
     List<Entry> entries = new ArrayList<>(p.getEntriesCount());
     for (RaftEntry e : p.getEntriesList()) {
       entries.add(new Entry(e.getTerm(), e.getIndex(), ENTRY_TYPES[e.getType()], e.getData().toByteArray()));

@@ -1,6 +1,7 @@
 package io.vetcd.server;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.vetcd.proto.internal.PeerMessage;
 import com.google.protobuf.Message;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -138,9 +139,14 @@ final class RaftVerticle extends VerticleBase {
       @Override
       public void message(long from, byte[] payload) {
         try {
-          node.step(RaftCodec.decode(payload));
+          PeerMessage m = RaftCodec.parse(payload);
+          if (m.getType() == RaftCodec.LEASE_FORWARD) {
+            leases.received(from, m.getContext().toByteArray());
+            return;
+          }
+          node.step(RaftCodec.toRaft(m));
         } catch (InvalidProtocolBufferException e) {
-          LOG.warn("dropped an undecodable message from {}", Long.toHexString(from));
+          LOG.warn("dropped an undecodable message from {}: {}", Long.toHexString(from), e.getMessage());
           return;
         }
         scheduleReady();
@@ -168,16 +174,11 @@ final class RaftVerticle extends VerticleBase {
       }
 
       @Override
-      public void lease(long from, byte[] payload) {
-        leases.received(from, payload);
-      }
-
-      @Override
       public void unreachable(long peer) {
         node.reportUnreachable(peer);
       }
     });
-    leases = new LeaseForwarder((to, frame) -> transport.sendLease(to, frame));
+    leases = new LeaseForwarder((to, frame) -> transport.send(to, RaftCodec.encodeLease(peers.selfId(), to, frame)));
     if (leaseAnswerer != null) {
       leases.answerer(leaseAnswerer);
     }

@@ -37,8 +37,6 @@ public final class PeerTransport {
   private static final Logger LOG = LoggerFactory.getLogger(PeerTransport.class);
   static final byte MESSAGE = 1;
   static final byte SNAPSHOT = 2;
-  /** A lease request a follower forwards to the leader, or the leader's answer. */
-  static final byte LEASE = 3;
   private static final int HEADER = 1 + 8 + 8;
   private static final long MIN_BACKOFF_MS = 50;
   private static final long MAX_BACKOFF_MS = 1000;
@@ -57,9 +55,6 @@ public final class PeerTransport {
      * {@code file} (under the snapshot directory); the receiver owns the file from now on.
      */
     void snapshot(long from, byte[] payload, Path file);
-
-    /** A lease request or answer (see {@link #sendLease}). */
-    void lease(long from, byte[] payload);
 
     /** A send to {@code peer} failed: the peer is unreachable for now. */
     void unreachable(long peer);
@@ -110,17 +105,6 @@ public final class PeerTransport {
     Peer peer = peers.get(to);
     if (peer != null && !closed) {
       peer.queue(MESSAGE, payload);
-    }
-  }
-
-  /**
-   * Queues a lease request or answer for {@code to}, on the same stream as Raft's messages. Like them
-   * it may be dropped (peer unreachable or too slow): the sender times out and asks again.
-   */
-  public void sendLease(long to, byte[] payload) {
-    Peer peer = peers.get(to);
-    if (peer != null && !closed) {
-      peer.queue(LEASE, payload);
     }
   }
 
@@ -232,12 +216,7 @@ public final class PeerTransport {
         parser.fixedSizeMode((int) Math.min(snapshotLeft, SnapshotStream.CHUNK));
         return;
       }
-      byte[] payload = frame.getBytes(HEADER, frame.length());
-      if (kind == LEASE) {
-        receiver.lease(from, payload);
-      } else {
-        receiver.message(from, payload);
-      }
+      receiver.message(from, frame.getBytes(HEADER, frame.length()));
     }
   }
 

@@ -84,4 +84,25 @@ class RaftCodecTest {
   void garbageIsRefused() {
     assertThrows(InvalidProtocolBufferException.class, () -> RaftCodec.decode(new byte[] {(byte) 0xff, (byte) 0xff, 0x01}));
   }
+
+  @Test
+  void aLeaseFrameRidesTheSameStreamAndIsToldApartByItsType() throws Exception {
+    byte[] lease = bytes("a LeaseForward");
+    io.vetcd.proto.internal.PeerMessage p = RaftCodec.parse(RaftCodec.encodeLease(1, 2, lease));
+    assertEquals(RaftCodec.LEASE_FORWARD, p.getType());
+    assertArrayEquals(lease, p.getContext().toByteArray());
+    org.junit.jupiter.api.Assertions.assertThrows(com.google.protobuf.InvalidProtocolBufferException.class,
+        () -> RaftCodec.toRaft(p), "a lease frame is not a Raft message");
+  }
+
+  @Test
+  void aMessageOrEntryOfAnUnknownTypeIsRefusedNotACrash() {
+    byte[] unknownMessage = io.vetcd.proto.internal.PeerMessage.newBuilder().setType(77).build().toByteArray();
+    byte[] unknownEntry = io.vetcd.proto.internal.PeerMessage.newBuilder().setType(MessageType.APP.ordinal())
+        .addEntries(io.vetcd.proto.internal.RaftEntry.newBuilder().setIndex(3).setType(9)).build().toByteArray();
+    org.junit.jupiter.api.Assertions.assertThrows(com.google.protobuf.InvalidProtocolBufferException.class,
+        () -> RaftCodec.decode(unknownMessage));
+    org.junit.jupiter.api.Assertions.assertThrows(com.google.protobuf.InvalidProtocolBufferException.class,
+        () -> RaftCodec.decode(unknownEntry));
+  }
 }

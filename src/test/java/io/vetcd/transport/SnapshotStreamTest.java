@@ -58,9 +58,6 @@ class SnapshotStreamTest {
         }
 
         @Override
-        public void lease(long from, byte[] payload) {}
-
-        @Override
         public void unreachable(long peer) {}
       });
       sender = new PeerTransport(vertx, CLUSTER, 1, urls, tmp.resolve("unused"), null);
