@@ -178,6 +178,9 @@ final class ApplyThread implements AutoCloseable {
     try (MvccStore.ReadView view = store.read()) {
       compactRevision = view.compactRevision();
     }
+    if (!compacting) {
+      releaseHeldAnswers(); // a snapshot's keyspace has no compaction under way: nothing left to wait for
+    }
   }
 
   /** The results to answer now: a physical Compact's is held until its compaction's last step. */
@@ -196,15 +199,29 @@ final class ApplyThread implements AutoCloseable {
     return now;
   }
 
-  /** One step of the physical compaction; after the last, the answers held for it leave. */
+  /**
+   * One step of the physical compaction; after the last, the answers held for it leave. A keyspace too
+   * full for the step's page copies stops the steps, not the member (a full keyspace is what
+   * compaction and defragmentation are for); the next compaction or restart takes them up again.
+   */
   private void compactStep() {
-    compacting = store.compactStep();
-    if (!compacting && !heldAnswers.isEmpty()) {
-      for (HeldAnswer held : heldAnswers) {
-        sink.answering(held.index(), List.of(held.result()));
-      }
-      heldAnswers.clear();
+    try {
+      compacting = store.compactStep();
+    } catch (org.lmdbjava.Env.MapFullException e) {
+      LOG.warn("the keyspace is too full to delete compacted history now ({}); the deletes resume with the "
+          + "next compaction or restart", e.toString());
+      compacting = false;
     }
+    if (!compacting) {
+      releaseHeldAnswers();
+    }
+  }
+
+  private void releaseHeldAnswers() {
+    for (HeldAnswer held : heldAnswers) {
+      sink.answering(held.index(), List.of(held.result()));
+    }
+    heldAnswers.clear();
   }
 
   /**

@@ -183,7 +183,7 @@ final class RaftVerticle extends VerticleBase {
       leases.answerer(leaseAnswerer);
     }
     snapshots = new SnapshotPolicy(vertx, node, keyspace.store(), wal, appendThread, failStop,
-        options.snapshotCount());
+        options.snapshotCount(), snapshotTransfer::cutLimit);
     vertx.setPeriodic(options.heartbeatMs(), id -> {
       node.tick();
       scheduleReady();

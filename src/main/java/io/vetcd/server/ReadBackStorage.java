@@ -39,7 +39,8 @@ final class ReadBackStorage implements LogStorage {
     List<Entry> read;
     try {
       read = log.entries(lo, hi, maxBytes);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // An Error too: a read through a mapping of a file cut short surfaces as an InternalError.
       failStop.stop("reading entries " + lo + ".." + hi + " back from the log failed", e);
       throw e;
     }

@@ -41,12 +41,15 @@ final class SnapshotPolicy {
   private final AppendThread appendThread;
   private final FailStop failStop;
   private final long snapshotCount;
+  /** The highest index the log may be cut at now (copies of the keyspace being sent hold it back). */
+  private final java.util.function.LongSupplier cutLimit;
   /** The last snapshot point: the keyspace is synced up to it, and the log may be replayed from it. */
   private long snapshotIndex;
   private boolean snapshotting;
 
   SnapshotPolicy(Vertx vertx, RaftNode node, MvccStore store, Wal wal, AppendThread appendThread, FailStop failStop,
-      long snapshotCount) {
+      long snapshotCount, java.util.function.LongSupplier cutLimit) {
+    this.cutLimit = cutLimit;
     this.vertx = vertx;
     this.node = node;
     this.store = store;
@@ -90,7 +93,7 @@ final class SnapshotPolicy {
         return; // a snapshot from the leader got there first
       }
       snapshotIndex = applied;
-      long cut = applied - CATCH_UP_ENTRIES;
+      long cut = Math.min(applied - CATCH_UP_ENTRIES, cutLimit.getAsLong());
       if (cut > node.snapshot().index() && node.term(cut) >= 0) {
         node.compact(node.createSnapshot(cut, new byte[0]));
       }

@@ -35,6 +35,12 @@ final class SnapshotTransfer {
   private final LongUnaryOperator termOf;
   /** Copies received and not yet installed or discarded, by the index their snapshot says. */
   private final TreeMap<Long, Path> received = new TreeMap<>();
+  /**
+   * For each copy being made or sent, the keyspace's applied index when it started (a copy holds at
+   * least that much): the log must not be cut past it, or the copy's own entry, whose term the SNAP
+   * message needs, could be gone by the time the copy is done. A multiset: index → copies.
+   */
+  private final TreeMap<Long, Integer> sendingFrom = new TreeMap<>();
 
   SnapshotTransfer(Vertx vertx, Keyspace keyspace, FailStop failStop, Path dir, LongUnaryOperator termOf) {
     this.vertx = vertx;
@@ -50,9 +56,16 @@ final class SnapshotTransfer {
    */
   Future<Void> send(RaftMessage m, PeerTransport transport) {
     record Copy(Path dir, long applied) {}
+    long floor = keyspace.store().appliedIndex();
+    sendingFrom.merge(floor, 1, Integer::sum);
     return vertx.executeBlocking(() -> {
       Path out = Files.createTempDirectory(dir, "out-");
-      return new Copy(out, keyspace.store().copyTo(out));
+      try {
+        return new Copy(out, keyspace.store().copyTo(out));
+      } catch (IOException | RuntimeException e) {
+        deleteTree(out); // a copy cut short (a full disk) must not stay behind
+        throw e;
+      }
     }, false).compose(copy -> {
       long term = termOf.applyAsLong(copy.applied());
       Future<Void> sent;
@@ -65,7 +78,13 @@ final class SnapshotTransfer {
             copy.dir().resolve("data.mdb"));
       }
       return sent.eventually(() -> vertx.executeBlocking(() -> deleteTree(copy.dir()), false));
-    }).onFailure(e -> LOG.warn("sending a snapshot to {} failed: {}", Long.toHexString(m.to()), e.toString()));
+    }).onComplete(ar -> sendingFrom.computeIfPresent(floor, (k, n) -> n == 1 ? null : n - 1))
+        .onFailure(e -> LOG.warn("sending a snapshot to {} failed: {}", Long.toHexString(m.to()), e.toString()));
+  }
+
+  /** The highest index the log may be cut at while copies are made and sent (no limit: none are). */
+  long cutLimit() {
+    return sendingFrom.isEmpty() ? Long.MAX_VALUE : sendingFrom.firstKey();
   }
 
   /** A copy arrived for {@code snapshot}: kept until the core hands the snapshot out, or discards it. */

@@ -209,11 +209,21 @@ public final class PeerTransport {
         }
         byte[] message = frame.getBytes(HEADER, frame.length() - 8);
         long copyLength = frame.getLong(frame.length() - 8);
+        if (copyLength < 0) {
+          LOG.warn("peer stream from {} announced a snapshot of {} bytes; closing it", socket.remoteAddress(), copyLength);
+          socket.close();
+          return;
+        }
         Path file = snapshotDir.resolve(String.format("%016x-%d.snap.incoming", from, System.nanoTime()));
         snapshot = new SnapshotStream.Inbound(vertx, socket, file, copyLength, Long.toHexString(from),
             received -> receiver.snapshot(from, message, received));
         snapshotLeft = copyLength + 4;
         parser.fixedSizeMode((int) Math.min(snapshotLeft, SnapshotStream.CHUNK));
+        return;
+      }
+      if (kind != MESSAGE) {
+        LOG.warn("peer stream from {} sent a frame of unknown kind {}; closing it", socket.remoteAddress(), kind);
+        socket.close();
         return;
       }
       receiver.message(from, frame.getBytes(HEADER, frame.length()));

@@ -27,6 +27,12 @@ final class SnapshotStream {
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotStream.class);
   /** Bytes read from the file per chunk sent. */
   static final int CHUNK = 64 * 1024;
+  /**
+   * A stream that moves no byte for this long is given up, on either side: a peer that vanished without
+   * a reset would otherwise keep the leader's follower paused, and the receiver's half-written file, for
+   * as long as TCP takes to notice (a quarter of an hour).
+   */
+  static volatile long stallMillis = Long.getLong("vetcd.snapshot.stall-ms", 30_000);
 
   private SnapshotStream() {}
 
@@ -41,13 +47,24 @@ final class SnapshotStream {
         .onFailure(done::fail)
         .onSuccess(in -> {
           CRC32C crc = new CRC32C();
-          in.setReadBufferSize(CHUNK);
-          in.exceptionHandler(e -> {
-            in.close();
-            done.tryFail(e);
+          long[] moved = {0, 0}; // bytes sent, and at the last check
+          long stallMs = stallMillis;
+          long stallTimer = vertx.setPeriodic(stallMs, id -> {
+            if (moved[0] == moved[1]) {
+              done.tryFail("the snapshot stream moved nothing for " + stallMs + " ms");
+              socket.close();
+            }
+            moved[1] = moved[0];
           });
+          done.future().onComplete(ar -> {
+            vertx.cancelTimer(stallTimer);
+            in.close(); // whatever ended it: the copy is deleted next, and must not stay open
+          });
+          in.setReadBufferSize(CHUNK);
+          in.exceptionHandler(done::tryFail);
           socket.closeHandler(v -> done.tryFail("the peer closed the snapshot stream"));
           in.handler(chunk -> {
+            moved[0] += chunk.length();
             crc.update(chunk.getBytes());
             socket.write(chunk);
             if (socket.writeQueueFull()) {
@@ -56,7 +73,6 @@ final class SnapshotStream {
             }
           });
           in.endHandler(v -> {
-            in.close();
             socket.write(Buffer.buffer(4).appendInt((int) crc.getValue())).onComplete(ar -> {
               if (ar.succeeded()) {
                 done.tryComplete();
@@ -91,6 +107,11 @@ final class SnapshotStream {
     private AsyncFile out;
     private boolean finished;
     private boolean failed;
+    /** Bytes received, and at the last stall check. */
+    private long received;
+    private long receivedAtCheck;
+    private final Vertx vertx;
+    private final long stallTimer;
 
     Inbound(Vertx vertx, NetSocket socket, Path file, long length, String from, Accept accept) {
       this.socket = socket;
@@ -98,6 +119,14 @@ final class SnapshotStream {
       this.from = from;
       this.remaining = length;
       this.accept = accept;
+      this.vertx = vertx;
+      long stallMs = stallMillis;
+      this.stallTimer = vertx.setPeriodic(stallMs, id -> {
+        if (received == receivedAtCheck) {
+          fail("it moved nothing for " + stallMs + " ms");
+        }
+        receivedAtCheck = received;
+      });
       socket.pause();
       vertx.fileSystem().open(file.toString(), new OpenOptions().setWrite(true).setCreateNew(true))
           .onFailure(e -> fail("cannot create " + file + ": " + e.getMessage()))
@@ -131,6 +160,7 @@ final class SnapshotStream {
       if (failed || finished) {
         return;
       }
+      received += data.length();
       int used = 0;
       if (remaining > 0) {
         int n = (int) Math.min(remaining, data.length());
@@ -164,6 +194,7 @@ final class SnapshotStream {
         return;
       }
       finished = true;
+      vertx.cancelTimer(stallTimer);
       AsyncFile f = out;
       out = null;
       f.close().onComplete(ar -> {
@@ -183,6 +214,7 @@ final class SnapshotStream {
         return;
       }
       failed = true;
+      vertx.cancelTimer(stallTimer);
       LOG.warn("dropped a snapshot from {}: {}", from, why);
       if (out != null) {
         AsyncFile f = out;

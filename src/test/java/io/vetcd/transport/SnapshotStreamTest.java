@@ -119,6 +119,32 @@ class SnapshotStreamTest {
     assertTrue(!received.isDone(), "a short copy was handed on");
   }
 
+  @Test
+  void aCopyThatStopsMovingIsDroppedWhileItsStreamStaysOpen() throws Exception {
+    long before = SnapshotStream.stallMillis;
+    SnapshotStream.stallMillis = 200;
+    try {
+      byte[] message = "m".getBytes(StandardCharsets.UTF_8);
+      try (Socket s = new Socket("127.0.0.1", port);
+           DataOutputStream out = new DataOutputStream(s.getOutputStream())) {
+        out.writeInt(1 + 8 + 8 + message.length + 8);
+        out.writeByte(PeerTransport.SNAPSHOT);
+        out.writeLong(CLUSTER);
+        out.writeLong(1);
+        out.write(message);
+        out.writeLong(1 << 20);
+        out.write(new byte[1000]); // then nothing, and no close: a peer that vanished without a reset
+        out.flush();
+        s.setSoTimeout(10_000);
+        assertEquals(-1, s.getInputStream().read(), "the receiver gives the stalled stream up");
+        awaitEmpty(tmp.resolve("in"));
+      }
+      assertTrue(!received.isDone(), "a stalled copy was handed on");
+    } finally {
+      SnapshotStream.stallMillis = before;
+    }
+  }
+
   /**
    * Sends a SNAPSHOT frame announcing {@code announced} bytes, then {@code data} (and {@code crc} if that
    * is all it announced). A complete stream is left open until the receiver closes it (as it does when it
