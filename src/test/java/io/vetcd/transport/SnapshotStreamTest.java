@@ -124,15 +124,9 @@ class SnapshotStreamTest {
     long before = SnapshotStream.stallMillis;
     SnapshotStream.stallMillis = 200;
     try {
-      byte[] message = "m".getBytes(StandardCharsets.UTF_8);
       try (Socket s = new Socket("127.0.0.1", port);
            DataOutputStream out = new DataOutputStream(s.getOutputStream())) {
-        out.writeInt(1 + 8 + 8 + message.length + 8);
-        out.writeByte(PeerTransport.SNAPSHOT);
-        out.writeLong(CLUSTER);
-        out.writeLong(1);
-        out.write(message);
-        out.writeLong(1 << 20);
+        snapshotFrame(out, 1 << 20);
         out.write(new byte[1000]); // then nothing, and no close: a peer that vanished without a reset
         out.flush();
         s.setSoTimeout(10_000);
@@ -151,15 +145,9 @@ class SnapshotStreamTest {
    * drops a copy); a short one is closed at once.
    */
   private void rawSnapshot(byte[] data, int crc, long announced) throws Exception {
-    byte[] message = "m".getBytes(StandardCharsets.UTF_8);
     try (Socket s = new Socket("127.0.0.1", port);
          DataOutputStream out = new DataOutputStream(s.getOutputStream())) {
-      out.writeInt(1 + 8 + 8 + message.length + 8);
-      out.writeByte(PeerTransport.SNAPSHOT);
-      out.writeLong(CLUSTER);
-      out.writeLong(1);
-      out.write(message);
-      out.writeLong(announced);
+      snapshotFrame(out, announced);
       out.write(data);
       if (announced == data.length) {
         out.writeInt(crc);
@@ -168,6 +156,17 @@ class SnapshotStreamTest {
         assertEquals(-1, s.getInputStream().read(), "the receiver closes the stream of a copy it drops");
       }
     }
+  }
+
+  /** A SNAPSHOT frame from member 1 (message "m") announcing a copy of {@code announced} bytes. */
+  private static void snapshotFrame(DataOutputStream out, long announced) throws java.io.IOException {
+    byte[] message = "m".getBytes(StandardCharsets.UTF_8);
+    out.writeInt(1 + 8 + 8 + message.length + 8);
+    out.writeByte(PeerTransport.SNAPSHOT);
+    out.writeLong(CLUSTER);
+    out.writeLong(1);
+    out.write(message);
+    out.writeLong(announced);
   }
 
   private static long filesIn(Path dir) throws Exception {
