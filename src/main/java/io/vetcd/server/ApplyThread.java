@@ -27,8 +27,8 @@ import org.slf4j.LoggerFactory;
  * transaction per batch, with the applied index written in the same transaction: after a crash, replay
  * resumes exactly after the last applied entry. Each entry gets one main revision if it changes
  * anything; a request that fails is rolled back alone and answered with its error (see {@link #apply}).
- * After each commit the batch's changes go to the watch hub and its lease grants and revokes to the
- * lessor, before the callers hear of them: a client that saw its write succeed can watch it.
+ * A batch's lease grants and revokes go to the lessor before its callers are answered (a client told
+ * its lease exists may keep it alive at once); after the commit its changes go to the watch hub.
  */
 final class ApplyThread implements AutoCloseable {
 
@@ -168,7 +168,6 @@ final class ApplyThread implements AutoCloseable {
       }
       alarms.committed(applied.alarms());
       watches.publish(applied.events(), applied.compactRevision());
-      applied.leaseChanges().forEach(Runnable::run);
       sink.applied(entries.get(entries.size() - 1).index());
     }
   }
@@ -226,8 +225,8 @@ final class ApplyThread implements AutoCloseable {
 
   /**
    * What a committed batch did: the requests' outcomes, its changes as watch events, the store's
-   * compacted revision, the lease grants and revokes to tell the lessor, and the cluster's alarms after
-   * it.
+   * compacted revision, the lease grants and revokes the lessor was told (already, before any answer
+   * went out), and the cluster's alarms after it.
    */
   record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
       List<Runnable> leaseChanges, List<AlarmMember> alarms) {}
@@ -289,6 +288,9 @@ final class ApplyThread implements AutoCloseable {
         }
         batch.setAppliedIndex(applied);
         compacted = batch.compactRevision();
+        // The lessor hears before anyone is answered: a client told its lease was granted (or revoked)
+        // may keep it alive (or list the leases) at once, and the lessor answers those alone.
+        attemptLeaseChanges.forEach(Runnable::run);
         beforeCommitOutcomes.accept(attemptResults, applied);
         batch.commit();
         alarmsAfter = alarms;

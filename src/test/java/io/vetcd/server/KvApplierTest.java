@@ -697,6 +697,7 @@ class KvApplierTest {
         applied.events().stream().map(e -> e.getKv().getKey().toStringUtf8()).toList(),
         "no watch event for the failed txn's first write");
     assertEquals(1, applied.leaseChanges().size(), "the grant is reported once, not once per attempt");
+    assertTrue(lessor.ids().contains(7L), "the lessor was told by the apply itself");
     assertEquals(4, store.appliedIndex());
   }
 
