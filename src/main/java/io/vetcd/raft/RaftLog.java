@@ -39,6 +39,11 @@ final class RaftLog {
   /** The entries after {@code offset}, contiguous. */
   private final ArrayList<Entry> entries = new ArrayList<>();
   /**
+   * The payload bytes of {@code entries}: {@link #trimPointKeeping} answers from it without walking
+   * thousands of entries on every applied batch (a tenth of the leader's loop once measured).
+   */
+  private long memoryBytes;
+  /**
    * The last index not in memory: entries from {@code snapshot.index + 1} to it are read from {@link
    * #storage}. Equal to {@code snapshot.index} while nothing was trimmed.
    */
@@ -85,6 +90,7 @@ final class RaftLog {
             + snapshot.index() + ": got " + e.index() + ", want " + expect);
       }
       entries.add(e);
+      memoryBytes += e.size();
       expect++;
     }
     long c = Math.max(committed, snapshot.index());
@@ -210,6 +216,7 @@ final class RaftLog {
       throw new IllegalArgumentException("append at " + ents.get(0).index() + " after " + lastIndex());
     }
     entries.addAll(ents);
+    memoryBytes += bytes(ents);
   }
 
   /**
@@ -271,8 +278,11 @@ final class RaftLog {
       throw new IllegalStateException("cannot write entries from " + first + " (commit " + committed
           + ", last " + lastIndex() + ")");
     }
-    entries.subList((int) (first - offset - 1), entries.size()).clear();
+    List<Entry> superseded = entries.subList((int) (first - offset - 1), entries.size());
+    memoryBytes -= bytes(superseded);
+    superseded.clear();
     entries.addAll(ents);
+    memoryBytes += bytes(ents);
     // The superseded entries are no longer ours: neither handed nor durable any more.
     handed = Math.min(handed, first - 1);
     persisted = Math.min(persisted, first - 1);
@@ -297,6 +307,7 @@ final class RaftLog {
     snapshot = s;
     offset = s.index();
     entries.clear();
+    memoryBytes = 0;
     committed = s.index();
     applied = s.index();
     handed = s.index();
@@ -350,6 +361,9 @@ final class RaftLog {
    * The trim point itself ({@code firstInMemory - 1}) if they fit.
    */
   long trimPointKeeping(long upTo, long maxBytes) {
+    if (memoryBytes <= maxBytes) {
+      return offset; // all of memory fits, so the part up to upTo does
+    }
     long bytes = 0;
     for (long i = Math.min(upTo, lastIndex()); i > offset; i--) {
       bytes += entries.get((int) (i - offset - 1)).size();
@@ -362,9 +376,19 @@ final class RaftLog {
 
   private void dropFromMemory(long index) {
     if (index > offset) {
-      entries.subList(0, (int) (index - offset)).clear();
+      List<Entry> dropped = entries.subList(0, (int) (index - offset));
+      memoryBytes -= bytes(dropped);
+      dropped.clear();
       offset = index;
     }
+  }
+
+  private static long bytes(List<Entry> ents) {
+    long total = 0;
+    for (Entry e : ents) {
+      total += e.size();
+    }
+    return total;
   }
 
   // ---- Ready bookkeeping ----

@@ -219,5 +219,23 @@ class RaftLogTest {
     assertEquals(0, l.trimPointKeeping(6, 10_000), "everything fits");
     l.trimMemory(2);
     assertEquals(2, l.trimPointKeeping(6, 10_000), "the trim point when everything in memory fits");
+    assertEquals(2, l.trimPointKeeping(6, 400), "entries 3 to 6 are exactly 400 bytes");
+    assertEquals(3, l.trimPointKeeping(6, 399));
+  }
+
+  @Test
+  void theTrimPointByBytesCountsEntriesThatReplacedOthers() {
+    List<Entry> ents = new java.util.ArrayList<>();
+    for (long i = 1; i <= 6; i++) {
+      ents.add(new Entry(1, i, Entry.Type.NORMAL, new byte[100]));
+    }
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 3, 3, new ListStorage(ents));
+    l.truncateAndAppend(List.of(new Entry(2, 4, Entry.Type.NORMAL, new byte[1000])));
+    assertEquals(0, l.trimPointKeeping(4, 1300), "1..3 and the new 4: 1,300 bytes");
+    assertEquals(1, l.trimPointKeeping(4, 1299));
+    l.restore(new Snapshot(9, 2, List.of(1L), new byte[0]));
+    l.append(List.of(new Entry(2, 10, Entry.Type.NORMAL, new byte[100])));
+    assertEquals(9, l.trimPointKeeping(10, 100), "only entry 10 is in memory after the restore");
+    assertEquals(10, l.trimPointKeeping(10, 99));
   }
 }
