@@ -8,12 +8,17 @@ import io.vetcd.proto.mvccpb.KeyValue;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.zip.CRC32C;
 import org.lmdbjava.CopyFlags;
 import org.lmdbjava.Cursor;
@@ -62,25 +67,128 @@ public final class MvccStore implements AutoCloseable {
   static final int HASH_STEP_RECORDS = 10_000;
   private static final byte[] APPLIED_INDEX = meta("applied_index");
 
-  private final Env<byte[]> env;
-  private final Dbi<byte[]> revisions;
-  private final Dbi<byte[]> metadata;
-  private final KeyIndexTable keys;
-  private final LeaseTable leases;
-  private final long pageSize;
+  /** The keyspace's directory, and the map size its environments are opened with. */
+  private final Path dir;
+  private final long mapSize;
+  /**
+   * The environment in use. Replaced whole when a copy from the leader is installed ({@link
+   * #install}); readers and writers hold the one they started on until they are done with it.
+   */
+  private volatile Tables current;
   /**
    * Bytes of pages in use as of the last commit (-1: not known yet). Every write is checked against
    * the quota; counting at commit, on the apply thread, keeps that check off the event loops.
    */
   private volatile long bytesInUse = -1;
 
-  private MvccStore(Env<byte[]> env) {
-    this.env = env;
-    this.revisions = env.openDbi("rev", DbiFlags.MDB_CREATE);
-    this.metadata = env.openDbi("meta", DbiFlags.MDB_CREATE);
-    this.keys = new KeyIndexTable(env);
-    this.leases = new LeaseTable(env);
-    this.pageSize = env.stat().pageSize;
+  private MvccStore(Path dir, long mapSize) {
+    this.dir = dir;
+    this.mapSize = mapSize;
+    this.current = Tables.open(dir, mapSize);
+  }
+
+  /**
+   * One open LMDB environment and its tables. Held by the store while it is the one in use, and by
+   * each reader and writer while it runs; closed when the last of them lets go, so that an install
+   * never closes an environment under a transaction (lmdbjava would crash the JVM, not throw).
+   */
+  private static final class Tables {
+    final Env<byte[]> env;
+    final Dbi<byte[]> revisions;
+    final Dbi<byte[]> metadata;
+    final KeyIndexTable keys;
+    final LeaseTable leases;
+    final long pageSize;
+    /** The store's hold while in use, plus one per reader or writer; 0: closed. */
+    private final AtomicInteger holds = new AtomicInteger(1);
+
+    private Tables(Env<byte[]> env) {
+      this.env = env;
+      this.revisions = env.openDbi("rev", DbiFlags.MDB_CREATE);
+      this.metadata = env.openDbi("meta", DbiFlags.MDB_CREATE);
+      this.keys = new KeyIndexTable(env);
+      this.leases = new LeaseTable(env);
+      this.pageSize = env.stat().pageSize;
+    }
+
+    static Tables open(Path dir, long mapSize) {
+      Env<byte[]> env;
+      try {
+        env = Env.create(ScratchByteArrayProxy.PROXY)
+            .setMapSize(mapSize)
+            .setMaxDbs(8)
+            .setMaxReaders(4096)
+            .open(dir.toFile(), flags());
+      } catch (org.lmdbjava.LmdbException e) {
+        throw new IllegalStateException("the keyspace in " + dir + " cannot be opened (" + e.getMessage() + "): it "
+            + "is damaged or not a vetcd keyspace. Restore the data directory from a backup, or remove it and add "
+            + "the member back to the cluster", e);
+      }
+      try {
+        return new Tables(env);
+      } catch (RuntimeException e) {
+        env.close();
+        throw e;
+      }
+    }
+
+    /** Takes a hold, unless the tables are closed already (then false). */
+    boolean hold() {
+      while (true) {
+        int n = holds.get();
+        if (n == 0) {
+          return false;
+        }
+        if (holds.compareAndSet(n, n + 1)) {
+          return true;
+        }
+      }
+    }
+
+    void release() {
+      if (holds.decrementAndGet() == 0) {
+        env.close();
+      }
+    }
+
+    long getLong(Txn<byte[]> txn, byte[] key) {
+      return getLong(txn, key, 0);
+    }
+
+    long getLong(Txn<byte[]> txn, byte[] key, long absent) {
+      byte[] v = metadata.get(txn, key);
+      return v == null ? absent : ByteBuffer.wrap(v).getLong();
+    }
+
+    void putLong(Txn<byte[]> txn, byte[] key, long value) {
+      metadata.put(txn, key, ByteBuffer.allocate(8).putLong(value).array());
+    }
+
+    long bytesInUse(Txn<byte[]> txn) {
+      long pages = 2; // LMDB's two meta pages
+      for (Dbi<byte[]> dbi : all()) {
+        Stat s = dbi.stat(txn);
+        pages += s.branchPages + s.leafPages + s.overflowPages;
+      }
+      return pages * pageSize;
+    }
+
+    List<Dbi<byte[]>> all() {
+      List<Dbi<byte[]>> all = new ArrayList<>(List.of(revisions, metadata, keys.dbi(), keys.historyDbi()));
+      all.addAll(leases.dbis());
+      return all;
+    }
+  }
+
+  /** The tables in use, held for the caller, who releases them. */
+  private Tables hold() {
+    while (true) {
+      Tables t = current;
+      if (t.hold()) {
+        return t;
+      }
+      // an install swapped them and the last holder closed them between the read and the hold
+    }
   }
 
   /**
@@ -89,23 +197,12 @@ public final class MvccStore implements AutoCloseable {
    */
   public static MvccStore open(Path dir, long mapSize) {
     try {
+      settleInstall(dir);
       Files.createDirectories(dir);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    Env<byte[]> env;
-    try {
-      env = Env.create(ScratchByteArrayProxy.PROXY)
-          .setMapSize(mapSize)
-          .setMaxDbs(8)
-          .setMaxReaders(4096)
-          .open(dir.toFile(), flags());
-    } catch (org.lmdbjava.LmdbException e) {
-      throw new IllegalStateException("the keyspace in " + dir + " cannot be opened (" + e.getMessage() + "): it "
-          + "is damaged or not a vetcd keyspace. Restore the data directory from a backup, or remove it and add "
-          + "the member back to the cluster", e);
-    }
-    return new MvccStore(env);
+    return new MvccStore(dir, mapSize);
   }
 
   /**
@@ -134,18 +231,34 @@ public final class MvccStore implements AutoCloseable {
 
   /** A consistent read of the newest committed state; close it soon (a long reader pins old pages). */
   public ReadView read() {
-    return new ReadView(env.txnRead());
+    return read(hold());
+  }
+
+  /** A read on tables held for it (the hold passes to the view). */
+  private static ReadView read(Tables t) {
+    try {
+      return new ReadView(t);
+    } catch (RuntimeException e) {
+      t.release();
+      throw e;
+    }
   }
 
   /** Starts the write transaction of one batch of log entries. Apply thread only. */
   public WriteBatch write() {
-    return new WriteBatch(env.txnWrite());
+    Tables t = hold();
+    try {
+      return new WriteBatch(t);
+    } catch (RuntimeException e) {
+      t.release();
+      throw e;
+    }
   }
 
   /** The log index of the last entry applied; replay starts after it. */
   public long appliedIndex() {
-    try (Txn<byte[]> txn = env.txnRead()) {
-      return getLong(txn, APPLIED_INDEX);
+    try (ReadView view = read()) {
+      return view.appliedIndex();
     }
   }
 
@@ -156,8 +269,10 @@ public final class MvccStore implements AutoCloseable {
    * compaction of a large keyspace never holds the writes up for longer than one step.
    */
   public boolean compactStep() {
-    try (Txn<byte[]> txn = env.txnWrite()) {
-      byte[] pending = metadata.get(txn, COMPACT_PENDING);
+    try (WriteBatch batch = write()) {
+      Tables t = batch.t;
+      Txn<byte[]> txn = batch.txn;
+      byte[] pending = t.metadata.get(txn, COMPACT_PENDING);
       if (pending == null) {
         return false;
       }
@@ -168,30 +283,30 @@ public final class MvccStore implements AutoCloseable {
       List<KeyIndex> indexes = new ArrayList<>();
       byte[][] next = {null};
       int[] visited = {0};
-      keys.scan(txn, from, null, (k, index) -> {
+      t.keys.scan(txn, from, null, (k, index) -> {
         if (visited[0] == COMPACT_STEP_KEYS) {
           next[0] = k;
           return false;
         }
         visited[0]++;
-        KeyIndex whole = keys.whole(txn, k, index);
+        KeyIndex whole = t.keys.whole(txn, k, index);
         List<Revision> dropped = whole.compact(revision);
         if (!dropped.isEmpty()) {
-          dropped.forEach(r -> revisions.delete(txn, r.toBytes()));
+          dropped.forEach(r -> t.revisions.delete(txn, r.toBytes()));
           touched.add(k);
           indexes.add(whole);
         }
         return true;
       });
       for (int i = 0; i < touched.size(); i++) {
-        keys.replace(txn, touched.get(i), indexes.get(i));
+        t.keys.replace(txn, touched.get(i), indexes.get(i));
       }
       if (next[0] == null) {
-        metadata.delete(txn, COMPACT_PENDING);
+        t.metadata.delete(txn, COMPACT_PENDING);
       } else {
-        metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, next[0]));
+        t.metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, next[0]));
       }
-      long inUse = bytesInUse(txn);
+      long inUse = t.bytesInUse(txn);
       txn.commit();
       bytesInUse = inUse;
       return next[0] != null;
@@ -200,8 +315,8 @@ public final class MvccStore implements AutoCloseable {
 
   /** Whether a physical compaction is under way (see {@link #compactStep}). */
   public boolean compactionPending() {
-    try (Txn<byte[]> txn = env.txnRead()) {
-      return metadata.get(txn, COMPACT_PENDING) != null;
+    try (ReadView view = read()) {
+      return view.t.metadata.get(view.txn, COMPACT_PENDING) != null;
     }
   }
 
@@ -218,60 +333,72 @@ public final class MvccStore implements AutoCloseable {
    * progress of their physical compactions. Read in steps of {@link #HASH_STEP_RECORDS} records, a
    * read transaction each, so a large keyspace pins no pages for long (a long reader keeps LMDB from
    * reusing the pages writers free); records written meanwhile are above the revision hashed. A
-   * compaction in between changes what is reachable: the hash starts over.
+   * compaction in between changes what is reachable: the hash starts over. All steps read the same
+   * environment, even if a copy from the leader is installed meanwhile.
    */
   public HashKv hashKv(long atRevision) {
-    while (true) {
-      long at;
-      long compacted;
-      long current;
-      try (ReadView view = read()) {
-        current = view.revision();
-        at = view.checkRevision(atRevision, current);
-        compacted = view.compactRevision();
+    Tables t = hold();
+    try {
+      while (true) {
+        HashKv h = hashKv(t, atRevision);
+        if (h != null) {
+          return h;
+        }
       }
-      CRC32C crc = new CRC32C();
-      byte[] after = null;
-      boolean startOver = false;
-      boolean done = false;
-      while (!done && !startOver) {
-        try (ReadView view = read()) {
-          if (view.compactRevision() != compacted) {
-            startOver = true;
-            break;
+    } finally {
+      t.release();
+    }
+  }
+
+  /** One attempt of {@link #hashKv} on {@code t}; null if a compaction made it start over. */
+  private static HashKv hashKv(Tables t, long atRevision) {
+    long at;
+    long compacted;
+    long current;
+    t.hold();
+    try (ReadView view = read(t)) {
+      current = view.revision();
+      at = view.checkRevision(atRevision, current);
+      compacted = view.compactRevision();
+    }
+    CRC32C crc = new CRC32C();
+    byte[] after = null;
+    boolean done = false;
+    while (!done) {
+      t.hold();
+      try (ReadView view = read(t)) {
+        if (view.compactRevision() != compacted) {
+          return null;
+        }
+        boolean pending = t.metadata.get(view.txn, COMPACT_PENDING) != null;
+        try (Cursor<byte[]> cursor = t.revisions.openCursor(view.txn)) {
+          boolean found = after == null ? cursor.first() : cursor.get(after, GetOp.MDB_SET_RANGE);
+          if (found && after != null && Arrays.equals(cursor.key(), after)) {
+            found = cursor.next();
           }
-          boolean pending = metadata.get(view.txn, COMPACT_PENDING) != null;
-          try (Cursor<byte[]> cursor = revisions.openCursor(view.txn)) {
-            boolean found = after == null ? cursor.first() : cursor.get(after, GetOp.MDB_SET_RANGE);
-            if (found && after != null && Arrays.equals(cursor.key(), after)) {
-              found = cursor.next();
+          int read = 0;
+          while (true) {
+            if (!found || Revision.fromBytes(cursor.key()).main() > at) {
+              done = true;
+              break;
             }
-            int read = 0;
-            while (true) {
-              if (!found || Revision.fromBytes(cursor.key()).main() > at) {
-                done = true;
-                break;
-              }
-              if (read == HASH_STEP_RECORDS) {
-                break;
-              }
-              byte[] k = cursor.key();
-              byte[] v = cursor.val();
-              if (!pending || Revision.fromBytes(k).main() > compacted || view.keptAtCompaction(k, v, compacted)) {
-                crc.update(k);
-                crc.update(v);
-              }
-              after = k;
-              read++;
-              found = cursor.next();
+            if (read == HASH_STEP_RECORDS) {
+              break;
             }
+            byte[] k = cursor.key();
+            byte[] v = cursor.val();
+            if (!pending || Revision.fromBytes(k).main() > compacted || view.keptAtCompaction(k, v, compacted)) {
+              crc.update(k);
+              crc.update(v);
+            }
+            after = k;
+            read++;
+            found = cursor.next();
           }
         }
       }
-      if (!startOver) {
-        return new HashKv(crc.getValue(), compacted, current);
-      }
     }
+    return new HashKv(crc.getValue(), compacted, current);
   }
 
   /**
@@ -281,9 +408,20 @@ public final class MvccStore implements AutoCloseable {
    * the snapshot sent with it must say.
    */
   public long copyTo(Path dir) throws IOException {
-    env.copy(dir.toFile(), CopyFlags.MDB_CP_COMPACT);
-    Path copy = dir.resolve("data.mdb");
-    try (Env<byte[]> source = openCopy(copy)) {
+    Tables t = hold();
+    try {
+      t.env.copy(dir.toFile(), CopyFlags.MDB_CP_COMPACT);
+    } finally {
+      t.release();
+    }
+    return appliedIndexOf(dir.resolve("data.mdb"));
+  }
+
+  /** The applied index a copy made by {@link #copyTo} holds. */
+  private static long appliedIndexOf(Path copy) throws IOException {
+    try (Env<byte[]> source = Env.create(ScratchByteArrayProxy.PROXY)
+        .setMapSize(Math.max(Files.size(copy) * 2, 1 << 20)).setMaxDbs(8)
+        .open(copy.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK, EnvFlags.MDB_NOSUBDIR)) {
       Dbi<byte[]> meta = source.openDbi("meta"); // before the read transaction, to be valid in it
       try (Txn<byte[]> txn = source.txnRead()) {
         byte[] applied = meta.get(txn, APPLIED_INDEX);
@@ -292,58 +430,105 @@ public final class MvccStore implements AutoCloseable {
     }
   }
 
-  /** A copy made by {@link #copyTo}, opened read-only as it lies (no lock file beside it). */
-  private static Env<byte[]> openCopy(Path file) throws IOException {
-    return Env.create(ScratchByteArrayProxy.PROXY).setMapSize(Math.max(Files.size(file) * 2, 1 << 20))
-        .setMaxDbs(8).open(file.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK, EnvFlags.MDB_NOSUBDIR);
+  /**
+   * Replaces the keyspace with a copy made by {@link #copyTo} on another member ({@code file}, on the
+   * same file system), unless this keyspace has applied as much or more already: a copy older than the
+   * keyspace (the leader's copy was taken at an index this member had reached since) must not take it
+   * back. Returns whether it replaced the keyspace.
+   *
+   * <p>By rename and reopen, not by copying: the file is synced and moved into {@code <dir>.next}, which
+   * is the point of no return (a restart finishes the install, see {@link #settleInstall}); the store
+   * opens it and uses it from then on, and the directories are swapped on disk. Readers that started on
+   * the old environment finish on it (it closes when the last lets go; its files, unlinked, go with
+   * it). Nothing of the copy passes through the heap, and the install takes as long as a rename, not
+   * as long as writing the whole keyspace again. Apply thread only.
+   */
+  public boolean install(Path file) throws IOException {
+    if (appliedIndexOf(file) <= appliedIndex()) {
+      return false;
+    }
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+      ch.force(true);
+    }
+    Path next = sibling(dir, ".next");
+    deleteTree(next);
+    Files.createDirectories(next);
+    Files.move(file, next.resolve("data.mdb"), StandardCopyOption.ATOMIC_MOVE);
+    syncDirectory(next);
+    syncDirectory(dir.getParent());
+    Tables fresh = Tables.open(next, mapSize);
+    Tables old = current;
+    current = fresh;
+    try (ReadView view = read()) {
+      bytesInUse = fresh.bytesInUse(view.txn);
+    }
+    old.release();
+    settleInstall(dir); // the files move; both environments keep theirs open
+    return true;
   }
 
   /**
-   * Replaces the keyspace with a copy made by {@link #copyTo} on another member ({@code file}), in one
-   * write transaction (readers see the old state or the new, never a mix), unless this keyspace has
-   * applied as much or more already: a copy older than the keyspace (the leader's copy was taken at an
-   * index this member had reached since) must not take it back. Returns whether it replaced the
-   * keyspace. The copy is read key by key through LMDB's mapping: the heap holds one key and value at a
-   * time. Apply thread only.
+   * Finishes an install a crash (or {@link #install} itself) left on disk: {@code <dir>.next} holding a
+   * copy replaces {@code dir}, which goes by way of {@code <dir>.old}; a {@code .next} without a copy
+   * in it is an install that had not reached its point of no return, and goes.
    */
-  public boolean install(Path file) throws IOException {
-    try (Env<byte[]> source = openCopy(file)) {
-      List<Dbi<byte[]>> targets = tables();
-      List<Dbi<byte[]>> sources = new ArrayList<>();
-      for (Dbi<byte[]> dbi : targets) {
-        // Opened before the read transaction: a table opened later is not valid in it.
-        sources.add(source.openDbi(new String(dbi.getName(), StandardCharsets.US_ASCII)));
+  private static void settleInstall(Path dir) throws IOException {
+    Path next = sibling(dir, ".next");
+    Path old = sibling(dir, ".old");
+    if (Files.exists(next.resolve("data.mdb"))) {
+      deleteTree(old);
+      if (Files.exists(dir)) {
+        Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
       }
-      try (Txn<byte[]> from = source.txnRead(); Txn<byte[]> to = env.txnWrite()) {
-        byte[] sourceApplied = sources.get(targets.indexOf(metadata)).get(from, APPLIED_INDEX);
-        if ((sourceApplied == null ? 0 : ByteBuffer.wrap(sourceApplied).getLong()) <= getLong(to, APPLIED_INDEX)) {
-          return false; // closing the write transaction without a commit leaves the keyspace as it was
-        }
-        for (int i = 0; i < targets.size(); i++) {
-          targets.get(i).drop(to);
-          try (Cursor<byte[]> cursor = sources.get(i).openCursor(from)) {
-            for (boolean found = cursor.first(); found; found = cursor.next()) {
-              targets.get(i).put(to, cursor.key(), cursor.val());
-            }
-          }
-        }
-        long inUse = bytesInUse(to);
-        to.commit();
-        bytesInUse = inUse;
-        return true;
+      Files.move(next, dir, StandardCopyOption.ATOMIC_MOVE);
+      syncDirectory(dir.getParent());
+    } else {
+      deleteTree(next);
+    }
+    deleteTree(old);
+  }
+
+  private static Path sibling(Path dir, String suffix) {
+    return dir.resolveSibling(dir.getFileName() + suffix);
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var paths = Files.walk(root)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
       }
+    }
+  }
+
+  /** A rename is durable once its directory is synced. */
+  private static void syncDirectory(Path directory) throws IOException {
+    try (FileChannel ch = FileChannel.open(directory, StandardOpenOption.READ)) {
+      ch.force(true);
     }
   }
 
   /** Forces LMDB's pages to disk (at snapshot points and on shutdown). */
   public void sync() {
-    env.sync(true);
+    Tables t = hold();
+    try {
+      t.env.sync(true);
+    } finally {
+      t.release();
+    }
   }
 
   /** Bytes of the database file that LMDB has used so far (etcd's dbSize). */
   public long dbSize() {
-    EnvInfo info = env.info();
-    return (info.lastPageNumber + 1) * (long) env.stat().pageSize;
+    Tables t = hold();
+    try {
+      EnvInfo info = t.env.info();
+      return (info.lastPageNumber + 1) * t.pageSize;
+    } finally {
+      t.release();
+    }
   }
 
   /** Bytes of pages holding live data (etcd's dbSizeInUse); freed pages are reused in place. */
@@ -352,30 +537,23 @@ public final class MvccStore implements AutoCloseable {
     if (cached >= 0) {
       return cached;
     }
-    try (Txn<byte[]> txn = env.txnRead()) {
-      return bytesInUse = bytesInUse(txn);
+    try (ReadView view = read()) {
+      return bytesInUse = view.t.bytesInUse(view.txn);
     }
   }
 
-  private long bytesInUse(Txn<byte[]> txn) {
-    long pages = 2; // LMDB's two meta pages
-    for (Dbi<byte[]> dbi : tables()) {
-      Stat s = dbi.stat(txn);
-      pages += s.branchPages + s.leafPages + s.overflowPages;
-    }
-    return pages * pageSize;
-  }
-
-  private List<Dbi<byte[]>> tables() {
-    List<Dbi<byte[]>> all = new ArrayList<>(List.of(revisions, metadata, keys.dbi(), keys.historyDbi()));
-    all.addAll(leases.dbis());
-    return all;
-  }
-
+  /**
+   * Syncs and lets go of the environment; it closes now, or when the last reader still on it is done
+   * (a read racing shutdown must not find it closed under its transaction).
+   */
   @Override
   public void close() {
-    env.sync(true);
-    env.close();
+    Tables t = current;
+    try {
+      t.env.sync(true);
+    } finally {
+      t.release();
+    }
   }
 
   private static byte[] meta(String name) {
@@ -385,19 +563,6 @@ public final class MvccStore implements AutoCloseable {
   /** The member's own records live under their own prefix, apart from the store's bookkeeping. */
   private static byte[] record(String name) {
     return ("record/" + name).getBytes(StandardCharsets.US_ASCII);
-  }
-
-  private long getLong(Txn<byte[]> txn, byte[] key) {
-    return getLong(txn, key, 0);
-  }
-
-  private long getLong(Txn<byte[]> txn, byte[] key, long absent) {
-    byte[] v = metadata.get(txn, key);
-    return v == null ? absent : ByteBuffer.wrap(v).getLong();
-  }
-
-  private void putLong(Txn<byte[]> txn, byte[] key, long value) {
-    metadata.put(txn, key, ByteBuffer.allocate(8).putLong(value).array());
   }
 
   private static KeyValue decodeValue(byte[] stored) {
@@ -417,16 +582,18 @@ public final class MvccStore implements AutoCloseable {
   }
 
   /** Range reads over one LMDB transaction; the revision they see is the subclass's. */
-  private abstract class Reader implements KvReader {
+  private abstract static class Reader implements KvReader {
+    final Tables t;
     final Txn<byte[]> txn;
 
-    Reader(Txn<byte[]> txn) {
+    Reader(Tables t, Txn<byte[]> txn) {
+      this.t = t;
       this.txn = txn;
     }
 
     @Override
     public long compactRevision() {
-      return getLong(txn, COMPACT_REVISION, -1);
+      return t.getLong(txn, COMPACT_REVISION, -1);
     }
 
     @Override
@@ -436,15 +603,15 @@ public final class MvccStore implements AutoCloseable {
       List<Revision> found = new ArrayList<>();
       long[] count = {0};
       if (end == null) {
-        KeyIndex index = keys.get(txn, key);
-        Revision r = index == null ? null : keys.find(txn, key, index, at);
+        KeyIndex index = t.keys.get(txn, key);
+        Revision r = index == null ? null : t.keys.find(txn, key, index, at);
         if (r != null) {
           count[0] = 1;
           found.add(r);
         }
       } else {
-        keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
-          Revision r = keys.find(txn, k, index, at);
+        t.keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
+          Revision r = t.keys.find(txn, k, index, at);
           if (r != null) {
             count[0]++;
             if (limit <= 0 || found.size() < limit) {
@@ -477,21 +644,21 @@ public final class MvccStore implements AutoCloseable {
 
     @Override
     public boolean leaseExists(long id) {
-      return leases.get(txn, id) != null;
+      return t.leases.get(txn, id) != null;
     }
 
     /** The lease with this id, or null if there is none. */
     public LeaseRecord lease(long id) {
-      return leases.get(txn, id);
+      return t.leases.get(txn, id);
     }
 
     public List<LeaseRecord> leases() {
-      return leases.all(txn);
+      return t.leases.all(txn);
     }
 
     /** The keys attached to a lease, in key order. */
     public List<byte[]> leaseKeys(long id) {
-      return leases.keys(txn, id);
+      return t.leases.keys(txn, id);
     }
 
     /**
@@ -507,7 +674,7 @@ public final class MvccStore implements AutoCloseable {
       }
       List<Event> events = new ArrayList<>();
       long last = revision();
-      try (Cursor<byte[]> cursor = revisions.openCursor(txn)) {
+      try (Cursor<byte[]> cursor = t.revisions.openCursor(txn)) {
         for (boolean found = cursor.get(Revision.startOf(from), org.lmdbjava.GetOp.MDB_SET_RANGE); found;
             found = cursor.next()) {
           long main = Revision.fromBytes(cursor.key()).main();
@@ -527,17 +694,17 @@ public final class MvccStore implements AutoCloseable {
 
     /** The key's value just before {@code revision} (what a watch event's prev_kv carries), or null. */
     public KeyValue valueBefore(byte[] key, long revision) {
-      KeyIndex index = keys.get(txn, key);
-      Revision r = index == null ? null : keys.find(txn, key, index, revision - 1);
+      KeyIndex index = t.keys.get(txn, key);
+      Revision r = index == null ? null : t.keys.find(txn, key, index, revision - 1);
       if (r == null) {
         return null;
       }
-      byte[] stored = revisions.get(txn, r.toBytes());
+      byte[] stored = t.revisions.get(txn, r.toBytes());
       return stored == null ? null : decodeValue(stored); // compacted away
     }
 
     KeyValue load(Revision r) {
-      byte[] stored = revisions.get(txn, r.toBytes());
+      byte[] stored = t.revisions.get(txn, r.toBytes());
       if (stored == null) {
         throw new IllegalStateException("key index names revision " + r + " which is not stored");
       }
@@ -551,12 +718,12 @@ public final class MvccStore implements AutoCloseable {
      */
     boolean keptAtCompaction(byte[] key, byte[] value, long compacted) {
       byte[] userKey = decodeValue(value).getKey().toByteArray();
-      KeyIndex index = keys.get(txn, userKey);
+      KeyIndex index = t.keys.get(txn, userKey);
       if (index == null) {
         return false;
       }
       Revision r = Revision.fromBytes(key);
-      KeyIndex whole = keys.whole(txn, userKey, index);
+      KeyIndex whole = t.keys.whole(txn, userKey, index);
       return whole.changes().stream().anyMatch(c -> c.revision().equals(r)) && !whole.compact(compacted).contains(r);
     }
   }
@@ -565,28 +732,30 @@ public final class MvccStore implements AutoCloseable {
   public record History(List<Event> events, long lastRevision) {}
 
   /** A read of the newest committed state. */
-  public final class ReadView extends Reader implements AutoCloseable {
-    private ReadView(Txn<byte[]> txn) {
-      super(txn);
+  public static final class ReadView extends Reader implements AutoCloseable {
+    /** On tables held for it: released when it closes. */
+    private ReadView(Tables t) {
+      super(t, t.env.txnRead());
     }
 
     @Override
     public long revision() {
-      return Math.max(1, getLong(txn, CURRENT_REVISION));
+      return Math.max(1, t.getLong(txn, CURRENT_REVISION));
     }
 
     public long appliedIndex() {
-      return getLong(txn, APPLIED_INDEX);
+      return t.getLong(txn, APPLIED_INDEX);
     }
 
     /** A record the member keeps beside the keyspace (e.g. the cluster's members), or null. */
     public byte[] record(String name) {
-      return metadata.get(txn, MvccStore.record(name));
+      return t.metadata.get(txn, MvccStore.record(name));
     }
 
     @Override
     public void close() {
       txn.close();
+      t.release();
     }
   }
 
@@ -596,14 +765,17 @@ public final class MvccStore implements AutoCloseable {
    * revision.
    */
   public final class WriteBatch implements AutoCloseable {
+    private final Tables t;
     private final Txn<byte[]> txn;
     private long current;
     /** The changes of the requests ended so far, as watch events (with previous values), in order. */
     private final List<Event> events = new ArrayList<>();
 
-    private WriteBatch(Txn<byte[]> txn) {
-      this.txn = txn;
-      this.current = Math.max(1, getLong(txn, CURRENT_REVISION));
+    /** On tables held for it: released when it closes. */
+    private WriteBatch(Tables t) {
+      this.t = t;
+      this.txn = t.env.txnWrite();
+      this.current = Math.max(1, t.getLong(txn, CURRENT_REVISION));
     }
 
     public long revision() {
@@ -627,35 +799,35 @@ public final class MvccStore implements AutoCloseable {
      * would have).
      */
     public void compact(long revision) {
-      if (revision <= getLong(txn, COMPACT_REVISION, -1)) {
+      if (revision <= t.getLong(txn, COMPACT_REVISION, -1)) {
         throw new MvccException(MvccException.Kind.COMPACTED);
       }
       if (revision > current) {
         throw new MvccException(MvccException.Kind.FUTURE_REVISION);
       }
-      putLong(txn, COMPACT_REVISION, revision);
-      metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, new byte[0]));
+      t.putLong(txn, COMPACT_REVISION, revision);
+      t.metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, new byte[0]));
     }
 
     public void setAppliedIndex(long index) {
-      putLong(txn, APPLIED_INDEX, index);
+      t.putLong(txn, APPLIED_INDEX, index);
     }
 
     public long appliedIndex() {
-      return getLong(txn, APPLIED_INDEX);
+      return t.getLong(txn, APPLIED_INDEX);
     }
 
     public byte[] record(String name) {
-      return metadata.get(txn, MvccStore.record(name));
+      return t.metadata.get(txn, MvccStore.record(name));
     }
 
     /** Stores a member record in this transaction: it commits (or not) with the entries beside it. */
     public void putRecord(String name, byte[] value) {
-      metadata.put(txn, MvccStore.record(name), value);
+      t.metadata.put(txn, MvccStore.record(name), value);
     }
 
     public long compactRevision() {
-      return getLong(txn, COMPACT_REVISION, -1);
+      return t.getLong(txn, COMPACT_REVISION, -1);
     }
 
     /** The batch's changes as watch events, in revision order; valid once committed. */
@@ -664,8 +836,8 @@ public final class MvccStore implements AutoCloseable {
     }
 
     public void commit() {
-      putLong(txn, CURRENT_REVISION, current);
-      long inUse = bytesInUse(txn);
+      t.putLong(txn, CURRENT_REVISION, current);
+      long inUse = t.bytesInUse(txn);
       txn.commit();
       bytesInUse = inUse;
     }
@@ -673,6 +845,7 @@ public final class MvccStore implements AutoCloseable {
     @Override
     public void close() {
       txn.close();
+      t.release();
     }
   }
 
@@ -687,7 +860,7 @@ public final class MvccStore implements AutoCloseable {
     private final List<Event> events = new ArrayList<>();
 
     private StoreTxn(WriteBatch batch) {
-      super(batch.txn);
+      super(batch.t, batch.txn);
       this.batch = batch;
       this.beginRevision = batch.current;
     }
@@ -700,15 +873,15 @@ public final class MvccStore implements AutoCloseable {
     /** Puts a key and returns its previous value, or null if it did not exist. */
     public KeyValue put(byte[] key, ByteString value, long lease) {
       Revision revision = new Revision(beginRevision + 1, changes++);
-      Revision live = keys.appendPut(txn, key, revision);
+      Revision live = t.keys.appendPut(txn, key, revision);
       if (live == KeyIndexTable.NOT_APPENDED) {
-        KeyIndex index = keys.get(txn, key);
+        KeyIndex index = t.keys.get(txn, key);
         if (index == null) {
           index = new KeyIndex();
         }
         live = index.isLive() ? index.find(Long.MAX_VALUE) : null;
         index.put(revision);
-        keys.put(txn, key, index);
+        t.keys.put(txn, key, index);
       }
       KeyValue prev = live == null ? null : load(live);
       KeyValue kv = KeyValue.newBuilder()
@@ -719,12 +892,12 @@ public final class MvccStore implements AutoCloseable {
           .setValue(value)
           .setLease(lease)
           .build();
-      revisions.put(txn, revision.toBytes(), encodeValue(PUT, kv));
+      t.revisions.put(txn, revision.toBytes(), encodeValue(PUT, kv));
       if (prev != null && prev.getLease() != 0 && prev.getLease() != lease) {
-        leases.detach(txn, prev.getLease(), key);
+        t.leases.detach(txn, prev.getLease(), key);
       }
       if (lease != 0) {
-        leases.attach(txn, lease, key);
+        t.leases.attach(txn, lease, key);
       }
       Event.Builder event = Event.newBuilder().setType(Event.EventType.PUT).setKv(kv);
       if (prev != null) {
@@ -738,12 +911,12 @@ public final class MvccStore implements AutoCloseable {
     public List<KeyValue> deleteRange(byte[] key, byte[] end) {
       List<KeyValue> deleted = new ArrayList<>();
       if (end == null) {
-        KeyIndex index = keys.get(txn, key);
+        KeyIndex index = t.keys.get(txn, key);
         if (index != null && index.isLive()) {
           deleted.add(load(index.find(Long.MAX_VALUE)));
         }
       } else {
-        keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
+        t.keys.scan(txn, key, end.length == 0 ? null : end, (k, index) -> {
           if (index.isLive()) {
             deleted.add(load(index.find(Long.MAX_VALUE)));
           }
@@ -753,13 +926,13 @@ public final class MvccStore implements AutoCloseable {
       for (KeyValue kv : deleted) {
         byte[] k = kv.getKey().toByteArray();
         Revision revision = new Revision(beginRevision + 1, changes++);
-        KeyIndex index = keys.get(txn, k);
+        KeyIndex index = t.keys.get(txn, k);
         index.tombstone(revision);
         KeyValue tombstone = KeyValue.newBuilder().setKey(kv.getKey()).setModRevision(revision.main()).build();
-        revisions.put(txn, revision.toBytes(), encodeValue(TOMBSTONE, tombstone));
-        keys.put(txn, k, index);
+        t.revisions.put(txn, revision.toBytes(), encodeValue(TOMBSTONE, tombstone));
+        t.keys.put(txn, k, index);
         if (kv.getLease() != 0) {
-          leases.detach(txn, kv.getLease(), k);
+          t.leases.detach(txn, kv.getLease(), k);
         }
         events.add(Event.newBuilder().setType(Event.EventType.DELETE).setKv(tombstone).setPrevKv(kv).build());
       }
@@ -768,7 +941,7 @@ public final class MvccStore implements AutoCloseable {
 
     /** Creates a lease (the caller checked that the id is free). */
     public void grantLease(long id, long ttl) {
-      leases.put(txn, LeaseRecord.newBuilder().setId(id).setTtl(ttl).build());
+      t.leases.put(txn, LeaseRecord.newBuilder().setId(id).setTtl(ttl).build());
     }
 
     /**
@@ -776,13 +949,13 @@ public final class MvccStore implements AutoCloseable {
      * lessor does it), and the lease is gone. Returns false if there was no such lease.
      */
     public boolean revokeLease(long id) {
-      if (leases.get(txn, id) == null) {
+      if (t.leases.get(txn, id) == null) {
         return false;
       }
-      for (byte[] key : leases.keys(txn, id)) {
+      for (byte[] key : t.leases.keys(txn, id)) {
         deleteRange(key, null);
       }
-      leases.delete(txn, id);
+      t.leases.delete(txn, id);
       return true;
     }
 

@@ -143,7 +143,9 @@ final class SnapshotStream {
             socket.resume();
             maybeFinish();
           });
-      socket.closeHandler(v -> {
+      // The end, not the close: Vert.x reports the connection closed at once, while bytes that arrived
+      // before it may still wait in the paused socket's queue (behind a slow file); the end comes after them.
+      socket.endHandler(v -> {
         if (!complete()) {
           fail("the stream ended " + (remaining + 4 - trailer.length()) + " bytes short");
         }

@@ -345,6 +345,9 @@ class ClusterIT {
             return expected != null && expected.equals(actual);
         }, CATCH_UP_TIMEOUT, () -> "the same HashKV at revision " + revision + " (" + hashes.get() + ")");
         assertTrue(cluster.isRunning(3), "infra3 stopped\n" + cluster.logTail(3));
+        String log = Files.readString(cluster.logFile(3), StandardCharsets.UTF_8);
+        assertFalse(log.contains("dropped a snapshot"), "the copy arrived whole the first time: "
+                + log.lines().filter(l -> l.contains("dropped a snapshot")).toList());
         List<Kv> big = get(3, "big/299", true);
         assertEquals(1, big.size(), "big/299 through infra3: " + big);
     }

@@ -991,6 +991,72 @@ class MvccStoreTest {
     }
   }
 
+  /** A copy of a keyspace holding key {@code k} at applied index {@code applied}, as a member receives it. */
+  private java.nio.file.Path copyHolding(String k, long applied) throws Exception {
+    MvccStore leader = MvccStore.open(tmp.resolve("leader-" + k), MAP_SIZE);
+    try {
+      put(leader, b(k), v("from the leader"));
+      setApplied(leader, applied);
+      java.nio.file.Path out = java.nio.file.Files.createDirectories(tmp.resolve("copy-" + k));
+      leader.copyTo(out);
+      return java.nio.file.Files.move(out.resolve("data.mdb"), tmp.resolve("received-" + k + ".snap"));
+    } finally {
+      leader.close();
+    }
+  }
+
+  @Test
+  void aReaderOpenAcrossAnInstallFinishesOnTheKeyspaceItStartedOn() throws Exception {
+    java.nio.file.Path copy = copyHolding("theirs", 20);
+    put("mine", "x");
+    setApplied(store, 10);
+    try (MvccStore.ReadView before = store.read()) {
+      assertTrue(store.install(copy));
+      assertEquals(1, before.range(b("mine"), null, 0, 0, false).count(), "the old state, whole");
+      assertEquals(0, before.range(b("theirs"), null, 0, 0, false).count());
+      try (MvccStore.ReadView after = store.read()) {
+        assertEquals(0, after.range(b("mine"), null, 0, 0, false).count());
+        assertEquals(1, after.range(b("theirs"), null, 0, 0, false).count());
+      }
+    }
+    assertFalse(java.nio.file.Files.exists(copy), "moved into place, not copied");
+    assertFalse(java.nio.file.Files.exists(tmp.resolve("db.next")));
+    assertFalse(java.nio.file.Files.exists(tmp.resolve("db.old")));
+    assertEquals(3, put("more", "y"), "writes go on from the installed keyspace's revision (its one put was 2)");
+    store.close();
+    store = MvccStore.open(dir, MAP_SIZE);
+    assertEquals(20, store.appliedIndex(), "the install outlives a restart");
+    assertEquals(1, range(b("theirs"), null, 0, 0).count());
+  }
+
+  @Test
+  void aCrashAfterTheCopyWasMovedIntoPlaceFinishesTheInstallOnOpen() throws Exception {
+    java.nio.file.Path copy = copyHolding("theirs", 20);
+    put("mine", "x");
+    setApplied(store, 10);
+    store.close();
+    // As install leaves it at its point of no return, before the directories are swapped.
+    java.nio.file.Path next = java.nio.file.Files.createDirectories(tmp.resolve("db.next"));
+    java.nio.file.Files.move(copy, next.resolve("data.mdb"));
+    store = MvccStore.open(dir, MAP_SIZE);
+    assertEquals(20, store.appliedIndex());
+    assertEquals(0, range(b("mine"), null, 0, 0).count());
+    assertFalse(java.nio.file.Files.exists(next));
+    assertFalse(java.nio.file.Files.exists(tmp.resolve("db.old")));
+  }
+
+  @Test
+  void anInstallCutShortBeforeItsPointOfNoReturnLeavesTheKeyspaceAsItWas() throws Exception {
+    put("mine", "x");
+    setApplied(store, 10);
+    store.close();
+    java.nio.file.Files.createDirectories(tmp.resolve("db.next")); // the copy never got there
+    store = MvccStore.open(dir, MAP_SIZE);
+    assertEquals(10, store.appliedIndex());
+    assertEquals(1, range(b("mine"), null, 0, 0).count());
+    assertFalse(java.nio.file.Files.exists(tmp.resolve("db.next")));
+  }
+
   private static void setApplied(MvccStore s, long index) {
     try (MvccStore.WriteBatch batch = s.write()) {
       batch.setAppliedIndex(index);
