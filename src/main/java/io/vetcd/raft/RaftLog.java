@@ -337,6 +337,25 @@ final class RaftLog {
   }
 
   /**
+   * Moves the compaction point back to {@code index}, whose entries up to the current point the storage
+   * holds: after a restart the log is restored from a snapshot point, but the files still hold the
+   * entries before it down to where they were cut, and a follower that far behind should catch up from
+   * them, not through a snapshot. They stay out of memory (the trim point is unchanged). False (and
+   * nothing changes) if the storage does not have entry {@code index}.
+   */
+  boolean reachBack(long index) {
+    if (index >= snapshot.index() || storage == LogStorage.NONE) {
+      return false;
+    }
+    long t = storage.term(index);
+    if (t < 0) {
+      return false;
+    }
+    snapshot = new Snapshot(index, t, snapshot.voters(), new byte[0]);
+    return true;
+  }
+
+  /**
    * Drops the entries up to {@code index} from memory; the storage serves them from now on. Only
    * applied, durable entries can go (nothing at or below them changes any more), and only with a
    * storage to read them back from.

@@ -199,6 +199,15 @@ public final class RaftNode {
   }
 
   /**
+   * The storage holds the entries from {@code index} on, before the snapshot the core was restored from:
+   * followers that far behind are caught up from them, not through a snapshot. At start, before the
+   * first Ready. False if the storage does not have entry {@code index}.
+   */
+  public boolean reachBack(long index) {
+    return raft.log.reachBack(index);
+  }
+
+  /**
    * Entries up to {@code index} (applied and durable) leave memory; the storage given at construction
    * serves them from now on. Needs a storage.
    */

@@ -58,6 +58,12 @@ final class SnapshotPolicy {
     this.failStop = failStop;
     this.snapshotCount = snapshotCount;
     this.snapshotIndex = node.firstIndex() - 1;
+    // After a restart the core starts from the last point, but the files still hold the entries before
+    // it down to the last cut: a follower that far behind catches up from them, as before the restart.
+    long oldest = wal.oldestEntry();
+    if (oldest > 0 && oldest < snapshotIndex && node.reachBack(oldest)) {
+      LOG.debug("the log files hold entries from index {}, before the snapshot point {}", oldest + 1, snapshotIndex);
+    }
   }
 
   /** A snapshot from the leader was installed at {@code index}: the next point counts from there. */

@@ -87,6 +87,11 @@ final class EntryPositions {
     return count == 0 ? ABSENT : generations[head];
   }
 
+  /** The index of the oldest entry held, or -1 if none. */
+  synchronized long firstIndex() {
+    return count == 0 ? ABSENT : first;
+  }
+
   synchronized long lastIndex() {
     return count == 0 ? ABSENT : first + count - 1;
   }

@@ -613,6 +613,15 @@ public final class Wal implements AutoCloseable {
     return storage;
   }
 
+  /**
+   * The index of the oldest entry the log files hold (-1: none), which may be below the last snapshot
+   * point: the log is cut thousands of entries before a point, and what lies between stays readable
+   * through {@link #storage()}, after a restart too.
+   */
+  public long oldestEntry() {
+    return positions.firstIndex();
+  }
+
   long generation() {
     return generation;
   }
@@ -846,10 +855,16 @@ public final class Wal implements AutoCloseable {
         + "it acknowledged: restore its data directory from a backup, or remove the member and add it back");
   }
 
-  /** The state the accepted records describe; {@code located}: the live entries and where they lie. */
+  /**
+   * The state the accepted records describe; {@code located}: the live entries and where they lie,
+   * including those at or below the snapshot point that the files still hold (the log is cut thousands
+   * of entries before a point, so that a follower behind can catch up from them).
+   */
   private record State(HardState hardState, Snapshot snapshot, List<Located> located, Identity identity) {
+    /** The entries after the snapshot point: what a restart replays. */
     List<Entry> entries() {
-      return located.stream().map(Located::entry).toList();
+      long point = snapshot == null ? 0 : snapshot.index();
+      return located.stream().map(Located::entry).filter(e -> e.index() > point).toList();
     }
   }
 
@@ -874,8 +889,9 @@ public final class Wal implements AutoCloseable {
           identity = m.identity();
         } else if (record instanceof WalRecord.PointRecord p) {
           snapshot = p.point();
-          long index = p.point().index();
-          entries.removeIf(e -> p.replace() || e.entry().index() <= index);
+          if (p.replace()) {
+            entries.clear(); // a snapshot from the leader voids the whole log before it
+          }
         } else if (record instanceof WalRecord.EntryRecord er) {
           Entry e = er.entry();
           // Drop what this record supersedes: everything kept with an index >= its own.

@@ -127,7 +127,7 @@ class RaftLogTest {
   // ---- entries trimmed from memory, read back from the storage ----
 
   /** A storage holding {@code entries} (1..n), counting the entries read. */
-  private static final class ListStorage implements LogStorage {
+  private static class ListStorage implements LogStorage {
     final List<Entry> entries;
     int read;
 
@@ -221,6 +221,36 @@ class RaftLogTest {
     assertEquals(2, l.trimPointKeeping(6, 10_000), "the trim point when everything in memory fits");
     assertEquals(2, l.trimPointKeeping(6, 400), "entries 3 to 6 are exactly 400 bytes");
     assertEquals(3, l.trimPointKeeping(6, 399));
+  }
+
+  @Test
+  void reachingBackServesEntriesBeforeTheRestoredSnapshotFromTheStorage() {
+    List<Entry> ents = new java.util.ArrayList<>();
+    for (long i = 1; i <= 8; i++) {
+      ents.add(entry(i, i < 4 ? 1 : 2));
+    }
+    // Restored from a point at 5; the files still hold entries 1..8.
+    RaftLog l = new RaftLog(new Snapshot(5, 2, List.of(1L), new byte[0]), ents, 8, 5, new ListStorage(ents));
+    assertEquals(6, l.firstIndex());
+    assertTrue(l.reachBack(2));
+    assertEquals(3, l.firstIndex(), "entry 2 is the compaction point now: 3 is the first a follower can get");
+    assertEquals(6, l.firstInMemory(), "nothing more in memory");
+    assertEquals(1, l.term(2));
+    assertEquals(2, l.term(5));
+    assertEquals(List.of(3L, 4L, 5L), l.entriesFrom(3, 10, Long.MAX_VALUE).stream().map(Entry::index).toList(),
+        "from the storage, up to the first in memory");
+    assertFalse(l.reachBack(4), "not forward");
+    RaftLog noStorage = new RaftLog(new Snapshot(5, 2, List.of(1L), new byte[0]), ents, 8, 5);
+    assertFalse(noStorage.reachBack(2));
+    ListStorage fromFour = new ListStorage(ents) {
+      @Override
+      public long term(long index) {
+        return index < 4 ? UNAVAILABLE : super.term(index);
+      }
+    };
+    RaftLog missing = new RaftLog(new Snapshot(5, 2, List.of(1L), new byte[0]), ents, 8, 5, fromFour);
+    assertFalse(missing.reachBack(2), "the storage starts at 4");
+    assertEquals(6, missing.firstIndex());
   }
 
   @Test

@@ -147,6 +147,40 @@ class WalTest {
   }
 
   @Test
+  void entriesBeforeASnapshotPointStayReadableAfterAReopenUntilTheirFilesGo() {
+    try (Wal wal = Wal.open(dir)) {
+      for (long i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.append(new HardState(1, 7, 5));
+      wal.append(new io.vetcd.raft.Snapshot(3, 1, List.of(7L), new byte[0]), false);
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(1, wal.oldestEntry(), "the point does not take what the files hold");
+      assertEquals(List.of("1/2/NORMAL/e2", "1/3/NORMAL/e3", "1/4/NORMAL/e4"),
+          render(wal.storage().entries(2, 4, Long.MAX_VALUE)));
+      assertEquals(1, wal.storage().term(1));
+    }
+  }
+
+  @Test
+  void aSnapshotFromTheLeaderLeavesNothingBeforeItReadable() {
+    try (Wal wal = Wal.open(dir)) {
+      for (long i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.append(new io.vetcd.raft.Snapshot(3, 2, List.of(7L), new byte[0]), true);
+      wal.append(entry(2, 4, "new4"));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(4, wal.oldestEntry());
+      assertEquals(-1, wal.storage().term(3));
+    }
+  }
+
+  @Test
   void aSnapshotFromTheLeaderVoidsTheWholeEarlierLog() {
     try (Wal wal = Wal.open(dir)) {
       for (long i = 1; i <= 5; i++) {
