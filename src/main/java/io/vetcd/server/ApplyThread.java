@@ -59,6 +59,12 @@ final class ApplyThread implements AutoCloseable {
 
     /** Everything up to {@code index} is committed to the keyspace and visible to its readers. */
     void applied(long index);
+
+    /**
+     * Request {@code requestId} is applied, and its answer waits for the physical compaction it asked
+     * for: however long that takes, it must not time out now (etcd waits for it without a deadline).
+     */
+    default void held(long requestId) {}
   }
 
   /** What the thread works through, in order. */
@@ -191,6 +197,7 @@ final class ApplyThread implements AutoCloseable {
     for (Result r : results) {
       if (r.afterPhysical()) {
         heldAnswers.add(new HeldAnswer(index, r));
+        sink.held(r.requestId());
       } else {
         now.add(r);
       }

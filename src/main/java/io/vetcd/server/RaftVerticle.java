@@ -131,6 +131,11 @@ final class RaftVerticle extends VerticleBase {
           public void applied(long index) {
             post(() -> onApplied(index));
           }
+
+          @Override
+          public void held(long requestId) {
+            requests.keepWaiting(requestId);
+          }
         }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);

@@ -18,6 +18,8 @@ final class RequestRegistry {
 
   private record Waiter(Handler<AsyncResult<Message>> handler, long deadlineNanos) {}
 
+  private static final long NO_DEADLINE = Long.MIN_VALUE;
+
   private final Map<Long, Waiter> waiting = new ConcurrentHashMap<>();
   /** etcd's request id scheme: low 16 bits of the member id, then a time-seeded counter. */
   private final AtomicLong ids;
@@ -48,6 +50,14 @@ final class RequestRegistry {
     }
   }
 
+  /**
+   * Request {@code id} applied, but its answer waits for work that follows (a physical compaction's
+   * deletes): it no longer expires. The member's stop still fails it.
+   */
+  void keepWaiting(long id) {
+    waiting.computeIfPresent(id, (k, w) -> new Waiter(w.handler(), NO_DEADLINE));
+  }
+
   /** Fails request {@code id} with {@code error}, if it still waits. */
   void fail(long id, Throwable error) {
     Waiter w = waiting.remove(id);
@@ -64,7 +74,7 @@ final class RequestRegistry {
     for (Map.Entry<Long, Waiter> e : waiting.entrySet()) {
       Waiter w = e.getValue();
       // remove(key, value): the apply thread may answer it at this very moment; only one of us does.
-      if (nowNanos - w.deadlineNanos() > 0 && waiting.remove(e.getKey(), w)) {
+      if (w.deadlineNanos() != NO_DEADLINE && nowNanos - w.deadlineNanos() > 0 && waiting.remove(e.getKey(), w)) {
         w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
       }
     }

@@ -31,6 +31,7 @@ class ApplyThreadCompactionTest {
   /** For each request id answered: whether a physical compaction was still under way at that moment. */
   private final Map<Long, Boolean> pendingWhenAnswered = new ConcurrentHashMap<>();
   private final List<Long> answerOrder = java.util.Collections.synchronizedList(new ArrayList<>());
+  private final List<Long> held = java.util.Collections.synchronizedList(new ArrayList<>());
 
   @Test
   void aPhysicalCompactIsAnsweredOnlyOnceItsLastStepCommittedAPlainOneAtOnce() throws Exception {
@@ -54,6 +55,11 @@ class ApplyThreadCompactionTest {
 
             @Override
             public void applied(long index) {}
+
+            @Override
+            public void held(long requestId) {
+              held.add(requestId);
+            }
           }, new FailStop(() -> { }));
       try {
         List<Entry> entries = new ArrayList<>();
@@ -78,6 +84,7 @@ class ApplyThreadCompactionTest {
       assertEquals(Boolean.FALSE, pendingWhenAnswered.get(physicalId),
           "the physical compaction was answered while its deletes were still under way");
       assertEquals(List.of(plainId, physicalId), answerOrder, "the plain compaction is answered with its batch");
+      assertEquals(List.of(physicalId), held, "the physical one's deadline was lifted once it applied");
       assertFalse(store.compactionPending());
       assertEquals(keys + 10, store.hashKv(0).compactRevision());
     }

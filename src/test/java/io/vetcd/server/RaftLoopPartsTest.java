@@ -59,6 +59,19 @@ class RaftLoopPartsTest {
     assertEquals("etcdserver: request timed out", heard.get(0).cause().getMessage());
   }
 
+  @Test
+  void aRequestWhoseAnswerIsHeldAfterItAppliedNoLongerTimesOut() {
+    RequestRegistry registry = new RequestRegistry(1, 5000);
+    List<AsyncResult<Message>> heard = new ArrayList<>();
+    registry.register(7, heard::add);
+    registry.keepWaiting(7);
+    registry.expire(System.nanoTime() + 6_000_000_000L);
+    assertEquals(List.of(), heard, "a physical compaction's answer waits for its deletes, as long as they take");
+    registry.answer(List.of(new ApplyThread.Result(7, PutResponse.getDefaultInstance(), null)));
+    assertEquals(1, heard.size());
+    assertTrue(heard.get(0).succeeded());
+  }
+
   // ---------------------------------------------------------------- ReadIndexBatcher
 
   @Test
