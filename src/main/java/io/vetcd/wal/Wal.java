@@ -442,6 +442,14 @@ public final class Wal implements AutoCloseable {
         .build();
   }
 
+  /** An older generation's queue, to read back from: read-only, so that no reader can add to it. */
+  static SingleChronicleQueue readOnlyQueue(Path dir, RollCycle rollCycle) {
+    return ChronicleQueue.singleBuilder(dir)
+        .readOnly(true)
+        .rollCycle(rollCycle)
+        .build();
+  }
+
   /**
    * Chronicle starts a new file when its clock enters a new cycle; this clock can be moved to the next
    * cycle ahead of time, so that a file ends once it is big enough. It never goes back: cycles only

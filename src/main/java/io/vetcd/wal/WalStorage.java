@@ -8,7 +8,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import net.openhft.chronicle.bytes.Bytes;
-import net.openhft.chronicle.core.time.SystemTimeProvider;
 import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.wire.DocumentContext;
@@ -31,6 +30,8 @@ final class WalStorage implements LogStorage {
   /** Queues and tailers of older generations, opened on first use. */
   private final Map<Long, SingleChronicleQueue> olderQueues = new HashMap<>();
   private final Map<Long, ExcerptTailer> tailers = new HashMap<>();
+  /** Set by {@link #close}: the log is closing (shutdown) and nothing is read any more. */
+  private boolean closed;
 
   WalStorage(Wal wal, EntryPositions positions) {
     this.wal = wal;
@@ -42,8 +43,16 @@ final class WalStorage implements LogStorage {
     return positions.term(index);
   }
 
+  /**
+   * Synchronized with {@link #close} (the shutdown thread closes the log while the Raft loop may still
+   * be reading): once closed, nothing is read, and the core sees the entries as unavailable rather than
+   * the log as damaged.
+   */
   @Override
-  public List<Entry> entries(long lo, long hi, long maxBytes) {
+  public synchronized List<Entry> entries(long lo, long hi, long maxBytes) {
+    if (closed) {
+      return List.of();
+    }
     closeReleasedGenerations();
     List<Entry> out = new ArrayList<>();
     long bytes = 0;
@@ -101,7 +110,7 @@ final class WalStorage implements LogStorage {
       if (generation == wal.generation()) {
         queue = wal.appendingQueue();
       } else {
-        queue = Wal.queue(wal.generationDir(generation), wal.rollCycle(), SystemTimeProvider.INSTANCE);
+        queue = Wal.readOnlyQueue(wal.generationDir(generation), wal.rollCycle());
         olderQueues.put(generation, queue);
       }
       tailer = queue.createTailer();
@@ -124,7 +133,8 @@ final class WalStorage implements LogStorage {
   }
 
   /** Closes the older generations' queues (at the log's close: nothing reads any more). */
-  void close() {
+  synchronized void close() {
+    closed = true;
     olderQueues.values().forEach(WalStorage::closeQuietly);
     olderQueues.clear();
     tailers.clear();

@@ -101,6 +101,17 @@ class WalStorageTest {
   }
 
   @Test
+  void aClosedLogReadsNothingInsteadOfFailing() {
+    Wal wal = open();
+    wal.append(entry(1, 1));
+    wal.sync();
+    LogStorage storage = wal.storage();
+    wal.close();
+    // The shutdown thread closes the log while the Raft loop may still ask: "unavailable", not damage.
+    assertEquals(List.of(), storage.entries(1, 1, Long.MAX_VALUE));
+  }
+
+  @Test
   void afterARestartTheReplayedEntriesAreReadFromTheOlderGeneration() {
     try (Wal wal = open()) {
       for (long i = 1; i <= 4; i++) {
