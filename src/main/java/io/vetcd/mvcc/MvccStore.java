@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.zip.CRC32C;
 import org.lmdbjava.CopyFlags;
@@ -80,6 +81,7 @@ public final class MvccStore implements AutoCloseable {
    * the quota; counting at commit, on the apply thread, keeps that check off the event loops.
    */
   private volatile long bytesInUse = -1;
+  private volatile boolean closed;
 
   private MvccStore(Path dir, long mapSize) {
     this.dir = dir;
@@ -101,6 +103,7 @@ public final class MvccStore implements AutoCloseable {
     final long pageSize;
     /** The store's hold while in use, plus one per reader or writer; 0: closed. */
     private final AtomicInteger holds = new AtomicInteger(1);
+    private volatile boolean retired;
 
     private Tables(Env<byte[]> env) {
       this.env = env;
@@ -136,7 +139,7 @@ public final class MvccStore implements AutoCloseable {
     boolean hold() {
       while (true) {
         int n = holds.get();
-        if (n == 0) {
+        if (n <= 0) {
           return false;
         }
         if (holds.compareAndSet(n, n + 1)) {
@@ -146,9 +149,24 @@ public final class MvccStore implements AutoCloseable {
     }
 
     void release() {
-      if (holds.decrementAndGet() == 0) {
-        env.close();
+      int n = holds.decrementAndGet();
+      if (n == 0) {
+        if (retired) {
+          // The last reader of a keyspace an install replaced may be an event loop: closing unmaps the
+          // file, and the kernel then frees its (unlinked, maybe gigabytes of) blocks. Not there.
+          ForkJoinPool.commonPool().execute(env::close);
+        } else {
+          env.close();
+        }
+      } else if (n < 0) {
+        throw new IllegalStateException("the keyspace's environment was released more often than held");
       }
+    }
+
+    /** Replaced by an install: the store lets go of it; it closes once its last holder is done. */
+    void retire() {
+      retired = true;
+      release();
     }
 
     long getLong(Txn<byte[]> txn, byte[] key) {
@@ -187,6 +205,9 @@ public final class MvccStore implements AutoCloseable {
       if (t.hold()) {
         return t;
       }
+      if (closed) {
+        throw new IllegalStateException("the keyspace is closed");
+      }
       // an install swapped them and the last holder closed them between the read and the hold
     }
   }
@@ -199,6 +220,12 @@ public final class MvccStore implements AutoCloseable {
     try {
       settleInstall(dir);
       Files.createDirectories(dir);
+      if (Files.isSymbolicLink(dir) || !Files.getFileStore(dir).equals(Files.getFileStore(dir.getParent()))) {
+        throw new IllegalStateException("the keyspace directory " + dir + " is a symbolic link or a mount point: "
+            + "it must be a plain directory on the same file system as " + dir.getParent() + ", because a "
+            + "snapshot from the leader replaces it by renaming a new one into its place. Put the whole data "
+            + "directory on the disk you want instead");
+      }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -459,10 +486,8 @@ public final class MvccStore implements AutoCloseable {
     Tables fresh = Tables.open(next, mapSize);
     Tables old = current;
     current = fresh;
-    try (ReadView view = read()) {
-      bytesInUse = fresh.bytesInUse(view.txn);
-    }
-    old.release();
+    old.retire();
+    bytesInUse = -1; // counted again on the next ask
     settleInstall(dir); // the files move; both environments keep theirs open
     return true;
   }
@@ -547,7 +572,11 @@ public final class MvccStore implements AutoCloseable {
    * (a read racing shutdown must not find it closed under its transaction).
    */
   @Override
-  public void close() {
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     Tables t = current;
     try {
       t.env.sync(true);
@@ -733,7 +762,9 @@ public final class MvccStore implements AutoCloseable {
 
   /** A read of the newest committed state. */
   public static final class ReadView extends Reader implements AutoCloseable {
-    /** On tables held for it: released when it closes. */
+    private boolean released;
+
+    /** On tables held for it: released when it closes (once, however often it is closed). */
     private ReadView(Tables t) {
       super(t, t.env.txnRead());
     }
@@ -754,8 +785,11 @@ public final class MvccStore implements AutoCloseable {
 
     @Override
     public void close() {
-      txn.close();
-      t.release();
+      if (!released) {
+        released = true;
+        txn.close();
+        t.release();
+      }
     }
   }
 
@@ -767,6 +801,7 @@ public final class MvccStore implements AutoCloseable {
   public final class WriteBatch implements AutoCloseable {
     private final Tables t;
     private final Txn<byte[]> txn;
+    private boolean released;
     private long current;
     /** The changes of the requests ended so far, as watch events (with previous values), in order. */
     private final List<Event> events = new ArrayList<>();
@@ -844,8 +879,11 @@ public final class MvccStore implements AutoCloseable {
 
     @Override
     public void close() {
-      txn.close();
-      t.release();
+      if (!released) {
+        released = true;
+        txn.close();
+        t.release();
+      }
     }
   }
 

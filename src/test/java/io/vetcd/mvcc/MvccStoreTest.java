@@ -1046,6 +1046,34 @@ class MvccStoreTest {
   }
 
   @Test
+  void aKeyspaceDirectoryThatIsASymbolicLinkIsRefusedAtOpen() throws Exception {
+    java.nio.file.Path elsewhere = java.nio.file.Files.createDirectories(tmp.resolve("elsewhere"));
+    java.nio.file.Path linked = java.nio.file.Files.createSymbolicLink(tmp.resolve("linked"), elsewhere);
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> MvccStore.open(linked, MAP_SIZE));
+    assertTrue(e.getMessage().contains("symbolic link or a mount point"), e.getMessage());
+  }
+
+  @Test
+  void aClosedStoreRefusesReadsInsteadOfSpinning() {
+    store.close();
+    store.close(); // twice is fine
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> store.read());
+    assertEquals("the keyspace is closed", e.getMessage());
+    store = null;
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(30) // a hold released twice closed the environment under the store: it spun
+  void aViewClosedTwiceReleasesItsHoldOnce() throws Exception {
+    MvccStore.ReadView view = store.read();
+    view.close();
+    view.close();
+    java.nio.file.Path copy = copyHolding("theirs", 20);
+    assertTrue(store.install(copy), "the old environment closes only once its holds are gone, and not twice");
+    assertEquals(20, store.appliedIndex());
+  }
+
+  @Test
   void anInstallCutShortBeforeItsPointOfNoReturnLeavesTheKeyspaceAsItWas() throws Exception {
     put("mine", "x");
     setApplied(store, 10);
