@@ -35,9 +35,13 @@ final class Progress {
   final Inflights inflights;
 
   Progress(long match, long next, int maxInflight) {
+    this(match, next, maxInflight, Long.MAX_VALUE);
+  }
+
+  Progress(long match, long next, int maxInflight, long maxInflightBytes) {
     this.match = match;
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
   void becomeProbe() {
@@ -102,13 +106,18 @@ final class Progress {
 
   /** An APP carrying {@code count} entries up to {@code lastIndex} was sent. */
   void sentEntries(int count, long lastIndex) {
+    sentEntries(count, lastIndex, 0);
+  }
+
+  /** As above, for entries of {@code bytes} payload bytes in all. */
+  void sentEntries(int count, long lastIndex, long bytes) {
     if (count == 0) {
       return;
     }
     switch (state) {
       case REPLICATE -> {
         next = lastIndex + 1;
-        inflights.add(lastIndex);
+        inflights.add(lastIndex, bytes);
       }
       case PROBE -> probeSent = true;
       case SNAPSHOT -> throw new IllegalStateException("sending entries in SNAPSHOT state");
@@ -128,6 +137,6 @@ final class Progress {
   public String toString() {
     return state + " match=" + match + " next=" + next
         + (state == ProgressState.SNAPSHOT ? " snap=" + pendingSnapshot : "")
-        + (probeSent ? " paused" : "") + " inflight=" + inflights.count();
+        + (probeSent ? " paused" : "") + " inflight=" + inflights.count() + " (" + inflights.bytes() + " bytes)";
   }
 }

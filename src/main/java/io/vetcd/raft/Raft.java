@@ -214,7 +214,7 @@ final class Raft {
     lead = id;
     role = Role.LEADER;
     for (long v : voters) {
-      Progress pr = new Progress(0, log.lastIndex() + 1, config.maxInflightMessages());
+      Progress pr = new Progress(0, log.lastIndex() + 1, config.maxInflightMessages(), config.maxInflightBytes());
       progress.put(v, pr);
     }
     Progress self = progress.get(id);
@@ -646,7 +646,11 @@ final class Raft {
     send(out(MessageType.APP).to(to).term(term).index(prevIndex).logTerm(prevTerm)
         .entries(ents).commit(log.committed()).build());
     if (!ents.isEmpty()) {
-      pr.sentEntries(ents.size(), ents.get(ents.size() - 1).index());
+      long bytes = 0;
+      for (Entry e : ents) {
+        bytes += e.size();
+      }
+      pr.sentEntries(ents.size(), ents.get(ents.size() - 1).index(), bytes);
     }
     return true;
   }

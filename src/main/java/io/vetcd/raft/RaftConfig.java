@@ -20,6 +20,9 @@ import java.util.List;
  * @param maxEntriesPerMessage most entries one APP carries
  * @param maxBytesPerMessage most payload bytes one APP carries (one entry is always allowed)
  * @param maxInflightMessages most APPs in flight to one follower in the pipelined (REPLICATE) state
+ * @param maxInflightBytes most entry payload bytes in flight to one follower in that state (at least one
+ *     APP is always allowed): with large values the message bound alone let 256 MiB queue up for one
+ *     follower behind (etcd-io/raft's MaxInflightBytes)
  * @param randomSeed seeds the election-timeout randomness; mixed with {@code id}, so members given the
  *     same seed still draw different timeouts, and a given (seed, id) is fully reproducible
  */
@@ -33,6 +36,7 @@ public record RaftConfig(
     int maxEntriesPerMessage,
     long maxBytesPerMessage,
     int maxInflightMessages,
+    long maxInflightBytes,
     long randomSeed) {
 
   public RaftConfig {
@@ -47,7 +51,7 @@ public record RaftConfig(
       throw new IllegalArgumentException(
           "need 0 < heartbeatTick < electionTick, got " + heartbeatTick + ", " + electionTick);
     }
-    if (maxEntriesPerMessage <= 0 || maxBytesPerMessage <= 0 || maxInflightMessages <= 0) {
+    if (maxEntriesPerMessage <= 0 || maxBytesPerMessage <= 0 || maxInflightMessages <= 0 || maxInflightBytes <= 0) {
       throw new IllegalArgumentException("message and inflight limits must be positive");
     }
   }
@@ -67,6 +71,7 @@ public record RaftConfig(
     private int maxEntriesPerMessage = 256;
     private long maxBytesPerMessage = 1024 * 1024;
     private int maxInflightMessages = 256;
+    private long maxInflightBytes = 16L << 20;
     private long randomSeed;
 
     private Builder(long id, List<Long> voters) {
@@ -109,6 +114,11 @@ public record RaftConfig(
       return this;
     }
 
+    public Builder maxInflightBytes(long v) {
+      maxInflightBytes = v;
+      return this;
+    }
+
     public Builder randomSeed(long v) {
       randomSeed = v;
       return this;
@@ -116,7 +126,7 @@ public record RaftConfig(
 
     public RaftConfig build() {
       return new RaftConfig(id, voters, electionTick, heartbeatTick, preVote, checkQuorum,
-          maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages, randomSeed);
+          maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages, maxInflightBytes, randomSeed);
     }
   }
 }

@@ -2,7 +2,9 @@ package io.vetcd.transport;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.netty.buffer.Unpooled;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetServer;
@@ -45,6 +47,19 @@ public final class PeerTransport {
   /** The least and the most room a turn's frames to one peer start with (a bigger turn grows it). */
   private static final int MIN_PENDING = 256;
   private static final int MAX_PENDING = 64 * 1024;
+  /**
+   * A frame whose payload is this big goes to the socket as it is, not copied into the turn's buffer:
+   * with 1 MiB values a leader's turn copied hundreds of megabytes into one buffer (grown by doubling),
+   * seconds of allocation on the event loop.
+   */
+  private static final int LARGE_PAYLOAD = 16 * 1024;
+  /**
+   * What a peer's socket may hold unwritten before frames to it are dropped (and the peer reported
+   * unreachable, so that the leader probes it instead of pipelining): above the Raft core's bytes in
+   * flight per follower, so that catching up is never throttled by drops, and bounded, so that a peer
+   * that stopped reading costs this much memory at most.
+   */
+  static final int WRITE_QUEUE_BYTES = 32 << 20;
 
   /** What arrives from peers; called on the transport's context. */
   public interface Receiver {
@@ -235,11 +250,14 @@ public final class PeerTransport {
   }
 
   private Buffer appendFrame(Buffer out, byte kind, byte[] payload) {
-    return out.appendInt(HEADER + payload.length)
+    return appendFrameHeader(out, kind, payload.length).appendBytes(payload);
+  }
+
+  private Buffer appendFrameHeader(Buffer out, byte kind, int payloadLength) {
+    return out.appendInt(HEADER + payloadLength)
         .appendByte(kind)
         .appendLong(clusterId)
-        .appendLong(selfId)
-        .appendBytes(payload);
+        .appendLong(selfId);
   }
 
   /** The outbound stream to one peer, with its pending frames and reconnect state. */
@@ -270,7 +288,16 @@ public final class PeerTransport {
         return;
       }
       if (socket.writeQueueFull()) {
-        return; // a slow peer: drop rather than buffer without bound; Raft retransmits
+        // A slow or stuck peer: drop rather than buffer without bound. Reported, so the leader stops
+        // counting on the pipeline and probes; Raft sends again what was lost.
+        receiver.unreachable(id);
+        return;
+      }
+      if (payload.length >= LARGE_PAYLOAD) {
+        flush(); // what is pending goes first: frames keep their order
+        socket.write(appendFrameHeader(Buffer.buffer(4 + HEADER), kind, payload.length));
+        socket.write(BufferInternal.buffer(Unpooled.wrappedBuffer(payload)));
+        return;
       }
       if (pending == null) {
         pending = Buffer.buffer(Math.max(Math.min(lastSent + lastSent / 2, MAX_PENDING), 4 + HEADER + payload.length));
@@ -304,6 +331,7 @@ public final class PeerTransport {
         }
         backoffMs = MIN_BACKOFF_MS;
         socket = ar.result();
+        socket.setWriteQueueMaxSize(WRITE_QUEUE_BYTES);
         socket.closeHandler(v -> socket = null);
         socket.exceptionHandler(e -> LOG.debug("peer stream to {} failed: {}", Long.toHexString(id), e.toString()));
         socket.handler(b -> { }); // outbound only: the peer answers on its own stream

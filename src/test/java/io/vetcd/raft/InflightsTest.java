@@ -25,6 +25,22 @@ class InflightsTest {
   }
 
   @Test
+  void aBoundInBytesFillsTheWindowBeforeItsCountDoes() {
+    Inflights in = new Inflights(256, 4 << 20);
+    in.add(1, 1 << 20);
+    in.add(2, 1 << 20);
+    in.add(3, (1 << 20) + 1);
+    assertFalse(in.full(), "3 MiB and a byte of 4");
+    in.add(4, 1 << 20); // the message that crosses the bound is let go
+    assertTrue(in.full(), "4 MiB in flight: paused, with 252 message slots left");
+    in.freeLE(1);
+    assertFalse(in.full());
+    assertEquals(3L * (1 << 20) + 1, in.bytes());
+    in.reset();
+    assertEquals(0, in.bytes());
+  }
+
+  @Test
   void wrapsAroundTheRing() {
     Inflights in = new Inflights(3);
     for (long i = 1; i <= 20; i++) {

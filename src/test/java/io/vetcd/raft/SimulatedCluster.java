@@ -158,6 +158,9 @@ final class SimulatedCluster {
     int heartbeatTick = 1 + rnd.nextInt(electionTick / 2);
     int maxEntries = 1 + rnd.nextInt(4);
     int maxInflight = 1 + rnd.nextInt(4);
+    // Drawn apart from the schedule's generator, so that every recorded schedule stays as it was: a
+    // bound in bytes of a few entries' payload (or none), pausing the pipeline before its count does.
+    long maxInflightBytes = new long[] {Long.MAX_VALUE, 8, 32, 128}[new java.util.Random(seed * 31 + 7).nextInt(4)];
     pipelineDepth = rnd.nextBoolean() ? 1 : 2 + rnd.nextInt(3);
     boolean durableStateMachine = rnd.nextBoolean();
     double drop = new double[] {0, 0.01, 0.05, 0.15}[rnd.nextInt(4)];
@@ -173,7 +176,8 @@ final class SimulatedCluster {
     for (long id : ids) {
       RaftConfig c = RaftConfig.builder(id, ids).electionTick(electionTick)
           .heartbeatTick(heartbeatTick).preVote(preVote).checkQuorum(checkQuorum)
-          .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).randomSeed(seed)
+          .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).maxInflightBytes(maxInflightBytes)
+          .randomSeed(seed)
           .build();
       members[(int) id] = new SimulatedMember(c, durableStateMachine);
     }
@@ -206,7 +210,7 @@ final class SimulatedCluster {
     clientTimeout = electionTick * totalWeight * size / weights[Kind.TICK.ordinal()];
     profile = "preVote=" + preVote + " checkQuorum=" + checkQuorum + " electionTick="
         + electionTick + " heartbeatTick=" + heartbeatTick + " maxEntries=" + maxEntries
-        + " maxInflight=" + maxInflight + " pipelineDepth=" + pipelineDepth
+        + " maxInflight=" + maxInflight + " maxInflightBytes=" + maxInflightBytes + " pipelineDepth=" + pipelineDepth
         + " durableStateMachine=" + durableStateMachine + " drop=" + drop + " dup=" + dup
         + " maxDelay=" + maxDelay + " longDelayRate=" + longDelayRate + " crashWeight="
         + crashWeight + " powerFailureWeight=" + powerFailureWeight + " partitionWeight="
