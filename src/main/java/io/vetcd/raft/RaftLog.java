@@ -44,6 +44,11 @@ final class RaftLog {
    */
   private long memoryBytes;
   /**
+   * The payload bytes of the entries after {@code committed} (all in memory: only applied entries are
+   * trimmed): what proposals not yet committed hold, which the server bounds.
+   */
+  private long uncommittedBytes;
+  /**
    * The last index not in memory: entries from {@code snapshot.index + 1} to it are read from {@link
    * #storage}. Equal to {@code snapshot.index} while nothing was trimmed.
    */
@@ -98,6 +103,9 @@ final class RaftLog {
       throw new IllegalArgumentException("commit " + c + " beyond last index " + lastIndex());
     }
     this.committed = c;
+    for (long i = c + 1; i <= lastIndex(); i++) {
+      uncommittedBytes += entries.get((int) (i - offset - 1)).size();
+    }
     long a = Math.max(applied, snapshot.index());
     if (a > c) {
       throw new IllegalArgumentException("applied " + a + " beyond commit " + c);
@@ -217,6 +225,7 @@ final class RaftLog {
     }
     entries.addAll(ents);
     memoryBytes += bytes(ents);
+    uncommittedBytes += bytes(ents); // after the last entry, so after the commit index
   }
 
   /**
@@ -279,10 +288,13 @@ final class RaftLog {
           + ", last " + lastIndex() + ")");
     }
     List<Entry> superseded = entries.subList((int) (first - offset - 1), entries.size());
-    memoryBytes -= bytes(superseded);
+    long supersededBytes = bytes(superseded);
+    memoryBytes -= supersededBytes;
+    uncommittedBytes -= supersededBytes; // all after the commit index (checked above)
     superseded.clear();
     entries.addAll(ents);
     memoryBytes += bytes(ents);
+    uncommittedBytes += bytes(ents);
     // The superseded entries are no longer ours: neither handed nor durable any more.
     handed = Math.min(handed, first - 1);
     persisted = Math.min(persisted, first - 1);
@@ -292,6 +304,9 @@ final class RaftLog {
     if (index > committed) {
       if (index > lastIndex()) {
         throw new IllegalStateException("commit " + index + " beyond last index " + lastIndex());
+      }
+      for (long i = committed + 1; i <= index; i++) {
+        uncommittedBytes -= entries.get((int) (i - offset - 1)).size();
       }
       committed = index;
     }
@@ -308,6 +323,7 @@ final class RaftLog {
     offset = s.index();
     entries.clear();
     memoryBytes = 0;
+    uncommittedBytes = 0;
     committed = s.index();
     applied = s.index();
     handed = s.index();
@@ -400,6 +416,11 @@ final class RaftLog {
       dropped.clear();
       offset = index;
     }
+  }
+
+  /** The payload bytes of the entries not yet committed. */
+  long uncommittedBytes() {
+    return uncommittedBytes;
   }
 
   private static long bytes(List<Entry> ents) {

@@ -332,6 +332,11 @@ public final class RaftNode {
     return raft.role == Role.LEADER;
   }
 
+  /** The payload bytes of the log's entries not yet committed (see the server's proposal bounds). */
+  public long uncommittedBytes() {
+    return raft.log.uncommittedBytes();
+  }
+
   public long commitIndex() {
     return raft.log.committed();
   }

@@ -98,6 +98,8 @@ final class RaftVerticle extends VerticleBase {
   /** Proposals of this loop turn, not yet handed to the core. */
   private final List<byte[]> proposed = new ArrayList<>();
   private final List<Long> proposedIds = new ArrayList<>();
+  /** The bytes of {@link #proposed}, counted against {@link ProposalBounds}. */
+  private long proposedBytes;
   /** Set before start: who answers lease requests forwarded to this member while it leads. */
   private Function<LeaseForward, Future<LeaseForward>> leaseAnswerer;
 
@@ -258,9 +260,14 @@ final class RaftVerticle extends VerticleBase {
         handler.handle(Future.failedFuture(EtcdError.STOPPED.exception()));
         return;
       }
+      if (ProposalBounds.refuse(node.commitIndex(), appliedIndex, node.uncommittedBytes(), proposedBytes, data.length)) {
+        handler.handle(Future.failedFuture(EtcdError.TOO_MANY_REQUESTS.exception()));
+        return;
+      }
       requests.register(id, handler);
       proposed.add(data);
       proposedIds.add(id);
+      proposedBytes += data.length;
       if (proposed.size() == 1) {
         context.runOnContext(x -> flushProposals()); // after the proposals already queued on this loop
       }
@@ -382,6 +389,7 @@ final class RaftVerticle extends VerticleBase {
     }
     proposed.clear();
     proposedIds.clear();
+    proposedBytes = 0;
     scheduleReady();
   }
 

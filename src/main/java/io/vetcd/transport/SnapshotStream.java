@@ -20,7 +20,11 @@ import org.slf4j.LoggerFactory;
  * Neither side holds more than a few chunks in memory, whatever the keyspace's size: the sender reads
  * the file only as fast as the socket drains, the receiver writes what arrives to a file and stops
  * reading the socket while the file's write queue is full. The receiver hands the file on only once
- * all of it arrived and its checksum matches; a short or damaged copy is deleted.
+ * all of it arrived and its checksum matches, and says so with one byte ({@link #RECEIVED}); a short or
+ * damaged copy is deleted and the stream closed without it. The sender counts a copy as sent only on
+ * that byte, and only then closes: a sender that closed after its last write lost the end of copies
+ * (Netty may give up the unread rest of a paused socket once it sees the peer's close), and the leader
+ * sent the same 300 MB again and again.
  */
 final class SnapshotStream {
 
@@ -34,11 +38,14 @@ final class SnapshotStream {
    */
   static volatile long stallMillis = Long.getLong("vetcd.snapshot.stall-ms", 30_000);
 
+  /** The receiver's answer to a copy that arrived whole and checked. */
+  static final byte RECEIVED = 1;
+
   private SnapshotStream() {}
 
   /**
    * Writes {@code file} to {@code socket} after {@code header} (the SNAPSHOT frame), then its checksum;
-   * completes once all of it was handed to the socket.
+   * completes once the receiver said it has all of it, checked.
    */
   static Future<Void> send(Vertx vertx, NetSocket socket, Buffer header, Path file) {
     Promise<Void> done = Promise.promise();
@@ -62,7 +69,14 @@ final class SnapshotStream {
           });
           in.setReadBufferSize(CHUNK);
           in.exceptionHandler(done::tryFail);
-          socket.closeHandler(v -> done.tryFail("the peer closed the snapshot stream"));
+          socket.closeHandler(v -> done.tryFail("the peer closed the snapshot stream before it had all of it"));
+          socket.handler(answer -> {
+            if (answer.length() > 0 && answer.getByte(0) == RECEIVED) {
+              done.tryComplete();
+            } else {
+              done.tryFail("the peer answered the snapshot stream with " + answer);
+            }
+          });
           in.handler(chunk -> {
             moved[0] += chunk.length();
             crc.update(chunk.getBytes());
@@ -73,13 +87,8 @@ final class SnapshotStream {
             }
           });
           in.endHandler(v -> {
-            socket.write(Buffer.buffer(4).appendInt((int) crc.getValue())).onComplete(ar -> {
-              if (ar.succeeded()) {
-                done.tryComplete();
-              } else {
-                done.tryFail(ar.cause());
-              }
-            });
+            socket.write(Buffer.buffer(4).appendInt((int) crc.getValue())).onFailure(done::tryFail);
+            // then the receiver's answer (above); the stall timer covers a receiver that never gives it
           });
         });
     return done.future();
@@ -206,6 +215,7 @@ final class SnapshotStream {
           fail("its checksum does not match (CRC32C " + Integer.toHexString((int) crc.getValue()) + ", sent "
               + Integer.toHexString(trailer.getInt(0)) + ")");
         } else {
+          socket.write(Buffer.buffer(new byte[] {RECEIVED}));
           accept.accept(file);
         }
       });

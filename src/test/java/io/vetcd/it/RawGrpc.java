@@ -35,7 +35,12 @@ final class RawGrpc {
      */
     Outcome call(MemberProcess member, String path, String encoding, boolean end, Buffer... writes)
             throws Exception {
-        URI uri = URI.create(member.endpoint());
+        return call(member.endpoint(), path, encoding, end, writes);
+    }
+
+    /** As above, to the client URL {@code endpoint}. */
+    Outcome call(String endpoint, String path, String encoding, boolean end, Buffer... writes) throws Exception {
+        URI uri = URI.create(endpoint);
         RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
                 .setHost(uri.getHost()).setPort(uri.getPort()).setURI(path)
                 .putHeader("content-type", "application/grpc").putHeader("te", "trailers");

@@ -254,6 +254,27 @@ class RaftLogTest {
   }
 
   @Test
+  void uncommittedBytesFollowAppendsCommitsSupersedingAndRestores() {
+    List<Entry> ents = new java.util.ArrayList<>();
+    for (long i = 1; i <= 6; i++) {
+      ents.add(new Entry(1, i, Entry.Type.NORMAL, new byte[(int) i * 10]));
+    }
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents, 3, 3, new ListStorage(ents));
+    assertEquals(40 + 50 + 60, l.uncommittedBytes(), "restored: 4..6 after commit 3");
+    l.append(List.of(new Entry(1, 7, Entry.Type.NORMAL, new byte[70])));
+    assertEquals(220, l.uncommittedBytes());
+    l.commitTo(5);
+    assertEquals(60 + 70, l.uncommittedBytes());
+    l.truncateAndAppend(List.of(new Entry(2, 7, Entry.Type.NORMAL, new byte[1000])));
+    assertEquals(60 + 1000, l.uncommittedBytes(), "entry 7 replaced");
+    l.commitTo(7);
+    assertEquals(0, l.uncommittedBytes());
+    l.append(List.of(new Entry(2, 8, Entry.Type.NORMAL, new byte[5])));
+    l.restore(new Snapshot(20, 3, List.of(1L), new byte[0]));
+    assertEquals(0, l.uncommittedBytes(), "a leader's snapshot voids the log");
+  }
+
+  @Test
   void theTrimPointByBytesCountsEntriesThatReplacedOthers() {
     List<Entry> ents = new java.util.ArrayList<>();
     for (long i = 1; i <= 6; i++) {

@@ -72,6 +72,18 @@ class RaftLoopPartsTest {
     assertTrue(heard.get(0).succeeded());
   }
 
+  // ---------------------------------------------------------------- ProposalBounds
+
+  @Test
+  void proposalsAreRefusedPastTheApplyGapOrTheUncommittedBytes() {
+    assertFalse(ProposalBounds.refuse(5000, 0, 0, 0, 100), "etcd's gap: more than 5000, not 5000");
+    assertTrue(ProposalBounds.refuse(5001, 0, 0, 0, 100));
+    long max = ProposalBounds.MAX_UNCOMMITTED_BYTES;
+    assertFalse(ProposalBounds.refuse(10, 10, max - 200, 100, 100), "exactly at the bound");
+    assertTrue(ProposalBounds.refuse(10, 10, max - 200, 100, 101), "one byte past it, queued ones counted");
+    assertEquals("etcdserver: too many requests", EtcdError.TOO_MANY_REQUESTS.exception().getMessage());
+  }
+
   // ---------------------------------------------------------------- ReadIndexBatcher
 
   @Test
