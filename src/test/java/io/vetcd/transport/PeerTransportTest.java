@@ -118,6 +118,18 @@ class PeerTransportTest {
       PeerTransport sender = sender(silent.getLocalPort(), unreachable);
       send(sender, new byte[] {0}); // dials
       try (Socket accepted = silent.accept()) {
+        // Accepted by the peer before the sender's side saw its dial complete: until then each frame is
+        // dropped as "not connected" (also reported). Wait until a small frame goes without a report.
+        long connected = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+          int reports = unreachable.get();
+          send(sender, new byte[] {0});
+          Thread.sleep(50);
+          if (unreachable.get() == reports) {
+            break;
+          }
+          assertTrue(System.nanoTime() < connected, "the sender never saw its stream connected");
+        }
         // Accepted and never read: the kernel's buffers fill, then the socket's write queue.
         int before = unreachable.get();
         byte[] mib = new byte[1 << 20];
