@@ -370,7 +370,7 @@ public final class Wal implements AutoCloseable {
 
   /** Appends an encoded record (the appender is open: encoding the first record would clobber it). */
   private void write(RecordWriter.Encoded record) {
-    writeWhole(appender, record::writeTo);
+    writeWhole(appender, record::writeChecked);
     written = true;
     int cycle = appender.cycle();
     if (cycle != cycleWritten) {
@@ -424,7 +424,7 @@ public final class Wal implements AutoCloseable {
     clock.cycles(queue.epoch(), queue.rollCycle().lengthInMillis());
     appender = queue.createAppender();
     RecordWriter.Encoded first = writer.generation(generation, previousGeneration, previousLastIndex);
-    writeWhole(appender, first::writeTo);
+    writeWhole(appender, first::writeChecked);
     written = true;
     cycleWritten = appender.cycle();
     fileWritten = appender.currentFile().toPath();
@@ -946,6 +946,8 @@ public final class Wal implements AutoCloseable {
     private final CRC32C crc = new CRC32C();
     private ByteBuffer head = ByteBuffer.allocate(256);
     private final Encoded encoded = new Encoded();
+    private final WrittenCheck check = new WrittenCheck();
+    private final byte[] crcBytes = new byte[4];
 
     /** One encoded record: {@code head}, then {@code data} (an entry's payload, not copied), then the CRC. */
     final class Encoded {
@@ -956,16 +958,27 @@ public final class Wal implements AutoCloseable {
         return head.position() + (data == null ? 0 : data.length) + 4;
       }
 
-      void writeTo(net.openhft.chronicle.bytes.BytesOut<?> out) {
-        out.write(head.array(), 0, head.position());
+      /** Writes the record, then reads it back (see {@link WrittenCheck}: a full disk can tear it silently). */
+      void writeChecked(net.openhft.chronicle.bytes.BytesOut<?> out) {
+        long start = out.writePosition();
+        // Big-endian, as the head (Chronicle's writeInt is little-endian).
+        crcBytes[0] = (byte) (crcValue >>> 24);
+        crcBytes[1] = (byte) (crcValue >>> 16);
+        crcBytes[2] = (byte) (crcValue >>> 8);
+        crcBytes[3] = (byte) crcValue;
+        int headBytes = head.position();
+        int dataBytes = data == null ? 0 : data.length;
+        out.write(head.array(), 0, headBytes);
         if (data != null) {
           out.write(data);
         }
-        // Big-endian, as the head (Chronicle's writeInt is little-endian).
-        out.writeByte((byte) (crcValue >>> 24));
-        out.writeByte((byte) (crcValue >>> 16));
-        out.writeByte((byte) (crcValue >>> 8));
-        out.writeByte((byte) crcValue);
+        out.write(crcBytes);
+        var in = (net.openhft.chronicle.bytes.RandomDataInput) out;
+        check.expect(in, start, head.array(), 0, headBytes);
+        if (data != null) {
+          check.expect(in, start + headBytes, data, 0, dataBytes);
+        }
+        check.expect(in, start + headBytes + dataBytes, crcBytes, 0, 4);
       }
     }
 
