@@ -266,6 +266,39 @@ class WalTest {
     }
   }
 
+  @Test
+  void payloadsOfEverySizeReadBackByteForByteAcrossFiles() throws Exception {
+    // Large payloads go into the file with pwrite beside Chronicle's mapping (Wal.PWRITE_PAYLOAD_BYTES):
+    // at the offsets Chronicle reserved, also for records that cross a mapped chunk or end a file.
+    var clock = new net.openhft.chronicle.core.time.SetTimeProvider(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    int[] sizes = {0, 1, Wal.PWRITE_PAYLOAD_BYTES - 1, Wal.PWRITE_PAYLOAD_BYTES, Wal.PWRITE_PAYLOAD_BYTES + 1,
+        65536, 300, (1 << 20) + 3, 4095, 4096, 4097};
+    java.util.Random random = new java.util.Random(21);
+    List<byte[]> written = new java.util.ArrayList<>();
+    long bytes = 0;
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      for (int i = 0; bytes < 2 * Wal.ROLL_BYTES + (1 << 20); i++) {
+        byte[] data = new byte[sizes[i % sizes.length]];
+        random.nextBytes(data);
+        written.add(data);
+        bytes += data.length;
+        wal.append(new Entry(1, i + 1, Entry.Type.NORMAL, data));
+        if (i % 3 == 0) {
+          wal.sync();
+        }
+      }
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir, net.openhft.chronicle.queue.rollcycles.LegacyRollCycles.MINUTELY, clock)) {
+      List<Entry> entries = wal.replay(0).entries();
+      assertEquals(written.size(), entries.size());
+      for (int i = 0; i < written.size(); i++) {
+        assertArrayEquals(written.get(i), entries.get(i).data(), "entry " + (i + 1));
+      }
+    }
+    assertEquals(3, cq4Files(), "the payloads filled two files and started a third");
+  }
+
   /** Entries of 1 MiB that fill two files ended by size and start a third. */
   private static final int MIB_ENTRIES_FOR_THREE_FILES = (int) (2 * Wal.ROLL_BYTES / (1 << 20)) + 2;
 
