@@ -1,6 +1,7 @@
 package io.vetcd.raft;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One entry of the replicated log. {@code index} is its position (dense, from 1), {@code term} the
@@ -33,6 +34,15 @@ public record Entry(long term, long index, Type type, byte[] data) {
   /** Payload bytes, what message size limits count. */
   public int size() {
     return data == null ? 0 : data.length;
+  }
+
+  /** The payload bytes of all of {@code entries}. */
+  public static long size(List<Entry> entries) {
+    long total = 0;
+    for (Entry e : entries) {
+      total += e.size();
+    }
+    return total;
   }
 
   @Override

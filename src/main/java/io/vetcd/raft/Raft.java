@@ -646,11 +646,7 @@ final class Raft {
     send(out(MessageType.APP).to(to).term(term).index(prevIndex).logTerm(prevTerm)
         .entries(ents).commit(log.committed()).build());
     if (!ents.isEmpty()) {
-      long bytes = 0;
-      for (Entry e : ents) {
-        bytes += e.size();
-      }
-      pr.sentEntries(ents.size(), ents.get(ents.size() - 1).index(), bytes);
+      pr.sentEntries(ents.size(), ents.get(ents.size() - 1).index(), Entry.size(ents));
     }
     return true;
   }

@@ -224,8 +224,8 @@ final class RaftLog {
       throw new IllegalArgumentException("append at " + ents.get(0).index() + " after " + lastIndex());
     }
     entries.addAll(ents);
-    memoryBytes += bytes(ents);
-    uncommittedBytes += bytes(ents); // after the last entry, so after the commit index
+    memoryBytes += Entry.size(ents);
+    uncommittedBytes += Entry.size(ents); // after the last entry, so after the commit index
   }
 
   /**
@@ -288,13 +288,13 @@ final class RaftLog {
           + ", last " + lastIndex() + ")");
     }
     List<Entry> superseded = entries.subList((int) (first - offset - 1), entries.size());
-    long supersededBytes = bytes(superseded);
+    long supersededBytes = Entry.size(superseded);
     memoryBytes -= supersededBytes;
     uncommittedBytes -= supersededBytes; // all after the commit index (checked above)
     superseded.clear();
     entries.addAll(ents);
-    memoryBytes += bytes(ents);
-    uncommittedBytes += bytes(ents);
+    memoryBytes += Entry.size(ents);
+    uncommittedBytes += Entry.size(ents);
     // The superseded entries are no longer ours: neither handed nor durable any more.
     handed = Math.min(handed, first - 1);
     persisted = Math.min(persisted, first - 1);
@@ -412,7 +412,7 @@ final class RaftLog {
   private void dropFromMemory(long index) {
     if (index > offset) {
       List<Entry> dropped = entries.subList(0, (int) (index - offset));
-      memoryBytes -= bytes(dropped);
+      memoryBytes -= Entry.size(dropped);
       dropped.clear();
       offset = index;
     }
@@ -421,14 +421,6 @@ final class RaftLog {
   /** The payload bytes of the entries not yet committed. */
   long uncommittedBytes() {
     return uncommittedBytes;
-  }
-
-  private static long bytes(List<Entry> ents) {
-    long total = 0;
-    for (Entry e : ents) {
-      total += e.size();
-    }
-    return total;
   }
 
   // ---- Ready bookkeeping ----

@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -86,6 +87,7 @@ final class ApplyThread implements AutoCloseable {
   private final Alarms alarms;
   private final FailStop failStop;
   private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
+  private final AtomicLong queuedBytes = new AtomicLong();
   private final Thread thread;
   /** Whether a physical compaction is under way: a step of it runs between batches (see run). */
   private boolean compacting;
@@ -105,8 +107,14 @@ final class ApplyThread implements AutoCloseable {
 
   void submit(List<Entry> committed) {
     if (!committed.isEmpty()) {
+      queuedBytes.addAndGet(Entry.size(committed));
       queue.add(new Committed(committed));
     }
+  }
+
+  /** The payload bytes of the entries submitted and not yet applied (see RaftVerticle's held acks). */
+  long queuedBytes() {
+    return queuedBytes.get();
   }
 
   /**
@@ -174,6 +182,7 @@ final class ApplyThread implements AutoCloseable {
       }
       alarms.committed(applied.alarms());
       watches.publish(applied.events(), applied.compactRevision());
+      queuedBytes.addAndGet(-Entry.size(entries));
       sink.applied(entries.get(entries.size() - 1).index());
     }
   }

@@ -79,6 +79,7 @@ final class RaftVerticle extends VerticleBase {
   private SnapshotTransfer snapshotTransfer;
   private Context context;
 
+  private final HeldAcks heldAcks = new HeldAcks();
   /** Whether a Ready is being persisted; the next one waits for it. */
   private boolean readyInFlight;
   /** The hard state last written with a sync (null: none yet in this process). */
@@ -484,9 +485,13 @@ final class RaftVerticle extends VerticleBase {
   }
 
   private void afterPersist(Ready rd, boolean applyCommitted) {
-    rd.messages().forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
     if (applyCommitted) {
       applyThread.submit(rd.committedEntries());
+    }
+    for (io.vetcd.raft.RaftMessage m : rd.messages()) {
+      if (!heldAcks.hold(m, applyThread.queuedBytes())) {
+        transport.send(m.to(), RaftCodec.encode(m));
+      }
     }
     node.advance(rd);
     term = node.term();
@@ -508,6 +513,7 @@ final class RaftVerticle extends VerticleBase {
   }
 
   private void onApplied(long index) {
+    heldAcks.release(applyThread.queuedBytes()).forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
     appliedIndex = Math.max(appliedIndex, index);
     reads.applied(appliedIndex);
     snapshots.applied(appliedIndex);

@@ -84,6 +84,31 @@ class RaftLoopPartsTest {
     assertEquals("etcdserver: too many requests", EtcdError.TOO_MANY_REQUESTS.exception().getMessage());
   }
 
+  // ---------------------------------------------------------------- HeldAcks
+
+  private static io.vetcd.raft.RaftMessage ack(long to, long index, boolean reject) {
+    return io.vetcd.raft.RaftMessage.builder(io.vetcd.raft.MessageType.APP_RESP).from(3).to(to).term(2).index(index)
+        .reject(reject).build();
+  }
+
+  @Test
+  void acksWaitWhileTheApplyIsBehindAndTheNewestGoesOnceItIsDownToHalf() {
+    HeldAcks acks = new HeldAcks();
+    long over = HeldAcks.HOLD_ABOVE_BYTES + 1;
+    assertFalse(acks.hold(ack(1, 10, false), HeldAcks.HOLD_ABOVE_BYTES), "at the bound: sent");
+    assertTrue(acks.hold(ack(1, 11, false), over));
+    assertFalse(acks.hold(ack(1, 11, true), over), "a rejection is never held (the leader must back up)");
+    assertFalse(acks.hold(io.vetcd.raft.RaftMessage.builder(io.vetcd.raft.MessageType.HEARTBEAT_RESP).from(3).to(1)
+        .term(2).build(), over), "heartbeat responses keep the follower active at the leader");
+    assertTrue(acks.hold(ack(1, 12, false), 0), "behind one already held: waits too, order kept");
+    assertEquals(List.of(), acks.release(HeldAcks.HOLD_ABOVE_BYTES / 2 + 1), "not yet down to half");
+    List<io.vetcd.raft.RaftMessage> released = acks.release(HeldAcks.HOLD_ABOVE_BYTES / 2);
+    assertEquals(1, released.size(), "the newest stands for all: acks are cumulative");
+    assertEquals(12, released.get(0).index());
+    assertEquals(List.of(), acks.release(0), "nothing twice");
+    assertFalse(acks.hold(ack(1, 13, false), 0));
+  }
+
   // ---------------------------------------------------------------- ReadIndexBatcher
 
   @Test
