@@ -5,13 +5,20 @@
 #     (both fsync every write before acknowledging it: etcd always does, vetcd always does);
 #   - runs each workload against each, alternating which goes first, RUNS times;
 #   - does the same for a single member, plus memory (RSS) after 1M keys and restart time;
+#   - scale (issue 21): puts of 1 KiB, 64 KiB and 1 MiB values, a member away during 400 MiB of writes,
+#     keyspaces of 1 and 4 GB; memory per member, the longest event-loop stall, leader changes;
 #   - writes bench/RESULTS.md: medians and the vetcd/etcd ratio per metric.
 # Usage: bench/compare.sh            (RUNS=3 by default; RUNS=1 for a quick look)
+#        SECTIONS="scale" bench/compare.sh   (any of: cluster single memory scale; all by default)
+#        SCALE_KEYSPACE_MIB="1024 4096" (the keyspaces the scale section grows; 8 GB of disk for 4 GB)
 # Needs: etcd and etcdctl 3.4 on PATH (apt-get install -y etcd-server etcd-client), java, mvn, python3.
 set -euo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$home"
 RUNS="${RUNS:-3}"
+SECTIONS="${SECTIONS:-cluster single memory scale}"
+SCALE_RUNS="${SCALE_RUNS:-2}"
+SCALE_KEYSPACE_MIB="${SCALE_KEYSPACE_MIB:-1024 4096}"
 KEYS_1M="${KEYS_1M:-1000000}"
 work="$(mktemp -d /tmp/vetcd-compare.XXXXXX)"
 raw="$work/raw.jsonl"
@@ -45,7 +52,8 @@ bench=(java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xms384m -Xmn256m -jar "$ho
 WARM_MAX="${WARM_MAX:-6}"
 
 # start_cluster KIND SIZE NAME: starts SIZE members of KIND (vetcd|etcd); sets ENDPOINTS (client URLs,
-# comma separated) and MEMBER_PIDS; waits until every member answers a linearizable read.
+# comma separated), MEMBER_PIDS and MEMBER_FLAGS (the last member's); waits until every member answers a
+# linearizable read. SNAPSHOT_COUNT, if set, replaces the --snapshot-count of 100,000.
 start_cluster() {
   local kind="$1" size="$2" name="$3"
   local initial="" i
@@ -63,7 +71,7 @@ start_cluster() {
       --listen-client-urls "http://127.0.0.1:${cports[i]}" --advertise-client-urls "http://127.0.0.1:${cports[i]}"
       --listen-peer-urls "http://127.0.0.1:${pports[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}"
       --initial-cluster "$initial" --initial-cluster-token "$name" --initial-cluster-state new
-      --snapshot-count 100000 --quota-backend-bytes 8589934592)
+      --snapshot-count "${SNAPSHOT_COUNT:-100000}" --quota-backend-bytes 8589934592)
     MEMBER_FLAGS=("${flags[@]}")
     launch "$kind" "$work/$name-m$i.log" "${flags[@]}"
     MEMBER_PIDS+=("$LAUNCHED")
@@ -249,10 +257,210 @@ memory_and_restart() {
   MEMBER_PIDS=("$rpid"); stop_cluster
 }
 
-compare_setup cluster 3
-compare_setup single 1
-memory_and_restart vetcd
-memory_and_restart etcd
+# ---- scale (issue 21) ----
+
+# anon_sampler_start NAME PIDS...: samples the anonymous memory (RssAnon: heap and native, not mapped
+# files) of each pid every 0.1 s in the background; anon_sampler_stop NAME prints the peak of each, in MiB.
+declare -A SAMPLERS
+anon_sampler_start() {
+  local name="$1"
+  shift
+  python3 -c '
+import signal, sys, time
+pids = sys.argv[1:]; peak = {p: 0 for p in pids}
+def done(*_):
+    print(" ".join(str(peak[p] // 1024) for p in pids)); sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+while True:
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("RssAnon:"):
+                    peak[p] = max(peak[p], int(line.split()[1]))
+        except OSError:
+            pass
+    time.sleep(0.1)
+' "$@" > "$work/anon.$name" &
+  SAMPLERS[$name]=$!
+}
+anon_sampler_stop() {
+  kill -TERM "${SAMPLERS[$1]}" 2>/dev/null || true
+  wait "${SAMPLERS[$1]}" 2>/dev/null || true
+  cat "$work/anon.$1"
+}
+
+# peak_rss_mib PIDS...: the largest VmHWM (peak resident set) among them, in MiB.
+peak_rss_mib() {
+  local p m=0 v
+  for p in "$@"; do
+    v=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$p/status" 2>/dev/null || echo 0)
+    ((v > m)) && m=$v
+  done
+  echo "$m"
+}
+
+# stalls_and_elections SYSTEM LOGS...: a JSON object with the longest event-loop stall in the logs (vetcd's
+# StallProbe; etcd has no event loop) and the leader changes after the first election (distinct terms
+# in which a leader was seen, less one).
+stalls_and_elections() {
+  local system="$1"
+  shift
+  python3 - "$system" "$@" <<'PY'
+import json, re, sys
+system, logs = sys.argv[1], sys.argv[2:]
+stall, terms = None, set()
+for path in logs:
+    for line in open(path, errors="replace"):
+        m = re.search(r"longest event-loop stall: (\d+) ms|stalled for (\d+) ms", line)
+        if m:
+            stall = max(stall or 0, int(m.group(1) or m.group(2)))
+        m = re.search(r"leader is now [0-9a-f]+ \(term (\d+)", line) or re.search(r"elected leader \S+ at term (\d+)", line)
+        if m:
+            terms.add(int(m.group(1)))
+print(json.dumps({"longest_stall_ms": stall, "leader_changes": max(len(terms) - 1, 0)}))
+PY
+}
+
+# record SETUP WORKLOAD SYSTEM ROUND RESULT-JSON [EXTRA-JSON]: one line of the raw results.
+record() {
+  python3 -c 'import json, sys; r = json.loads(sys.argv[5]); r.update(json.loads(sys.argv[6] or "{}")); print(json.dumps({"setup": sys.argv[1], "workload": sys.argv[2], "system": sys.argv[3], "round": int(sys.argv[4]), "result": r}))' \
+    "$1" "$2" "$3" "$4" "$5" "${6:-}" >> "$raw"
+}
+
+# scale_puts SYSTEM ROUND: a fresh 3-member cluster; unmeasured puts of each size, then puts of 1 KiB,
+# 64 KiB and 1 MiB values measured one after another, with each run's peak memory per member.
+scale_puts() {
+  local system="$1" round="$2" spec size total clients out
+  log "scale: $system puts of large values, round $round"
+  start_cluster "$system" 3 "$system-scale-puts-$round"
+  local ep="$ENDPOINTS"
+  local -a mp=("${MEMBER_PIDS[@]}")
+  "${bench[@]}" --endpoints="$ep" --no-progress --conns=4 --clients=16 put --total=3000 --val-size=65536 --key-space-size=3000 >>"$work/bench.log" 2>&1
+  "${bench[@]}" --endpoints="$ep" --no-progress --conns=4 --clients=16 put --total=5000 --val-size=1024 --key-space-size=5000 >>"$work/bench.log" 2>&1
+  for spec in "1024 20000 64" "65536 3000 16" "1048576 300 8"; do
+    read -r size total clients <<<"$spec"
+    anon_sampler_start puts "${mp[@]}"
+    if out=$("${bench[@]}" --endpoints="$ep" --json --no-progress --conns=4 --clients="$clients" put --total="$total" \
+        --val-size="$size" --key-space-size="$total" 2>>"$work/bench.log"); then
+      local anon
+      anon=$(anon_sampler_stop puts)
+      record scale "put-$size" "$system" "$round" "$out" \
+        "{\"peak_rss_mib\": $(peak_rss_mib "${mp[@]}"), \"peak_anon_mib\": $(tr ' ' '\n' <<<"$anon" | sort -n | tail -1)}"
+    else
+      anon_sampler_stop puts >/dev/null
+      log "scale: $system put-$size failed (see $work/bench.log)"
+    fi
+  done
+  stop_cluster
+  record scale puts-run "$system" "$round" "$(stalls_and_elections "$system" "$work/$system-scale-puts-$round"-m*.log)"
+  rm -rf "$work/data/$system-scale-puts-$round"
+}
+
+# hashkv_of ENDPOINT REV: the HashKV of one member at a revision (empty if it cannot answer yet).
+hashkv_of() {
+  timeout 5 etcdctl --endpoints="$1" --command-timeout=4s endpoint hashkv --rev="$2" -w json 2>/dev/null \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["HashKV"]["hash"])' 2>/dev/null || true
+}
+
+# scale_catchup SYSTEM ROUND: 3 members with --snapshot-count 100; member 3 stops while 400 values of
+# 1 MiB go through member 1, then restarts: the time until its HashKV equals member 1's at the same
+# revision, the peak anonymous memory of every member meanwhile, stalls and leader changes.
+scale_catchup() {
+  local system="$1" round="$2" name="$1-scale-catchup-$2"
+  log "scale: $system catch-up after 400 MiB, round $round"
+  # --snapshot-count 100: a member away is then far behind every snapshot point.
+  SNAPSHOT_COUNT=100 start_cluster "$system" 3 "$name"
+  local ep="$ENDPOINTS"
+  local -a eps flags3=("${MEMBER_FLAGS[@]}")
+  read -r -a eps <<<"${ep//,/ }"
+  kill -TERM "${MEMBER_PIDS[2]}"; wait "${MEMBER_PIDS[2]}" 2>/dev/null || true
+  local t0 t1
+  anon_sampler_start others "${MEMBER_PIDS[0]}" "${MEMBER_PIDS[1]}"
+  t0=$(date +%s%N)
+  "${bench[@]}" --endpoints="${eps[0]}" --no-progress --conns=1 --clients=4 put --total=400 --val-size=1048576 \
+    --key-space-size=400 --key-size=8 --sequential-keys >>"$work/bench.log" 2>&1
+  t1=$(date +%s%N)
+  local rev h1
+  rev=$(etcdctl --endpoints="${eps[0]}" put scale-probe x -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+  h1=$(hashkv_of "${eps[0]}" "$rev")
+  launch "$system" "$work/$name-m3.restart.log" "${flags3[@]}"
+  MEMBER_PIDS[2]=$LAUNCHED
+  anon_sampler_start lagging "$LAUNCHED"
+  local s0 s1 caught=false deadline=$((SECONDS + 300))
+  s0=$(date +%s%N)
+  while ((SECONDS < deadline)); do
+    if [ -n "$h1" ] && [ "$(hashkv_of "${eps[2]}" "$rev")" = "$h1" ]; then caught=true; break; fi
+    sleep 0.1
+  done
+  s1=$(date +%s%N)
+  local others lagging
+  others=$(anon_sampler_stop others)
+  lagging=$(anon_sampler_stop lagging)
+  stop_cluster
+  local extra
+  extra=$(stalls_and_elections "$system" "$work/$name"-m*.log)
+  record scale catchup-400mib "$system" "$round" \
+    "{\"caught_up\": $caught, \"catchup_s\": $(awk -v d=$((s1 - s0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"writes_s\": $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"peak_anon_mib\": $(tr ' ' '\n' <<<"$others $lagging" | sort -n | tail -1), \"peak_anon_lagging_mib\": $lagging}" \
+    "$extra"
+  rm -rf "$work/data/$name"
+}
+
+# scale_keyspace SYSTEM MIB: one member grown to MIB of live data (64 KiB values, distinct keys);
+# its RSS, HashKV time, then a restart timed from process start to the first linearizable read, and
+# the RSS right after it.
+scale_keyspace() {
+  local system="$1" mib="$2" name="$1-scale-keyspace-$2"
+  log "scale: $system keyspace of $mib MiB"
+  start_cluster "$system" 1 "$name"
+  local ep="$ENDPOINTS" pid="${MEMBER_PIDS[0]}"
+  local -a flags=("${MEMBER_FLAGS[@]}")
+  "${bench[@]}" --endpoints="$ep" --no-progress --conns=4 --clients=16 put --total=$((mib * 16)) --val-size=65536 \
+    --key-size=16 --sequential-keys --key-space-size=$((mib * 16)) >>"$work/bench.log" 2>&1
+  local rss rev h0 h1 size
+  rss=$(rss_kib "$pid")
+  rev=$(etcdctl --endpoints="$ep" put scale-probe x -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+  h0=$(date +%s%N); hashkv_of "$ep" "$rev" >/dev/null; h1=$(date +%s%N)
+  size=$(du -sm "$work/data/$name" | awk '{print $1}')
+  stop_cluster
+  local t0 t1
+  t0=$(date +%s%N)
+  launch "$system" "$work/$name-restart.log" "${flags[@]}"
+  local rpid="$LAUNCHED"
+  until etcdctl --endpoints="$ep" --dial-timeout=200ms --command-timeout=1s get ready-probe >/dev/null 2>&1; do
+    sleep 0.02
+  done
+  t1=$(date +%s%N)
+  record scale "keyspace-$mib" "$system" 1 \
+    "{\"rss_mib\": $((rss / 1024)), \"hashkv_ms\": $(((h1 - h0) / 1000000)), \"restart_ms\": $(((t1 - t0) / 1000000)), \"rss_after_restart_mib\": $(($(rss_kib "$rpid") / 1024)), \"data_dir_mib\": $size}"
+  MEMBER_PIDS=("$rpid"); stop_cluster
+  rm -rf "$work/data/$name"
+}
+
+scale() {
+  local round mib
+  for ((round = 1; round <= SCALE_RUNS; round++)); do
+    if ((round % 2 == 1)); then
+      scale_puts vetcd "$round"; scale_puts etcd "$round"
+      scale_catchup vetcd "$round"; scale_catchup etcd "$round"
+    else
+      scale_puts etcd "$round"; scale_puts vetcd "$round"
+      scale_catchup etcd "$round"; scale_catchup vetcd "$round"
+    fi
+  done
+  for mib in $SCALE_KEYSPACE_MIB; do
+    scale_keyspace vetcd "$mib"; scale_keyspace etcd "$mib"
+  done
+}
+
+for section in $SECTIONS; do
+  case "$section" in
+    cluster) compare_setup cluster 3 ;;
+    single) compare_setup single 1 ;;
+    memory) memory_and_restart vetcd; memory_and_restart etcd ;;
+    scale) scale ;;
+    *) log "unknown section $section (cluster single memory scale)"; exit 2 ;;
+  esac
+done
 
 log "writing bench/RESULTS.md"
 python3 "$home/bench/results.py" "$raw" "$home/bench/RESULTS.md"

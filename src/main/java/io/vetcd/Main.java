@@ -58,6 +58,7 @@ public final class Main {
     if (!vertx.isNativeTransportEnabled()) {
       log.info("network transport: Java NIO (epoll unavailable: {})", vertx.unavailableNativeTransportCause());
     }
+    io.vetcd.server.StallProbe stalls = io.vetcd.server.StallProbe.start(vertx);
     AtomicReference<LocalMember> started = new AtomicReference<>();
     CountDownLatch stopped = new CountDownLatch(1);
     // A stop that was asked for exits with status 0: process managers report other codes as crashes.
@@ -72,6 +73,7 @@ public final class Main {
         if (member != null) {
           member.close();
         }
+        stalls.close();
         vertx.close().await(1, TimeUnit.SECONDS);
       } catch (Exception e) {
         log.warn("shutdown did not finish cleanly: {}", e.toString());

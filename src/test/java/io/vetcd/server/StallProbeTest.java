@@ -1,0 +1,37 @@
+package io.vetcd.server;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class StallProbeTest {
+
+  @Test
+  void aLoopHeldByATaskIsSeenStalledAtLeastThatLong() throws Exception {
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+    try (StallProbe probe = StallProbe.start(vertx)) {
+      CountDownLatch held = new CountDownLatch(1);
+      long holdMs = 3 * StallProbe.WARN_MS;
+      vertx.getOrCreateContext().runOnContext(v -> {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMs);
+        while (System.nanoTime() < until) {
+          Thread.onSpinWait(); // the loop is busy: its probe cannot run
+        }
+        held.countDown();
+      });
+      assertTrue(held.await(10, TimeUnit.SECONDS));
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      // The probe's next run after the hold measures it (less one period it was not yet due).
+      while (probe.longestMs() < holdMs - StallProbe.PERIOD_MS && System.nanoTime() < deadline) {
+        Thread.sleep(5);
+      }
+      assertTrue(probe.longestMs() >= holdMs - StallProbe.PERIOD_MS, "longest stall " + probe.longestMs() + " ms");
+    } finally {
+      vertx.close().await();
+    }
+  }
+}
