@@ -80,12 +80,26 @@ final class RaftLog {
     this(snapshot, restored, committed, applied, LogStorage.NONE);
   }
 
-  /** As above, with the storage that serves entries once they leave memory. */
+  /**
+   * As above, with the storage that serves entries once they leave memory. The restored entries may
+   * start after {@code snapshot.index + 1}: a restart loads only what is not applied yet (and the last
+   * entry), and the storage serves those before.
+   */
   RaftLog(Snapshot snapshot, List<Entry> restored, long committed, long applied, LogStorage storage) {
     this.snapshot = snapshot;
-    this.offset = snapshot.index();
     this.storage = storage;
     long expect = snapshot.index() + 1;
+    for (Entry e : restored) {
+      if (e.index() > snapshot.index()) {
+        expect = e.index();
+        break;
+      }
+    }
+    if (expect > snapshot.index() + 1 && storage == LogStorage.NONE) {
+      throw new IllegalArgumentException("restored entries start at " + expect + ", after snapshot "
+          + snapshot.index() + " + 1, with no storage to read those before from");
+    }
+    this.offset = expect - 1;
     for (Entry e : restored) {
       if (e.index() <= snapshot.index()) {
         continue;
@@ -109,6 +123,10 @@ final class RaftLog {
     long a = Math.max(applied, snapshot.index());
     if (a > c) {
       throw new IllegalArgumentException("applied " + a + " beyond commit " + c);
+    }
+    if (offset > a) {
+      throw new IllegalArgumentException("restored entries start at " + (offset + 1) + ", after applied " + a
+          + " + 1: the entries not applied yet must be in memory");
     }
     this.applied = a;
     this.handed = lastIndex();

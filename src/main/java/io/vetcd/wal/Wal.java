@@ -87,13 +87,14 @@ public final class Wal implements AutoCloseable {
 
   /**
    * What a restart finds: the newest hard state, the newest snapshot point (null if none), the log's
-   * live entries after it in index order, and the member's identity (null: a new member).
+   * live entries after it in index order (those after the index asked for), the member's identity
+   * (null: a new member), and the index of the last live entry after the point (0: none).
    */
-  public record Replay(HardState hardState, Snapshot snapshot, List<Entry> entries, Identity identity) {
-    public long lastIndex() {
-      return entries.isEmpty() ? 0 : entries.get(entries.size() - 1).index();
-    }
-  }
+  public record Replay(HardState hardState, Snapshot snapshot, List<Entry> entries, Identity identity,
+      long lastIndex) {}
+
+  /** What an entry read at open holds instead of its payload (see {@link #opened}). */
+  private static final byte[] PAYLOAD_LEFT_IN_FILE = new byte[0];
 
   /**
    * A log file is left for the next one once this much was written to it. Syncing a memory-mapped
@@ -164,6 +165,12 @@ public final class Wal implements AutoCloseable {
   private long bytesWritten;
   private int cycleWritten = Integer.MIN_VALUE;
   private Path fileWritten;
+  /**
+   * The records read at open, entry payloads left out (a log of gigabytes would be a heap of gigabytes),
+   * while nothing has been appended since: a replay reads them, and the payloads it needs through
+   * {@link #storage}, instead of reading every file again. Null once anything changed.
+   */
+  private Resolved opened;
   /** The file large payloads are being written into with pwrite, and its channel. */
   private Path payloadFile;
   private FileChannel payloadChannel;
@@ -220,7 +227,7 @@ public final class Wal implements AutoCloseable {
       Files.createDirectories(dir);
       refuseOldLayout(dir);
       dropUnwrittenFiles(dir, options.syncer());
-      List<GenerationScan> scans = scanAll(dir, options.rollCycle());
+      List<GenerationScan> scans = scanAll(dir, options.rollCycle(), Long.MAX_VALUE);
       Resolved resolved = resolve(scans, true);
       GenerationScan last = null;
       for (GenerationScan s : scans) {
@@ -253,6 +260,7 @@ public final class Wal implements AutoCloseable {
       }
       wal.lastHardState = state.hardState.isEmpty() ? null : state.hardState;
       wal.identity = state.identity;
+      wal.opened = resolved;
       if (removed) {
         LOG.debug("removed log generations that held no record");
       }
@@ -475,6 +483,7 @@ public final class Wal implements AutoCloseable {
     if (appender != null) {
       return;
     }
+    opened = null; // the log changes from here on
     try {
       Files.createDirectories(generationDir);
     } catch (IOException e) {
@@ -632,6 +641,7 @@ public final class Wal implements AutoCloseable {
    */
   public int release(long snapshotIndex) {
     int deleted = 0;
+    opened = null;
     positions.releaseUpTo(snapshotIndex); // before the files go: the storage no longer looks there
     try {
       for (var it = lastIndexByGeneration.entrySet().iterator(); it.hasNext(); ) {
@@ -727,8 +737,43 @@ public final class Wal implements AutoCloseable {
    * Throws {@link WalException} if the log is damaged anywhere but in a torn tail.
    */
   public Replay replay(long after) {
-    State state = replay(resolve(scanAll(dir, options.rollCycle()), false), after);
-    return new Replay(state.hardState, state.snapshot, state.entries(), state.identity);
+    Resolved read = opened;
+    State state = replay(read != null ? read : resolve(scanAll(dir, options.rollCycle(), after), false), after);
+    List<Entry> entries = state.entries();
+    if (read != null && !entries.isEmpty()) {
+      entries = readPayloads(entries);
+    }
+    long point = state.snapshot == null ? 0 : state.snapshot.index();
+    return new Replay(state.hardState, state.snapshot, entries, state.identity,
+        state.lastEntry > point ? state.lastEntry : 0);
+  }
+
+  /** The entries (read at open without their payloads) read again, whole, from the files. */
+  private List<Entry> readPayloads(List<Entry> heads) {
+    long first = heads.get(0).index();
+    long last = heads.get(heads.size() - 1).index();
+    List<Entry> whole = new ArrayList<>(heads.size());
+    try {
+      while (whole.size() < heads.size()) {
+        List<Entry> read = storage.entries(first + whole.size(), last, Long.MAX_VALUE);
+        if (read.isEmpty()) {
+          throw new WalException("the log files no longer hold entry " + (first + whole.size())
+              + ", which they held when the log was opened");
+        }
+        whole.addAll(read);
+      }
+    } finally {
+      storage.closeTailers(); // made on this thread; the Raft loop reads on its own
+    }
+    for (int i = 0; i < heads.size(); i++) {
+      Entry h = heads.get(i);
+      Entry w = whole.get(i);
+      if (w.index() != h.index() || w.term() != h.term()) {
+        throw new WalException("entry " + h.index() + " read back from the log files is " + w.index() + "/"
+            + w.term() + ", not what was read at open (term " + h.term() + ")");
+      }
+    }
+    return whole;
   }
 
   /** One record read, where it was read (Chronicle's index, which holds the file's cycle). */
@@ -773,13 +818,14 @@ public final class Wal implements AutoCloseable {
     }
   }
 
-  private static List<GenerationScan> scanAll(Path dir, RollCycle rollCycle) {
+  /** Reads every generation; entry payloads at or below {@code payloadsAfter} are not kept. */
+  private static List<GenerationScan> scanAll(Path dir, RollCycle rollCycle, long payloadsAfter) {
     List<GenerationScan> scans = new ArrayList<>();
     try (var entries = Files.list(dir)) {
       for (Path g : entries.filter(Files::isDirectory).sorted().toList()) {
         String name = g.getFileName().toString();
         if (name.matches("\\d{10}")) {
-          scans.add(scan(new GenerationScan(Long.parseLong(name), g, rollCycle)));
+          scans.add(scan(new GenerationScan(Long.parseLong(name), g, rollCycle), payloadsAfter));
         }
       }
     } catch (IOException e) {
@@ -789,7 +835,7 @@ public final class Wal implements AutoCloseable {
     return scans;
   }
 
-  private static GenerationScan scan(GenerationScan scan) {
+  private static GenerationScan scan(GenerationScan scan, long payloadsAfter) {
     try (SingleChronicleQueue q = queue(scan.dir, scan.rollCycle, SystemTimeProvider.INSTANCE);
          ExcerptTailer tailer = q.createTailer()) {
       while (true) {
@@ -810,7 +856,13 @@ public final class Wal implements AutoCloseable {
           continue; // nothing after a bad record counts; read on only to reach the end
         }
         try {
-          scan.valid.add(new Read(index, WalRecord.decode(raw)));
+          WalRecord record = WalRecord.decode(raw); // the checksum covers the payload: checked, then dropped
+          if (record instanceof WalRecord.EntryRecord er && er.entry().index() <= payloadsAfter
+              && er.entry().size() > 0) {
+            Entry e = er.entry();
+            record = new WalRecord.EntryRecord(new Entry(e.term(), e.index(), e.type(), PAYLOAD_LEFT_IN_FILE));
+          }
+          scan.valid.add(new Read(index, record));
         } catch (WalRecord.BadRecord e) {
           scan.bad = e.getMessage();
           scan.badIndex = index;
@@ -932,7 +984,8 @@ public final class Wal implements AutoCloseable {
    * including those at or below the snapshot point that the files still hold (the log is cut thousands
    * of entries before a point, so that a follower behind can catch up from them).
    */
-  private record State(HardState hardState, Snapshot snapshot, List<Located> located, Identity identity) {
+  private record State(HardState hardState, Snapshot snapshot, List<Located> located, Identity identity,
+      long lastEntry) {
     /** The entries after the snapshot point: what a restart replays. */
     List<Entry> entries() {
       long point = snapshot == null ? 0 : snapshot.index();
@@ -948,6 +1001,7 @@ public final class Wal implements AutoCloseable {
     HardState state = HardState.EMPTY;
     Snapshot snapshot = null;
     Identity identity = null;
+    long lastEntry = 0; // the index of the last live entry, whether or not it is kept (after)
     for (GenerationScan s : resolved.scans()) {
       long last = resolved.lastAccepted().get(s.generation);
       for (Read read : s.valid) {
@@ -963,9 +1017,11 @@ public final class Wal implements AutoCloseable {
           snapshot = p.point();
           if (p.replace()) {
             entries.clear(); // a snapshot from the leader voids the whole log before it
+            lastEntry = 0;
           }
         } else if (record instanceof WalRecord.EntryRecord er) {
           Entry e = er.entry();
+          lastEntry = e.index(); // it supersedes every record at or above its index
           // Drop what this record supersedes: everything kept with an index >= its own.
           while (!entries.isEmpty() && entries.get(entries.size() - 1).entry().index() >= e.index()) {
             entries.remove(entries.size() - 1);
@@ -976,7 +1032,7 @@ public final class Wal implements AutoCloseable {
         }
       }
     }
-    return new State(state, snapshot, entries, identity);
+    return new State(state, snapshot, entries, identity, lastEntry);
   }
 
   private static String generationName(long generation) {

@@ -133,6 +133,15 @@ final class WalStorage implements LogStorage {
   }
 
   /** Closes the older generations' queues (at the log's close: nothing reads any more). */
+  /**
+   * Closes the tailers, which belong to the thread that made them: after the restart's own reads (on
+   * the thread that opens the member), the Raft loop makes its own.
+   */
+  synchronized void closeTailers() {
+    tailers.values().forEach(WalStorage::closeQuietly);
+    tailers.clear();
+  }
+
   synchronized void close() {
     closed = true;
     olderQueues.values().forEach(WalStorage::closeQuietly);

@@ -149,6 +149,25 @@ class RaftLogTest {
   }
 
   @Test
+  void aRestartMayLoadOnlyTheEntriesNotAppliedAndTheStorageServesTheRest() {
+    List<Entry> ents = log(1, 1, 2, 2, 3, 3);
+    ListStorage storage = new ListStorage(ents);
+    RaftLog l = new RaftLog(Snapshot.EMPTY, ents.subList(4, 6), 6, 4, storage);
+    assertEquals(5, l.firstInMemory());
+    assertEquals(6, l.lastIndex());
+    assertEquals(1, l.firstIndex());
+    assertEquals(2, l.term(3), "terms of entries left in the files come from the storage");
+    assertEquals(List.of("2@1", "3@2", "4@2"), positions(l.entriesFrom(2, 10, Long.MAX_VALUE)),
+        "a follower behind is served from the storage up to the first in memory");
+    assertEquals(List.of("5@3", "6@3"), positions(l.entriesFrom(5, 10, Long.MAX_VALUE)));
+    assertEquals(3, storage.read);
+    assertThrows(IllegalArgumentException.class, () -> new RaftLog(Snapshot.EMPTY, ents.subList(4, 6), 6, 4,
+        LogStorage.NONE), "with nothing to read the others from");
+    assertThrows(IllegalArgumentException.class, () -> new RaftLog(Snapshot.EMPTY, ents.subList(4, 6), 6, 3,
+        storage), "entry 4 is not applied yet: it must be in memory");
+  }
+
+  @Test
   void trimmedEntriesAreServedFromTheStorageUntilTheFirstInMemory() {
     List<Entry> ents = log(1, 1, 2, 2, 3, 3);
     ListStorage storage = new ListStorage(ents);

@@ -92,6 +92,43 @@ class WalTest {
   }
 
   @Test
+  void aReopenedLogReplaysWithoutReadingTheFilesAgainAndLoadsOnlyThePayloadsAskedFor() {
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(new Wal.Identity(7, 8, new byte[] {1}));
+      for (int i = 1; i <= 5; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.append(new HardState(1, 0, 4));
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      Wal.Replay state = wal.replay(Long.MAX_VALUE);
+      assertEquals(List.of(), state.entries(), "no entry asked for");
+      assertEquals(5, state.lastIndex());
+      assertEquals(new HardState(1, 0, 4), state.hardState());
+      assertEquals(8, state.identity().memberId());
+      assertEquals(List.of("1/4/NORMAL/e4", "1/5/NORMAL/e5"), render(wal.replay(3).entries()),
+          "payloads read back from the files: the open kept none");
+      assertEquals(List.of("1/1/NORMAL/e1", "1/2/NORMAL/e2", "1/3/NORMAL/e3", "1/4/NORMAL/e4", "1/5/NORMAL/e5"),
+          render(wal.replay(0).entries()));
+      // The Raft loop reads the files on a thread of its own (Chronicle's tailers belong to one thread).
+      var raftLoop = java.util.concurrent.Executors.newSingleThreadExecutor();
+      try {
+        assertEquals(List.of("1/2/NORMAL/e2", "1/3/NORMAL/e3"),
+            render(raftLoop.submit(() -> wal.storage().entries(2, 3, Long.MAX_VALUE)).get()));
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      } finally {
+        raftLoop.shutdown();
+      }
+      wal.append(entry(2, 5, "e5'"));
+      wal.sync();
+      assertEquals(List.of("1/4/NORMAL/e4", "2/5/NORMAL/e5'"), render(wal.replay(3).entries()),
+          "after an append: the files read again");
+    }
+  }
+
+  @Test
   void replayAfterAnIndexSkipsAppliedEntries() {
     try (Wal wal = Wal.open(dir)) {
       for (int i = 1; i <= 5; i++) {
