@@ -11,6 +11,7 @@
 # Usage: bench/compare.sh            (RUNS=3 by default; RUNS=1 for a quick look)
 #        SECTIONS="scale" bench/compare.sh   (any of: cluster single memory scale; all by default)
 #        SCALE_KEYSPACE_MIB="1024 4096" (the keyspaces the scale section grows; 8 GB of disk for 4 GB)
+#        SCALE_PARTS="puts catchup keyspace" (the parts of the scale section to run)
 # Needs: etcd and etcdctl 3.4 on PATH (apt-get install -y etcd-server etcd-client), java, mvn, python3.
 set -euo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,7 @@ RUNS="${RUNS:-3}"
 SECTIONS="${SECTIONS:-cluster single memory scale}"
 SCALE_RUNS="${SCALE_RUNS:-2}"
 SCALE_KEYSPACE_MIB="${SCALE_KEYSPACE_MIB:-1024 4096}"
+SCALE_PARTS="${SCALE_PARTS:-puts catchup keyspace}"
 KEYS_1M="${KEYS_1M:-1000000}"
 work="$(mktemp -d /tmp/vetcd-compare.XXXXXX)"
 raw="$work/raw.jsonl"
@@ -437,19 +439,22 @@ scale_keyspace() {
 }
 
 scale() {
-  local round mib
+  local round mib part
   for ((round = 1; round <= SCALE_RUNS; round++)); do
-    if ((round % 2 == 1)); then
-      scale_puts vetcd "$round"; scale_puts etcd "$round"
-      scale_catchup vetcd "$round"; scale_catchup etcd "$round"
-    else
-      scale_puts etcd "$round"; scale_puts vetcd "$round"
-      scale_catchup etcd "$round"; scale_catchup vetcd "$round"
-    fi
+    for part in puts catchup; do
+      [[ " $SCALE_PARTS " == *" $part "* ]] || continue
+      if ((round % 2 == 1)); then
+        "scale_$part" vetcd "$round"; "scale_$part" etcd "$round"
+      else
+        "scale_$part" etcd "$round"; "scale_$part" vetcd "$round"
+      fi
+    done
   done
-  for mib in $SCALE_KEYSPACE_MIB; do
-    scale_keyspace vetcd "$mib"; scale_keyspace etcd "$mib"
-  done
+  if [[ " $SCALE_PARTS " == *" keyspace "* ]]; then
+    for mib in $SCALE_KEYSPACE_MIB; do
+      scale_keyspace vetcd "$mib"; scale_keyspace etcd "$mib"
+    done
+  fi
 }
 
 for section in $SECTIONS; do
