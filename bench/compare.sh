@@ -301,8 +301,8 @@ peak_rss_mib() {
   echo "$m"
 }
 
-# stalls_and_elections SYSTEM LOGS...: a JSON object with the longest event-loop stall in the logs (vetcd's
-# StallProbe; etcd has no event loop) and the leader changes after the first election (distinct terms
+# stalls_and_elections SYSTEM LOGS...: a JSON object with the longest event-loop stall since the members
+# served clients (vetcd's StallProbe, logged at exit; etcd has no event loop) and the leader changes after the first election (distinct terms
 # in which a leader was seen, less one).
 stalls_and_elections() {
   local system="$1"
@@ -313,9 +313,9 @@ system, logs = sys.argv[1], sys.argv[2:]
 stall, terms = None, set()
 for path in logs:
     for line in open(path, errors="replace"):
-        m = re.search(r"longest event-loop stall: (\d+) ms|stalled for (\d+) ms", line)
+        m = re.search(r"longest event-loop stall since serving clients: (\d+) ms", line)
         if m:
-            stall = max(stall or 0, int(m.group(1) or m.group(2)))
+            stall = max(stall or 0, int(m.group(1)))
         m = re.search(r"leader is now [0-9a-f]+ \(term (\d+)", line) or re.search(r"elected leader \S+ at term (\d+)", line)
         if m:
             terms.add(int(m.group(1)))

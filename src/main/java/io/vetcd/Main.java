@@ -96,6 +96,7 @@ public final class Main {
       System.exit(1);
       return;
     }
+    stalls.serving();
     log.info("vetcd ready to serve client requests");
     stopped.await();
   }

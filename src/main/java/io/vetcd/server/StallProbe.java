@@ -15,8 +15,9 @@ import org.slf4j.LoggerFactory;
  * Measures how long each event loop could not run anything: a task due every {@link #PERIOD_MS} that
  * notes how late it ran. A stall is whatever held the loop (a long task on it, a GC pause, a CPU the
  * loop did not get); Vert.x's blocked-thread checker sees only the first and only past seconds. Every
- * stall over {@link #WARN_MS} is logged with its loop, and the longest one of the process at close:
- * the benchmark's "longest event-loop stall" reads them from the log.
+ * stall over {@link #WARN_MS} is logged with its loop, and at close the longest one since the member
+ * began serving clients, and the longest before (start-up: class loading, the JIT, replay), apart:
+ * the benchmark's "longest event-loop stall" reads the first from the log.
  */
 public final class StallProbe implements AutoCloseable {
 
@@ -26,6 +27,8 @@ public final class StallProbe implements AutoCloseable {
 
   private final List<ScheduledFuture<?>> ticks = new ArrayList<>();
   private final AtomicLong longestNanos = new AtomicLong();
+  /** The longest stall before {@link #serving()} (-1: not serving yet). */
+  private volatile long longestStartingNanos = -1;
 
   private StallProbe() {}
 
@@ -40,15 +43,25 @@ public final class StallProbe implements AutoCloseable {
     return probe;
   }
 
-  /** The longest stall seen so far, in milliseconds. */
+  /** The longest stall seen so far (since {@link #serving()} once called), in milliseconds. */
   public long longestMs() {
     return TimeUnit.NANOSECONDS.toMillis(longestNanos.get());
+  }
+
+  /** The member serves clients from now on: stalls are counted apart from those of the start-up. */
+  public void serving() {
+    longestStartingNanos = longestNanos.getAndSet(0);
   }
 
   @Override
   public void close() {
     ticks.forEach(t -> t.cancel(false));
-    LOG.info("longest event-loop stall: {} ms", longestMs());
+    if (longestStartingNanos < 0) {
+      LOG.info("longest event-loop stall while starting: {} ms", longestMs());
+    } else {
+      LOG.info("longest event-loop stall since serving clients: {} ms (while starting: {} ms)", longestMs(),
+          TimeUnit.NANOSECONDS.toMillis(longestStartingNanos));
+    }
   }
 
   private final class Tick implements Runnable {

@@ -30,6 +30,8 @@ class StallProbeTest {
         Thread.sleep(5);
       }
       assertTrue(probe.longestMs() >= holdMs - StallProbe.PERIOD_MS, "longest stall " + probe.longestMs() + " ms");
+      probe.serving();
+      assertTrue(probe.longestMs() < holdMs - StallProbe.PERIOD_MS, "counted apart once serving: " + probe.longestMs());
     } finally {
       vertx.close().await();
     }
