@@ -76,6 +76,52 @@ class PeerTransportTest {
   }
 
   @Test
+  void framesCutAnywhereByTheNetworkArriveWhole() throws Exception {
+    // Length, header and body cut in pieces of 1 to 7 bytes, one piece per write: the receiver gathers
+    // each frame across reads, whatever falls where.
+    int port = freePort();
+    List<byte[]> got = new CopyOnWriteArrayList<>();
+    Map<Long, List<String>> urls = Map.of(1L, List.of("http://127.0.0.1:1"), 2L, List.of("http://127.0.0.1:" + port));
+    CompletableFuture<Void> listening = new CompletableFuture<>();
+    vertx.runOnContext(v -> new PeerTransport(vertx, CLUSTER, 2, urls, tmp.resolve("in"),
+        new Receiver(got::add, new AtomicInteger())).listen(List.of("http://127.0.0.1:" + port))
+        .onComplete(ar -> listening.complete(null)));
+    listening.get(10, TimeUnit.SECONDS);
+    Random random = new Random(9);
+    List<byte[]> sent = List.of(new byte[0], new byte[] {7}, new byte[300], new byte[70_000]);
+    sent.forEach(random::nextBytes);
+    java.io.ByteArrayOutputStream stream = new java.io.ByteArrayOutputStream();
+    for (byte[] payload : sent) {
+      java.nio.ByteBuffer frame = java.nio.ByteBuffer.allocate(4 + 17 + payload.length);
+      frame.putInt(17 + payload.length).put(PeerTransport.MESSAGE).putLong(CLUSTER).putLong(1).put(payload);
+      stream.write(frame.array());
+    }
+    byte[] bytes = stream.toByteArray();
+    try (Socket socket = new Socket("127.0.0.1", port)) {
+      socket.setTcpNoDelay(true);
+      var out = socket.getOutputStream();
+      int at = 0;
+      for (int piece = 1; at < bytes.length; piece = piece % 7 + 1) {
+        int n = Math.min(at < 1000 ? piece : 4096, bytes.length - at); // small pieces over the first frames
+        out.write(bytes, at, n);
+        out.flush();
+        at += n;
+        if (at < 1000) {
+          Thread.sleep(1); // a write of its own, most often a read of its own at the other end
+        }
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (got.size() < sent.size()) {
+        assertTrue(System.nanoTime() < deadline, "got " + got.size() + " of " + sent.size());
+        Thread.sleep(10);
+      }
+    }
+    for (int i = 0; i < sent.size(); i++) {
+      assertArrayEquals(sent.get(i), got.get(i), "frame " + i);
+    }
+  }
+
+  @Test
   void largeAndSmallFramesOfOneTurnArriveWholeAndInOrder() throws Exception {
     int port = freePort();
     List<byte[]> got = new CopyOnWriteArrayList<>();
