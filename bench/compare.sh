@@ -467,7 +467,27 @@ for section in $SECTIONS; do
   esac
 done
 
+# Sections not run this time keep their figures from the run recorded before (RESULTS.md says which).
+carried=""
+for section in cluster single memory scale; do
+  [[ " $SECTIONS " == *" $section "* ]] || carried+="${carried:+ }$section"
+done
+if [ -n "$carried" ] && [ -f "$home/bench/results-raw.jsonl" ]; then
+  python3 - "$home/bench/results-raw.jsonl" "$raw" "$carried" <<'PY'
+import json, sys
+old, raw, carried = sys.argv[1], sys.argv[2], sys.argv[3].split()
+def section(r):
+    if r["setup"] == "scale":
+        return "scale"
+    if r["workload"] == "memory-1m":
+        return "memory"
+    return "cluster" if r["setup"].startswith("cluster") else "single"
+kept = [line for line in open(old) if line.strip() and section(json.loads(line)) in carried]
+with open(raw, "a") as f:
+    f.writelines(kept)
+PY
+fi
 log "writing bench/RESULTS.md"
-python3 "$home/bench/results.py" "$raw" "$home/bench/RESULTS.md"
+CARRIED="$carried" python3 "$home/bench/results.py" "$raw" "$home/bench/RESULTS.md"
 cp "$raw" "$home/bench/results-raw.jsonl"
 log "done: bench/RESULTS.md"

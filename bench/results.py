@@ -125,6 +125,15 @@ def main(raw_path, out_path):
         f"each figure is the median of {rounds} run(s). The machine is shared and noisy: read the ratios, "
         "not the absolute numbers. Ratio = vetcd / etcd; for latencies and memory lower is better.",
         "",
+    ]
+    carried = os.environ.get("CARRIED", "").split()
+    if carried:
+        lines += [
+            f"This run measured only some sections; the rows of {', '.join(carried)} are carried over from the "
+            "run recorded before it (`bench/results-raw.jsonl`), on an earlier commit.",
+            "",
+        ]
+    lines += [
         "| metric | vetcd | etcd | vetcd/etcd | target | met |",
         "|---|---:|---:|---:|---|---|",
     ]
