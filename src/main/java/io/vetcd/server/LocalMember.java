@@ -184,11 +184,14 @@ public final class LocalMember {
     // core where the log ends); the files serve the others to a follower that needs them. Loading the
     // whole log made a restart's heap as large as the log (4.5 GB of RSS after a restart with 4 GB).
     long lastIndex = Math.max(snapshotIndex, replay.lastIndex());
-    long loadAfter = lastIndex > snapshotIndex ? Math.max(snapshotIndex, Math.min(applied, lastIndex - 1)) : snapshotIndex;
+    long loadAfter = lastIndex > snapshotIndex
+        ? Math.max(snapshotIndex, Math.min(applied, lastIndex - 1))
+        : snapshotIndex;
     List<io.vetcd.raft.Entry> entries = wal.replay(loadAfter).entries();
     RaftNode node = new RaftNode(raftConfig, replay.hardState(), replay.snapshot(), entries, applied,
         new ReadBackStorage(wal.storage(), failStop));
-    LOG.info("member {} ({}) of cluster {}: {} log entries after the snapshot point ({} loaded), applied index {}, term {}",
+    LOG.info("member {} ({}) of cluster {}: {} log entries after the snapshot point ({} loaded), applied index {}, "
+        + "term {}",
         Long.toHexString(self), config.name(), Long.toHexString(cluster.getClusterId()),
         lastIndex - snapshotIndex, entries.size(), applied, replay.hardState().term());
     Map<Long, List<String>> peerUrls = new LinkedHashMap<>();
