@@ -267,12 +267,12 @@ declare -A SAMPLERS
 anon_sampler_start() {
   local name="$1"
   shift
+  # The peaks are rewritten after every sample: the file holds them whenever the sampler is stopped.
+  rm -f "$work/anon.$name"
   python3 -c '
-import signal, sys, time
-pids = sys.argv[1:]; peak = {p: 0 for p in pids}
-def done(*_):
-    print(" ".join(str(peak[p] // 1024) for p in pids)); sys.exit(0)
-signal.signal(signal.SIGTERM, done)
+import sys, time
+out, pids = sys.argv[1], sys.argv[2:]
+peak = {p: 0 for p in pids}
 while True:
     for p in pids:
         try:
@@ -281,14 +281,17 @@ while True:
                     peak[p] = max(peak[p], int(line.split()[1]))
         except OSError:
             pass
+    with open(out + ".tmp", "w") as f:
+        f.write(" ".join(str(peak[p] // 1024) for p in pids) + "\n")
+    __import__("os").replace(out + ".tmp", out)
     time.sleep(0.1)
-' "$@" > "$work/anon.$name" &
+' "$work/anon.$name" "$@" &
   SAMPLERS[$name]=$!
 }
 anon_sampler_stop() {
   kill -TERM "${SAMPLERS[$1]}" 2>/dev/null || true
   wait "${SAMPLERS[$1]}" 2>/dev/null || true
-  cat "$work/anon.$1"
+  cat "$work/anon.$1" 2>/dev/null || echo 0
 }
 
 # peak_rss_mib PIDS...: the largest VmHWM (peak resident set) among them, in MiB.
