@@ -228,6 +228,20 @@ compare_setup() {
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# restart_timed KIND LOG ENDPOINT FLAGS...: launches a stopped member again (same flags, same data dir;
+# a restarted member ignores --initial-cluster); RESTART_MS is the time from process start to its first
+# successful linearizable read; its pid in LAUNCHED.
+restart_timed() {
+  local kind="$1" logfile="$2" ep="$3" t0
+  shift 3
+  t0=$(date +%s%N)
+  launch "$kind" "$logfile" "$@"
+  until etcdctl --endpoints="$ep" --dial-timeout=200ms --command-timeout=1s get ready-probe >/dev/null 2>&1; do
+    sleep 0.02
+  done
+  RESTART_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
 # memory_and_restart SYSTEM: one member, 1M keys (64-byte keys, 256-byte values) loaded in txns of
 # 100 puts; RSS after the load; then a restart, timed from process start to the first successful
 # linearizable read.
@@ -244,18 +258,11 @@ memory_and_restart() {
   keys=$(etcdctl --endpoints="$ep" get "" --from-key --limit=1 -w json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count",0))')
   local rss
   rss=$(rss_kib "$pid")
-  # Restart: same flags, same data dir (a restarted member ignores --initial-cluster).
   stop_cluster
-  local t0 t1
-  t0=$(date +%s%N)
-  launch "$system" "$work/$system-restart.log" "${flags[@]}"
+  restart_timed "$system" "$work/$system-restart.log" "$ep" "${flags[@]}"
   local rpid="$LAUNCHED"
-  until etcdctl --endpoints="$ep" --dial-timeout=200ms --command-timeout=1s get ready-probe >/dev/null 2>&1; do
-    sleep 0.02
-  done
-  t1=$(date +%s%N)
   printf '{"setup":"single","workload":"memory-1m","system":"%s","round":1,"result":{"keys":%s,"rss_mib":%s,"restart_ms":%s}}\n' \
-    "$system" "$keys" "$((rss / 1024))" "$(((t1 - t0) / 1000000))" >> "$raw"
+    "$system" "$keys" "$((rss / 1024))" "$RESTART_MS" >> "$raw"
   MEMBER_PIDS=("$rpid"); stop_cluster
 }
 
@@ -427,16 +434,10 @@ scale_keyspace() {
   h0=$(date +%s%N); hashkv_of "$ep" "$rev" >/dev/null; h1=$(date +%s%N)
   size=$(du -sm "$work/data/$name" | awk '{print $1}')
   stop_cluster
-  local t0 t1
-  t0=$(date +%s%N)
-  launch "$system" "$work/$name-restart.log" "${flags[@]}"
+  restart_timed "$system" "$work/$name-restart.log" "$ep" "${flags[@]}"
   local rpid="$LAUNCHED"
-  until etcdctl --endpoints="$ep" --dial-timeout=200ms --command-timeout=1s get ready-probe >/dev/null 2>&1; do
-    sleep 0.02
-  done
-  t1=$(date +%s%N)
   record scale "keyspace-$mib" "$system" 1 \
-    "{\"rss_mib\": $((rss / 1024)), \"hashkv_ms\": $(((h1 - h0) / 1000000)), \"restart_ms\": $(((t1 - t0) / 1000000)), \"rss_after_restart_mib\": $(($(rss_kib "$rpid") / 1024)), \"data_dir_mib\": $size}"
+    "{\"rss_mib\": $((rss / 1024)), \"hashkv_ms\": $(((h1 - h0) / 1000000)), \"restart_ms\": $RESTART_MS, \"rss_after_restart_mib\": $(($(rss_kib "$rpid") / 1024)), \"data_dir_mib\": $size}"
   MEMBER_PIDS=("$rpid"); stop_cluster
   rm -rf "$work/data/$name"
 }

@@ -70,6 +70,16 @@ class PeerTransportTest {
     }
   }
 
+  /** Member 2's transport listening at {@code port}, its messages added to {@code got}. */
+  private void listen(int port, List<byte[]> got) throws Exception {
+    Map<Long, List<String>> urls = Map.of(1L, List.of("http://127.0.0.1:1"), 2L, List.of("http://127.0.0.1:" + port));
+    CompletableFuture<Void> listening = new CompletableFuture<>();
+    vertx.runOnContext(v -> new PeerTransport(vertx, CLUSTER, 2, urls, tmp.resolve("in"),
+        new Receiver(got::add, new AtomicInteger())).listen(List.of("http://127.0.0.1:" + port))
+        .onComplete(ar -> listening.complete(null)));
+    listening.get(10, TimeUnit.SECONDS);
+  }
+
   /** Sends {@code payload} to member 2 on the transport's context. */
   private void send(PeerTransport t, byte[] payload) {
     vertx.runOnContext(v -> t.send(2, payload));
@@ -81,12 +91,7 @@ class PeerTransportTest {
     // each frame across reads, whatever falls where.
     int port = freePort();
     List<byte[]> got = new CopyOnWriteArrayList<>();
-    Map<Long, List<String>> urls = Map.of(1L, List.of("http://127.0.0.1:1"), 2L, List.of("http://127.0.0.1:" + port));
-    CompletableFuture<Void> listening = new CompletableFuture<>();
-    vertx.runOnContext(v -> new PeerTransport(vertx, CLUSTER, 2, urls, tmp.resolve("in"),
-        new Receiver(got::add, new AtomicInteger())).listen(List.of("http://127.0.0.1:" + port))
-        .onComplete(ar -> listening.complete(null)));
-    listening.get(10, TimeUnit.SECONDS);
+    listen(port, got);
     Random random = new Random(9);
     List<byte[]> sent = List.of(new byte[0], new byte[] {7}, new byte[300], new byte[70_000]);
     sent.forEach(random::nextBytes);
@@ -125,12 +130,7 @@ class PeerTransportTest {
   void largeAndSmallFramesOfOneTurnArriveWholeAndInOrder() throws Exception {
     int port = freePort();
     List<byte[]> got = new CopyOnWriteArrayList<>();
-    Map<Long, List<String>> urls = Map.of(1L, List.of("http://127.0.0.1:1"), 2L, List.of("http://127.0.0.1:" + port));
-    CompletableFuture<Void> listening = new CompletableFuture<>();
-    vertx.runOnContext(v -> new PeerTransport(vertx, CLUSTER, 2, urls, tmp.resolve("in"),
-        new Receiver(got::add, new AtomicInteger())).listen(List.of("http://127.0.0.1:" + port))
-        .onComplete(ar -> listening.complete(null)));
-    listening.get(10, TimeUnit.SECONDS);
+    listen(port, got);
     PeerTransport sender = sender(port, new AtomicInteger());
     // The first frame only dials the peer (dropped, as Raft expects of a stream being set up).
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
