@@ -68,7 +68,7 @@ final class WatchGrpc extends WatchService {
 
   /** A watch stream as the member configures it, sending through {@code sink}. */
   static WatchStream open(Vertx vertx, LocalMember member, WatchStream.Sink sink) {
-    return new WatchStream(vertx, member.watches(), sink, member::header,
+    return new WatchStream(vertx, member.watches(), sink, member::header, member::serializableBarrier,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
   }
 }

@@ -2,6 +2,7 @@ package io.vetcd.watch;
 
 import com.google.protobuf.ByteString;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
@@ -11,6 +12,7 @@ import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.mvccpb.Event;
 import io.vetcd.proto.mvccpb.KeyValue;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -19,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,6 +63,17 @@ public final class WatchStream {
     ResponseHeader header(long revision);
   }
 
+  /**
+   * Completes (on the stream's context) once the hub holds every write the member has answered: the
+   * member answers a write just before its transaction commits and is published, so a client that saw
+   * its put or compaction acknowledged and then creates a watch could otherwise meet the hub one batch
+   * behind (a watch without a start revision would get the put it already saw; one below a compaction
+   * just answered would not be cancelled). Complete at once nearly always.
+   */
+  public interface AnsweredWrites {
+    Future<Void> published();
+  }
+
   private static final Comparator<ByteString> BYTES = ByteString.unsignedLexicographicalComparator();
 
   private final Vertx vertx;
@@ -67,6 +81,7 @@ public final class WatchStream {
   private final WatchHub hub;
   private final Sink sink;
   private final Headers headers;
+  private final AnsweredWrites answeredWrites;
   private final long fragmentBytes;
   private final Map<Long, Watcher> watchers = new LinkedHashMap<>();
   /** The watchers at {@link #syncedNext}, up to date or nearly: served together, through an index. */
@@ -76,6 +91,8 @@ public final class WatchStream {
   /** The other watchers (behind, catching up, or just created), each at its own position. */
   private final Set<Watcher> unsynced = new LinkedHashSet<>();
   private final AtomicBoolean woken = new AtomicBoolean();
+  /** The client's requests not handled yet: a create waits for {@link AnsweredWrites}, the rest behind it. */
+  private final ArrayDeque<WatchRequest> requests = new ArrayDeque<>();
   private final long progressTimer;
   private long nextId;
   private boolean progressRequested;
@@ -87,24 +104,48 @@ public final class WatchStream {
    * @param progressIntervalMs how often watchers that asked for progress notifications get one while
    *     they are up to date (etcd's --experimental-watch-progress-notify-interval)
    */
-  public WatchStream(Vertx vertx, WatchHub hub, Sink sink, Headers headers, long fragmentBytes,
-      long progressIntervalMs) {
+  public WatchStream(Vertx vertx, WatchHub hub, Sink sink, Headers headers, AnsweredWrites answeredWrites,
+      long fragmentBytes, long progressIntervalMs) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.hub = hub;
     this.sink = sink;
     this.headers = headers;
+    this.answeredWrites = answeredWrites;
     this.fragmentBytes = fragmentBytes;
     sink.drainHandler(this::pump);
     hub.register(this);
     this.progressTimer = vertx.setPeriodic(progressIntervalMs, id -> notifyProgress());
   }
 
-  /** Handles one request from the client. On the stream's context. */
+  /** Handles one request from the client, in the order they came. On the stream's context. */
   public void handle(WatchRequest request) {
     if (closed) {
       return;
     }
+    requests.add(request);
+    if (requests.size() == 1) {
+      handleQueued();
+    }
+  }
+
+  private void handleQueued() {
+    while (!closed && !requests.isEmpty()) {
+      WatchRequest next = requests.peek();
+      if (next.hasCreateRequest()) {
+        Future<Void> published = answeredWrites.published();
+        if (!published.isComplete()) {
+          // A failure (the member stopping) is no reason to keep the stream's requests waiting.
+          published.onComplete(v -> handleQueued());
+          return;
+        }
+      }
+      requests.poll();
+      handleNow(next);
+    }
+  }
+
+  private void handleNow(WatchRequest request) {
     switch (request.getRequestUnionCase()) {
       case CREATE_REQUEST -> create(request.getCreateRequest());
       case CANCEL_REQUEST -> {
@@ -126,6 +167,7 @@ public final class WatchStream {
   /** The client went away: drop every watcher. */
   public void close() {
     closed = true;
+    requests.clear();
     watchers.clear();
     synced.clear();
     unsynced.clear();

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
@@ -43,6 +45,8 @@ class WatchStreamTest {
   private WatchHub hub;
   private final FakeSink sink = new FakeSink();
   private WatchStream stream;
+  /** What the stream waits for before a create: the member's answered writes published to the hub. */
+  private volatile Future<Void> answered = Future.succeededFuture();
 
   /** Records responses; "full" plays a client that stopped reading. */
   static final class FakeSink implements WatchStream.Sink {
@@ -89,7 +93,7 @@ class WatchStreamTest {
   private void startHub(int ringEvents) {
     hub = new WatchHub(store, ringEvents, ringEvents, 1L << 30);
     onContext(() -> stream = new WatchStream(vertx, hub, sink,
-        rev -> ResponseHeader.newBuilder().setRevision(rev).build(), 4096, 60_000));
+        rev -> ResponseHeader.newBuilder().setRevision(rev).build(), () -> answered, 4096, 60_000));
   }
 
   private void onContext(Runnable r) {
@@ -182,6 +186,32 @@ class WatchStreamTest {
     write("a", null);
     waitFor("two events", () -> events(0).size() == 2);
     assertEquals(List.of("PUT a@3", "DELETE a@5"), describe(events(0)));
+  }
+
+  @Test
+  void aCreateWaitsUntilTheAnsweredWritesArePublishedAndLaterRequestsWaitBehindIt() throws Exception {
+    write("a", "1");
+    write("a", "2");
+    write("a", "3"); // revision 4
+    startHub(1000);
+    Promise<Void> published = Promise.promise();
+    answered = published.future();
+    // The compaction committed and its answer left, but the apply thread has not published it yet.
+    try (MvccStore.WriteBatch batch = store.write()) {
+      batch.compact(3);
+      batch.commit();
+    }
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setStartRevision(2).setWatchId(7));
+    send(WatchRequest.newBuilder().setProgressRequest(WatchProgressRequest.getDefaultInstance()).build());
+    assertEquals(List.of(), sink.snapshot(), "answered before the hub caught up");
+    hub.publish(List.of(), 3);
+    onContext(published::complete);
+    waitFor("create, cancel and progress", () -> sink.snapshot().size() == 3);
+    List<WatchResponse> sent = sink.snapshot();
+    assertTrue(sent.get(0).getCreated());
+    assertTrue(sent.get(1).getCanceled(), () -> "below the compaction: " + sent.get(1));
+    assertEquals(3, sent.get(1).getCompactRevision());
+    assertEquals(-1, sent.get(2).getWatchId(), () -> "progress after the create: " + sent.get(2));
   }
 
   @Test
@@ -307,7 +337,7 @@ class WatchStreamTest {
     assertEquals("2", events(0).get(1).getPrevKv().getValue().toStringUtf8());
     hub = new WatchHub(store, 1000, 1000, 1L << 30); // the same from the store instead of memory
     onContext(() -> stream = new WatchStream(vertx, hub, sink,
-        rev -> ResponseHeader.newBuilder().setRevision(rev).build(), 4096, 60_000));
+        rev -> ResponseHeader.newBuilder().setRevision(rev).build(), () -> answered, 4096, 60_000));
     create(WatchCreateRequest.newBuilder().setKey(bs("a")).setStartRevision(3).setPrevKv(true).setWatchId(9));
     waitFor("two events", () -> events(9).size() == 2);
     assertFalse(events(9).get(0).hasPrevKv());
