@@ -181,6 +181,7 @@ public final class Wal implements AutoCloseable {
   private final Set<Path> unsyncedFiles = new LinkedHashSet<>();
   /** The mapped chunk told that reads ahead are useless (see {@link #adviseNoReadAhead()}). */
   private MappedBytesStore advisedStore;
+  private boolean adviceRefused;
   /** The mapped chunk of {@link #fileWritten} the last sync covered, and the offset it covered up to. */
   private MappedBytesStore syncedStore;
   private long syncedUpTo;
@@ -445,8 +446,10 @@ public final class Wal implements AutoCloseable {
     if (appender.wire().bytes().bytesStore() instanceof MappedBytesStore store && store != advisedStore) {
       advisedStore = store;
       long address = store.addressForRead(store.start());
-      if (PosixAPI.posix().madvise(address, store.underlyingCapacity(), MAdviseFlag.MADV_RANDOM) != 0) {
-        LOG.debug("madvise(MADV_RANDOM) on the log file {} failed: {}", fileWritten, PosixAPI.posix().lastErrorStr());
+      // realCapacity: the chunk as mapped (underlyingCapacity is not a mapped length; madvise refused it, ENOMEM)
+      if (PosixAPI.posix().madvise(address, store.realCapacity(), MAdviseFlag.MADV_RANDOM) != 0 && !adviceRefused) {
+        adviceRefused = true; // once: it costs speed, not data
+        LOG.warn("madvise(MADV_RANDOM) on the log's mapping failed ({}): faults on it read ahead", PosixAPI.posix().lastErrorStr());
       }
     }
   }

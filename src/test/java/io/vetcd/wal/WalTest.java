@@ -3,9 +3,11 @@ package io.vetcd.wal;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vetcd.raft.Entry;
 import io.vetcd.raft.HardState;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -300,6 +302,32 @@ class WalTest {
       List<Entry> entries = wal.replay(0).entries();
       assertEquals(n + 2, entries.size());
       assertEquals(List.of(n + 1L, n + 2L), entries.subList(n, n + 2).stream().map(Entry::index).toList());
+    }
+  }
+
+  @Test
+  void theMappingBeingWrittenIsAdvisedNotToReadAheadAndNothingElseIs() throws Exception {
+    // The kernel shows MADV_RANDOM as "rr" in a mapping's VmFlags. A length past the chunk once made
+    // madvise apply the advice to every mapping above the log's (the keyspace's, the JDK's) and fail
+    // with ENOMEM, silently.
+    try (Wal wal = Wal.open(dir)) {
+      wal.append(entry(1, 1, "x"));
+      wal.sync();
+      List<String> logMappings = new java.util.ArrayList<>();
+      List<String> advised = new java.util.ArrayList<>();
+      String mapping = null;
+      for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
+        if (line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
+          mapping = line;
+          if (line.contains(dir.toString()) && line.endsWith(".cq4")) {
+            logMappings.add(line);
+          }
+        } else if (line.startsWith("VmFlags:") && List.of(line.split(" ")).contains("rr")) {
+          advised.add(mapping);
+        }
+      }
+      assertTrue(!logMappings.isEmpty(), "no mapping of a log file found");
+      assertEquals(logMappings, advised, "the mappings advised MADV_RANDOM");
     }
   }
 
