@@ -25,9 +25,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Member-to-member messages over the peer URLs: one long-lived TCP stream per peer and direction,
  * carrying length-prefixed frames. Messages queued in one event-loop turn go out in one write
- * (batching); a stream that breaks is re-dialled with exponential backoff, and what could not be sent
- * meanwhile is dropped and reported as unreachable — Raft retransmits, and must not wait on a dead
- * peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats,
+ * (batching); a stream that breaks is re-dialled with exponential backoff. What is sent while a dial is
+ * under way waits for it (a little); what cannot be sent otherwise is dropped and reported as
+ * unreachable — Raft retransmits, and must not wait on a dead peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats,
  * streamed from a file to a file in bounded chunks ({@link SnapshotStream}).
  *
  * <p>Every frame is {@code [int length][byte kind][long clusterId][long from][payload]}; a receiver
@@ -41,7 +41,13 @@ public final class PeerTransport {
   static final byte SNAPSHOT = 2;
   private static final int HEADER = 1 + 8 + 8;
   private static final long MIN_BACKOFF_MS = 50;
-  private static final long MAX_BACKOFF_MS = 1000;
+  /**
+   * Why so short: a member that restarts hears nothing until the leader's stream to it is dialled again
+   * (a follower without a leader sends nothing), so this is the time it sits idle before catching up; at
+   * 1 s it was most of a second per restart. A refused dial on a peer network costs next to nothing (etcd
+   * retries every 100 ms).
+   */
+  private static final long MAX_BACKOFF_MS = 200;
   /** Raft batches are bounded (a snapshot's data does not travel in its frame). */
   private static final int MAX_FRAME = 1 << 30;
   /** The least and the most room a turn's frames to one peer start with (a bigger turn grows it). */
@@ -60,6 +66,13 @@ public final class PeerTransport {
    * that stopped reading costs this much memory at most.
    */
   static final int WRITE_QUEUE_BYTES = 32 << 20;
+  /**
+   * What frames to a peer may wait for its stream's dial, sent once it connects (dropped and reported
+   * if it fails). Dropping them instead cost a member that had just restarted its first forwarded
+   * proposal — its publish, or a client's put — and the request's whole timeout (7 s) before the retry.
+   * Entries are not held back: beyond this bound Raft's own resend takes over.
+   */
+  static final int DIAL_HOLD_BYTES = 1 << 20;
 
   /** What arrives from peers; called on the transport's context. */
   public interface Receiver {
@@ -306,6 +319,8 @@ public final class PeerTransport {
      * mostly send a few hundred bytes.
      */
     int lastSent = MIN_PENDING;
+    /** Frames sent while the stream was being dialled: they go first once it connects (see {@link #DIAL_HOLD_BYTES}). */
+    Buffer dialling;
 
     Peer(long id, URI uri) {
       this.id = id;
@@ -315,6 +330,10 @@ public final class PeerTransport {
     void queue(byte kind, byte[] payload) {
       if (socket == null) {
         connect();
+        if (connecting && heldWhileDialling(payload.length)) {
+          appendFrame(dialling, kind, payload);
+          return;
+        }
         receiver.unreachable(id); // dropped: Raft resends once the peer answers again
         return;
       }
@@ -348,6 +367,18 @@ public final class PeerTransport {
       }
     }
 
+    /** Whether a frame of {@code payloadBytes} fits beside those already held for the dial under way. */
+    boolean heldWhileDialling(int payloadBytes) {
+      long held = dialling == null ? 0 : dialling.length();
+      if (held + 4 + HEADER + payloadBytes > DIAL_HOLD_BYTES) {
+        return false;
+      }
+      if (dialling == null) {
+        dialling = Buffer.buffer(4 + HEADER + payloadBytes);
+      }
+      return true;
+    }
+
     void connect() {
       if (connecting || closed || System.nanoTime() - retryAtNanos < 0) {
         return;
@@ -355,9 +386,14 @@ public final class PeerTransport {
       connecting = true;
       client.connect(uri.getPort(), uri.getHost()).onComplete(ar -> {
         connecting = false;
+        Buffer held = dialling;
+        dialling = null;
         if (ar.failed() || closed) {
           retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
           backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+          if (held != null) {
+            receiver.unreachable(id); // what waited for the dial is dropped: Raft resends
+          }
           return;
         }
         backoffMs = MIN_BACKOFF_MS;
@@ -366,6 +402,9 @@ public final class PeerTransport {
         socket.closeHandler(v -> socket = null);
         socket.exceptionHandler(e -> LOG.debug("peer stream to {} failed: {}", Long.toHexString(id), e.toString()));
         socket.handler(b -> { }); // outbound only: the peer answers on its own stream
+        if (held != null) {
+          socket.write(held);
+        }
       });
     }
   }
