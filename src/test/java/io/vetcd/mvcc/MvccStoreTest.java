@@ -222,6 +222,16 @@ class MvccStoreTest {
   }
 
   @Test
+  void theMapIsAdvisedNotToReadAhead() throws Exception {
+    // A fault on a B-tree page of 4 KiB must not read ahead the disk's read_ahead_kb (MDB_NORDAHEAD).
+    put("foo", "bar");
+    List<io.vetcd.testing.Mappings.Mapping> map = io.vetcd.testing.Mappings.all().stream()
+        .filter(m -> m.of(dir, "data.mdb")).toList();
+    assertFalse(map.isEmpty(), "no mapping of the keyspace found");
+    assertTrue(map.stream().allMatch(io.vetcd.testing.Mappings.Mapping::advisedRandom), () -> "not advised: " + map);
+  }
+
+  @Test
   void firstPutMakesRevisionTwoWithCreateModAndVersionOne() {
     assertEquals(2, put("foo", "bar"));
     KeyValue kv = get("foo", 0);
