@@ -1,6 +1,7 @@
 package io.vetcd.mvcc;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.vetcd.proto.internal.LeaseRecord;
 import io.vetcd.proto.mvccpb.Event;
@@ -607,10 +608,16 @@ public final class MvccStore implements AutoCloseable {
   }
 
   private static byte[] encodeValue(byte flag, KeyValue kv) {
-    byte[] body = kv.toByteArray();
-    byte[] stored = new byte[body.length + 1];
+    int size = kv.getSerializedSize();
+    byte[] stored = new byte[size + 1];
     stored[0] = flag;
-    System.arraycopy(body, 0, stored, 1, body.length);
+    CodedOutputStream out = CodedOutputStream.newInstance(stored, 1, size); // one copy of a large value, not two
+    try {
+      kv.writeTo(out);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // an array of the message's own size: cannot happen
+    }
+    out.checkNoSpaceLeft();
     return stored;
   }
 

@@ -338,7 +338,7 @@ final class ApplyThread implements AutoCloseable {
       List<Runnable> leaseChanges, RuntimeException knownFailure) {
     InternalRequest req;
     try {
-      req = InternalRequest.parseFrom(e.data());
+      req = InternalRequest.parser().parseFrom(Aliasing.input(e.data())); // a put's value stays in the entry's array
     } catch (InvalidProtocolBufferException ex) {
       throw new IllegalStateException("log entry " + e.index() + " does not decode", ex);
     }

@@ -1,6 +1,5 @@
 package io.vetcd.server;
 
-import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import io.vetcd.proto.internal.RaftEntry;
@@ -75,9 +74,7 @@ final class RaftCodec {
   static PeerMessage parse(byte[] bytes) throws InvalidProtocolBufferException {
     // The parsed fields alias the payload (ours alone) instead of copying it; each entry's data is then
     // copied out once, into the array the entry keeps.
-    CodedInputStream in = CodedInputStream.newInstance(bytes);
-    in.enableAliasing(true);
-    return PeerMessage.parser().parseFrom(in);
+    return PeerMessage.parser().parseFrom(Aliasing.input(bytes));
   }
 
   static RaftMessage decode(byte[] bytes) throws InvalidProtocolBufferException {

@@ -69,6 +69,28 @@ class RaftCodecTest {
   }
 
   @Test
+  void parsingAliasesThePayloadInsteadOfCopyingIt() throws Exception {
+    // One copy of a large value fewer per message received (CodedInputStream.newInstance(byte[]) would
+    // copy whatever enableAliasing says).
+    byte[] payload = RaftCodec.encode(RaftMessage.builder(MessageType.APP).from(1).to(2).term(1)
+        .entries(List.of(new Entry(1, 1, Entry.Type.NORMAL, bytes("value one")))).build());
+    io.vetcd.proto.internal.PeerMessage parsed = RaftCodec.parse(payload);
+    Arrays.fill(payload, (byte) '#');
+    assertEquals("#########", parsed.getEntries(0).getData().toStringUtf8());
+  }
+
+  @Test
+  void aliasingReachesTheValueOfAPutNestedInARequest() throws Exception {
+    byte[] data = io.vetcd.proto.internal.InternalRequest.newBuilder().setId(7)
+        .setPut(io.vetcd.proto.etcdserverpb.PutRequest.newBuilder().setKey(com.google.protobuf.ByteString.copyFromUtf8("k"))
+            .setValue(com.google.protobuf.ByteString.copyFromUtf8("value")))
+        .build().toByteArray();
+    io.vetcd.proto.internal.InternalRequest parsed = io.vetcd.proto.internal.InternalRequest.parser().parseFrom(Aliasing.input(data));
+    Arrays.fill(data, (byte) '#');
+    assertEquals("#####", parsed.getPut().getValue().toStringUtf8());
+  }
+
+  @Test
   void encodingCopiesTheEntriesAtOnce() throws Exception {
     // Entries are wrapped, not copied, while encoding: the bytes that come out must still be a
     // snapshot of the message as it was.
