@@ -374,9 +374,24 @@ hashkv_of() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["HashKV"]["hash"])' 2>/dev/null || true
 }
 
-# scale_catchup SYSTEM ROUND: 3 members with --snapshot-count 100; member 3 stops while 400 values of
-# 1 MiB go through member 1, then restarts: the time until its HashKV equals member 1's at the same
-# revision, the peak anonymous memory of every member meanwhile, stalls and leader changes.
+# leader_and_term ENDPOINTS: which endpoint (0-based) leads and the raft term, as "INDEX TERM".
+leader_and_term() {
+  etcdctl --endpoints="$1" endpoint status -w json | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+ids = [e["Status"]["header"]["member_id"] for e in s]
+print(ids.index(s[0]["Status"]["leader"]), max(e["Status"]["raft_term"] for e in s))'
+}
+
+# member_id_hex ENDPOINT: the member's id, as etcdctl move-leader takes it.
+member_id_hex() {
+  etcdctl --endpoints="$1" endpoint status -w json | python3 -c 'import json, sys
+print(format(json.load(sys.stdin)[0]["Status"]["header"]["member_id"], "x"))'
+}
+
+# scale_catchup SYSTEM ROUND: 3 members with --snapshot-count 100; member 3 (a follower: moved off the
+# lead if it had it) stops while 400 values of 1 MiB go through member 1, then restarts: the time until
+# its HashKV equals member 1's at the same revision, the peak anonymous memory of every member meanwhile,
+# stalls, and leader changes from there on.
 scale_catchup() {
   local system="$1" round="$2" name="$1-scale-catchup-$2"
   log "scale: $system catch-up after 400 MiB, round $round"
@@ -385,6 +400,13 @@ scale_catchup() {
   local ep="$ENDPOINTS"
   local -a eps flags3=("${MEMBER_FLAGS[@]}")
   read -r -a eps <<<"${ep//,/ }"
+  # The member stopped is a follower: stopping the leader would be an election of the bench's making.
+  local leader term0
+  read -r leader term0 < <(leader_and_term "$ep")
+  if [ "$leader" = 2 ]; then
+    etcdctl --endpoints="${eps[2]}" move-leader "$(member_id_hex "${eps[0]}")" >/dev/null
+    read -r leader term0 < <(leader_and_term "$ep")
+  fi
   kill -TERM "${MEMBER_PIDS[2]}"; wait "${MEMBER_PIDS[2]}" 2>/dev/null || true
   local t0 t1
   anon_sampler_start others "${MEMBER_PIDS[0]}" "${MEMBER_PIDS[1]}"
@@ -405,12 +427,15 @@ scale_catchup() {
     sleep 0.1
   done
   s1=$(date +%s%N)
-  local others lagging
+  local others lagging term1
   others=$(anon_sampler_stop others)
   lagging=$(anon_sampler_stop lagging)
+  read -r leader term1 < <(leader_and_term "$ep")
   stop_cluster
   local extra
-  extra=$(stalls_and_elections "$system" "$work/$name"-m*.log)
+  # Leader changes from the raft term (each election raises it; pre-vote keeps a lost one from it).
+  extra=$(stalls_and_elections "$system" "$work/$name"-m*.log | python3 -c 'import json, sys
+d = json.load(sys.stdin); d["leader_changes"] = int(sys.argv[1]); print(json.dumps(d))' $((term1 - term0)))
   record scale catchup-400mib "$system" "$round" \
     "{\"caught_up\": $caught, \"catchup_s\": $(awk -v d=$((s1 - s0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"writes_s\": $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"peak_anon_mib\": $(tr ' ' '\n' <<<"$others $lagging" | sort -n | tail -1), \"peak_anon_lagging_mib\": $lagging}" \
     "$extra"
