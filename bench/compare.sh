@@ -379,7 +379,7 @@ leader_and_term() {
   etcdctl --endpoints="$1" endpoint status -w json | python3 -c 'import json, sys
 s = json.load(sys.stdin)
 ids = [e["Status"]["header"]["member_id"] for e in s]
-print(ids.index(s[0]["Status"]["leader"]), max(e["Status"]["raft_term"] for e in s))'
+print(ids.index(s[0]["Status"]["leader"]), max(e["Status"]["raftTerm"] for e in s))'
 }
 
 # member_id_hex ENDPOINT: the member's id, as etcdctl move-leader takes it.
