@@ -26,9 +26,11 @@ public final class StallProbe implements AutoCloseable {
   static final long WARN_MS = 100;
 
   private final List<ScheduledFuture<?>> ticks = new ArrayList<>();
-  private final AtomicLong longestNanos = new AtomicLong();
-  /** The longest stall before {@link #serving()} (-1: not serving yet). */
-  private volatile long longestStartingNanos = -1;
+  /** The longest stall that began before {@link #serving()}, and since. */
+  private final AtomicLong longestStartingNanos = new AtomicLong();
+  private final AtomicLong longestServingNanos = new AtomicLong();
+  private volatile boolean serving;
+  private volatile long servingSinceNanos;
 
   private StallProbe() {}
 
@@ -43,24 +45,30 @@ public final class StallProbe implements AutoCloseable {
     return probe;
   }
 
-  /** The longest stall seen so far (since {@link #serving()} once called), in milliseconds. */
+  /** The longest stall so far: since {@link #serving()} once called, in milliseconds. */
   public long longestMs() {
-    return TimeUnit.NANOSECONDS.toMillis(longestNanos.get());
+    return TimeUnit.NANOSECONDS.toMillis((serving ? longestServingNanos : longestStartingNanos).get());
   }
 
-  /** The member serves clients from now on: stalls are counted apart from those of the start-up. */
+  /**
+   * The member serves clients from now on: stalls that begin from here are counted apart from those of
+   * the start-up (one that began before and is seen after, such as the start of the client server on
+   * its loop, is the start-up's).
+   */
   public void serving() {
-    longestStartingNanos = longestNanos.getAndSet(0);
+    servingSinceNanos = System.nanoTime();
+    serving = true;
   }
 
   @Override
   public void close() {
     ticks.forEach(t -> t.cancel(false));
-    if (longestStartingNanos < 0) {
-      LOG.info("longest event-loop stall while starting: {} ms", longestMs());
+    long starting = TimeUnit.NANOSECONDS.toMillis(longestStartingNanos.get());
+    if (!serving) {
+      LOG.info("longest event-loop stall while starting: {} ms", starting);
     } else {
-      LOG.info("longest event-loop stall since serving clients: {} ms (while starting: {} ms)", longestMs(),
-          TimeUnit.NANOSECONDS.toMillis(longestStartingNanos));
+      LOG.info("longest event-loop stall since serving clients: {} ms (while starting: {} ms)",
+          TimeUnit.NANOSECONDS.toMillis(longestServingNanos.get()), starting);
     }
   }
 
@@ -70,10 +78,12 @@ public final class StallProbe implements AutoCloseable {
     @Override
     public void run() {
       long now = System.nanoTime();
-      long stall = now - last - TimeUnit.MILLISECONDS.toNanos(PERIOD_MS);
+      long began = last + TimeUnit.MILLISECONDS.toNanos(PERIOD_MS); // when this run was due
+      long stall = now - began;
       last = now;
-      if (stall > longestNanos.get()) {
-        longestNanos.accumulateAndGet(stall, Math::max);
+      AtomicLong longest = serving && began - servingSinceNanos >= 0 ? longestServingNanos : longestStartingNanos;
+      if (stall > longest.get()) {
+        longest.accumulateAndGet(stall, Math::max);
       }
       if (stall > TimeUnit.MILLISECONDS.toNanos(WARN_MS)) {
         LOG.warn("event loop {} stalled for {} ms: nothing on it ran (a long task on it, a GC pause, or no CPU)",

@@ -36,4 +36,32 @@ class StallProbeTest {
       vertx.close().await();
     }
   }
+
+  @Test
+  void aStallThatBeganBeforeServingIsTheStartUpsEvenIfSeenAfter() throws Exception {
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+    try (StallProbe probe = StallProbe.start(vertx)) {
+      CountDownLatch holding = new CountDownLatch(1);
+      CountDownLatch held = new CountDownLatch(1);
+      long holdMs = 3 * StallProbe.WARN_MS;
+      vertx.getOrCreateContext().runOnContext(v -> {
+        holding.countDown();
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMs);
+        while (System.nanoTime() < until) {
+          Thread.onSpinWait();
+        }
+        held.countDown();
+      });
+      assertTrue(holding.await(10, TimeUnit.SECONDS));
+      Thread.sleep(StallProbe.PERIOD_MS * 2); // past the probe's due time: the stall has begun
+      probe.serving(); // while the loop is still held (what the client server's start did)
+      assertTrue(held.await(10, TimeUnit.SECONDS));
+      CountDownLatch ranAfter = new CountDownLatch(2);
+      vertx.setPeriodic(StallProbe.PERIOD_MS, id -> ranAfter.countDown()); // the probe has run again by then
+      assertTrue(ranAfter.await(10, TimeUnit.SECONDS));
+      assertTrue(probe.longestMs() < holdMs / 2, "counted as serving: " + probe.longestMs() + " ms");
+    } finally {
+      vertx.close().await();
+    }
+  }
 }
