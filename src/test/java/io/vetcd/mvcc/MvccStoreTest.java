@@ -222,13 +222,13 @@ class MvccStoreTest {
   }
 
   @Test
-  void theMapIsAdvisedNotToReadAhead() throws Exception {
-    // A fault on a B-tree page of 4 KiB must not read ahead the disk's read_ahead_kb (MDB_NORDAHEAD).
+  void theMapReadsAhead() throws Exception {
+    // A cold HashKV of 1 GB took 13-16 s without read-ahead (MDB_NORDAHEAD), 0.7-0.8 s with it.
     put("foo", "bar");
     List<io.vetcd.testing.Mappings.Mapping> map = io.vetcd.testing.Mappings.all().stream()
         .filter(m -> m.of(dir, "data.mdb")).toList();
     assertFalse(map.isEmpty(), "no mapping of the keyspace found");
-    assertTrue(map.stream().allMatch(io.vetcd.testing.Mappings.Mapping::advisedRandom), () -> "not advised: " + map);
+    assertTrue(map.stream().noneMatch(io.vetcd.testing.Mappings.Mapping::advisedRandom), () -> "advised random: " + map);
   }
 
   @Test
