@@ -27,8 +27,9 @@ import org.slf4j.LoggerFactory;
  * carrying length-prefixed frames. Messages queued in one event-loop turn go out in one write
  * (batching); a stream that breaks is re-dialled with exponential backoff. What is sent while a dial is
  * under way waits for it (a little); what cannot be sent otherwise is dropped and reported as
- * unreachable — Raft retransmits, and must not wait on a dead peer. Snapshots travel on their own short-lived stream so that a big one never delays heartbeats,
- * streamed from a file to a file in bounded chunks ({@link SnapshotStream}).
+ * unreachable — Raft retransmits, and must not wait on a dead peer. Snapshots travel on their own
+ * short-lived stream so that a big one never delays heartbeats, streamed from a file to a file in
+ * bounded chunks ({@link SnapshotStream}).
  *
  * <p>Every frame is {@code [int length][byte kind][long clusterId][long from][payload]}; a receiver
  * drops frames of another cluster (a member of an old cluster dialling the wrong port must not join

@@ -449,7 +449,8 @@ public final class Wal implements AutoCloseable {
       // realCapacity: the chunk as mapped (underlyingCapacity is not a mapped length; madvise refused it, ENOMEM)
       if (PosixAPI.posix().madvise(address, store.realCapacity(), MAdviseFlag.MADV_RANDOM) != 0 && !adviceRefused) {
         adviceRefused = true; // once: it costs speed, not data
-        LOG.warn("madvise(MADV_RANDOM) on the log's mapping failed ({}): faults on it read ahead", PosixAPI.posix().lastErrorStr());
+        LOG.warn("madvise(MADV_RANDOM) on the log's mapping failed ({}): faults on it read ahead",
+            PosixAPI.posix().lastErrorStr());
       }
     }
   }
