@@ -175,10 +175,6 @@ public final class PeerTransport {
   }
 
   /**
-   * One stream from a peer: frames, or after a SNAPSHOT frame the copy that follows it, cut into chunks
-   * of at most {@link SnapshotStream#CHUNK} bytes (the parser buffers no more than one).
-   */
-  /**
    * One peer's incoming stream: frames (a length, the header, the body), or after a SNAPSHOT frame the
    * keyspace copy it announces. A frame's body is gathered straight into one array of its size, which
    * is what the receiver gets. Why not Vert.x's RecordParser: it gathers a record by appending to a

@@ -132,7 +132,6 @@ final class WalStorage implements LogStorage {
     }
   }
 
-  /** Closes the older generations' queues (at the log's close: nothing reads any more). */
   /**
    * Closes the tailers, which belong to the thread that made them: after the restart's own reads (on
    * the thread that opens the member), the Raft loop makes its own.
@@ -142,6 +141,7 @@ final class WalStorage implements LogStorage {
     tailers.clear();
   }
 
+  /** Closes the older generations' queues (at the log's close: nothing reads any more). */
   synchronized void close() {
     closed = true;
     olderQueues.values().forEach(WalStorage::closeQuietly);
