@@ -1,5 +1,6 @@
 package io.vetcd;
 
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vetcd.api.ClientServer;
@@ -9,6 +10,7 @@ import io.vetcd.server.LocalMember;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * The vetcd process: parses etcd's flags, starts one member and its client port, and shuts down
@@ -81,15 +83,7 @@ public final class Main {
       stopped.countDown();
     }, "vetcd-shutdown"));
     try {
-      LocalMember member = LocalMember.start(vertx, config).await();
-      started.set(member);
-      log.info("waiting for a quorum to publish this member (clients are served after that)");
-      member.publish()
-          // One client server per core: Vert.x spreads the connections to one port over them, so
-          // gRPC framing and protobuf work of many clients use every core, as etcd's goroutines do.
-          .compose(v -> vertx.deployVerticle(() -> new ClientServer(member),
-              new io.vertx.core.DeploymentOptions().setInstances(Runtime.getRuntime().availableProcessors())))
-          .await();
+      serve(vertx, config, started::set).await();
     } catch (Exception e) {
       log.error("vetcd failed to start: {}", e.getMessage());
       log.debug("start failure", e);
@@ -99,5 +93,30 @@ public final class Main {
     stalls.serving();
     log.info("vetcd ready to serve client requests");
     stopped.await();
+  }
+
+  /**
+   * Starts a member, publishes it and opens its client port: what a vetcd process does between its
+   * flags and serving. {@code opened} gets the member as soon as it is open, so that a stop signal
+   * during the wait for a quorum still closes it cleanly.
+   */
+  public static Future<LocalMember> serve(Vertx vertx, Config config, Consumer<LocalMember> opened) {
+    org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Main.class);
+    return LocalMember.start(vertx, config).compose(member -> {
+      opened.accept(member);
+      Future<Void> published = member.publish();
+      // The client port listens from now on, as etcd's does, and answers once the member is published:
+      // a client that connects meanwhile waits rather than being refused and backing off (etcdctl
+      // retries a refused connection for its whole command timeout), and nobody reads a member that
+      // has not caught up. One client server per core: Vert.x spreads the connections to one port over
+      // them, so gRPC framing and protobuf work of many clients use every core, as etcd's goroutines do.
+      return vertx.deployVerticle(() -> new ClientServer(member, published),
+              new io.vertx.core.DeploymentOptions().setInstances(Runtime.getRuntime().availableProcessors()))
+          .compose(id -> {
+            log.info("waiting for a quorum to publish this member (clients are answered after that)");
+            return published;
+          })
+          .map(v -> member);
+    });
   }
 }
