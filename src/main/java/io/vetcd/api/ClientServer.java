@@ -3,6 +3,7 @@ package io.vetcd.api;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -37,10 +38,13 @@ public final class ClientServer extends VerticleBase {
   private static final long GRPC_READ_CAP_BYTES = 64L * 1024 * 1024;
 
   private final LocalMember member;
+  /** Completes once the member is published: requests that come before wait for it. */
+  private final Future<Void> published;
   private final List<HttpServer> servers = new ArrayList<>();
 
-  public ClientServer(LocalMember member) {
+  public ClientServer(LocalMember member, Future<Void> published) {
     this.member = member;
+    this.published = published;
   }
 
   @Override
@@ -64,26 +68,40 @@ public final class ClientServer extends VerticleBase {
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
             AuthorityFix.install(connection);
-            KvHttp2.install(connection, kv, member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES);
+            KvHttp2.install(connection, kv, member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES, published);
             FlushCoalescing.install(connection);
           })
           .requestHandler(req -> {
-            String type = req.getHeader("content-type");
-            if (WatchHttp2.accepts(req)) {
-              WatchHttp2.serve(vertx, member, req);
-            } else if (type != null && type.startsWith("application/grpc")) {
-              grpc.handle(req);
-            } else {
-              router.handle(req);
+            if (published.isComplete()) {
+              dispatch(req, grpc, router);
+              return;
             }
+            // Held, body and all, until the member is published; then handled on this connection's loop.
+            req.pause();
+            io.vertx.core.Context loop = vertx.getOrCreateContext();
+            published.onComplete(ar -> loop.runOnContext(v -> {
+              dispatch(req, grpc, router);
+              req.resume();
+            }));
           });
       servers.add(server);
       listening.add(server.listen(uri.getPort(), uri.getHost())
-          .onSuccess(s -> LOG.info("serving client requests on {}", url))
+          .onSuccess(s -> LOG.info("listening for client requests on {}", url))
           .recover(e -> Future.failedFuture(
               new IllegalStateException("cannot listen for client traffic on " + url + ": " + e.getMessage(), e))));
     }
     return Future.all(listening);
+  }
+
+  private void dispatch(HttpServerRequest req, GrpcServer grpc, Router router) {
+    String type = req.getHeader("content-type");
+    if (WatchHttp2.accepts(req)) {
+      WatchHttp2.serve(vertx, member, req);
+    } else if (type != null && type.startsWith("application/grpc")) {
+      grpc.handle(req);
+    } else {
+      router.handle(req);
+    }
   }
 
   private Router httpRoutes() {

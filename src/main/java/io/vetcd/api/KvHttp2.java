@@ -80,12 +80,18 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   private final Http2ConnectionHandler handler;
   private final KvGrpc kv;
   private final long maxMessageBytes;
+  /**
+   * Completes once the member is published. Calls that come before take Vert.x's path, where the
+   * client server holds them until then (rare: only during a member's start).
+   */
+  private final Future<Void> published;
   /** Calls whose request is still arriving (or being discarded), by stream. */
   private final IntObjectHashMap<Call> receiving = new IntObjectHashMap<>();
 
   private KvHttp2(Http2FrameListener next, ContextInternal context, ChannelHandlerContext http2,
-      Http2ConnectionHandler handler, KvGrpc kv, long maxMessageBytes) {
+      Http2ConnectionHandler handler, KvGrpc kv, long maxMessageBytes, Future<Void> published) {
     super(next);
+    this.published = published;
     this.context = context;
     this.http2 = http2;
     this.handler = handler;
@@ -101,7 +107,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   }
 
   /** Takes over the KV calls of a new HTTP/2 connection; HTTP/1.x connections are left alone. */
-  static void install(HttpConnection connection, KvGrpc kv, long maxMessageBytes) {
+  static void install(HttpConnection connection, KvGrpc kv, long maxMessageBytes, Future<Void> published) {
     if (!(connection instanceof ConnectionBase base)) {
       return;
     }
@@ -114,7 +120,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     if (next instanceof KvHttp2) {
       return;
     }
-    handler.decoder().frameListener(new KvHttp2(next, base.context(), http2, handler, kv, maxMessageBytes));
+    handler.decoder().frameListener(new KvHttp2(next, base.context(), http2, handler, kv, maxMessageBytes, published));
   }
 
   @Override
@@ -151,6 +157,9 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
 
   /** Claims a new stream if it is a call this serves; false leaves it to Vert.x. */
   private boolean take(int streamId, Http2Headers headers, boolean endOfStream) {
+    if (!published.isComplete()) {
+      return false;
+    }
     CharSequence path = headers.path();
     CharSequence verb = headers.method();
     Method method = path == null ? null : METHODS.get(AsciiString.of(path));

@@ -212,6 +212,41 @@ class ClusterIT {
     }
 
     /**
+     * A member's client port listens from its start, as etcd's does, and answers once the member is
+     * published: a client that comes earlier (here to the only member up, which has no quorum) is held,
+     * not refused (etcdctl would retry a refused connection for its whole command timeout), and gets
+     * its answer once the others are back.
+     */
+    @Test
+    void aRequestToAMemberNotYetPublishedIsHeldAndAnsweredOnceItIs(TestInfo info) throws Exception {
+        startCluster(info);
+        for (int member = 1; member <= ClusterProcess.SIZE; member++) {
+            cluster.stop(member);
+        }
+        cluster.launchWith(1, List.of());
+        URI endpoint = URI.create(cluster.endpoint(1));
+        awaitCondition(() -> {
+            try (java.net.Socket socket = new java.net.Socket()) {
+                socket.connect(new java.net.InetSocketAddress(endpoint.getHost(), endpoint.getPort()), 1000);
+                return true;
+            } catch (java.io.IOException refused) {
+                return false;
+            }
+        }, Duration.ofSeconds(30), "listening client port on " + cluster.name(1) + " without a quorum");
+        ExecutorService client = Executors.newSingleThreadExecutor();
+        try {
+            Future<Etcdctl.Result> held = client.submit(() -> Etcdctl.run(cluster.endpoint(1),
+                    "put", "held", "answered", "--command-timeout=60s"));
+            cluster.restart(2, 3);
+            Etcdctl.Result put = held.get(60, TimeUnit.SECONDS);
+            assertTrue(put.ok(), put::toString);
+            assertEquals("answered", getOne(1, "held", false).value());
+        } finally {
+            client.shutdownNow();
+        }
+    }
+
+    /**
      * With the leader surviving, it must notice it lost its quorum (etcd: CheckQuorum, after an
      * election timeout) and step down; with a follower surviving, it must stop waiting for the dead
      * leader. Either way writes fail with an etcd error within the client's timeout.
