@@ -71,7 +71,7 @@ public record RaftConfig(
     private int maxEntriesPerMessage = 256;
     private long maxBytesPerMessage = 1024 * 1024;
     private int maxInflightMessages = 256;
-    private long maxInflightBytes = 16L << 20;
+    private long maxInflightBytes = 8L << 20;
     private long randomSeed;
 
     private Builder(long id, List<Long> voters) {

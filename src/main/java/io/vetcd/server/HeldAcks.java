@@ -22,7 +22,7 @@ import java.util.Map;
 final class HeldAcks {
 
   /** Above this many bytes of entries waiting to be applied, acknowledgements wait. */
-  static final long HOLD_ABOVE_BYTES = 16L << 20;
+  static final long HOLD_ABOVE_BYTES = 8L << 20;
 
   /** The newest held acknowledgement to each member (they are cumulative: it says all the others did). */
   private final Map<Long, RaftMessage> held = new LinkedHashMap<>();
