@@ -436,8 +436,11 @@ scale_catchup() {
   # Leader changes from the raft term (each election raises it; pre-vote keeps a lost one from it).
   extra=$(stalls_and_elections "$system" "$work/$name"-m*.log | python3 -c 'import json, sys
 d = json.load(sys.stdin); d["leader_changes"] = int(sys.argv[1]); print(json.dumps(d))' $((term1 - term0)))
+  # The restarted member catches up before it serves: its probe counts that as "while starting".
+  local catchup_stall
+  catchup_stall=$(grep -ho 'while starting: [0-9]* ms' "$work/$name-m3.restart.log" | grep -o '[0-9][0-9]*' | sort -n | tail -1 || true)
   record scale catchup-400mib "$system" "$round" \
-    "{\"caught_up\": $caught, \"catchup_s\": $(awk -v d=$((s1 - s0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"writes_s\": $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"peak_anon_mib\": $(tr ' ' '\n' <<<"$others $lagging" | sort -n | tail -1), \"peak_anon_lagging_mib\": $lagging}" \
+    "{\"catchup_stall_ms\": ${catchup_stall:-null}, \"caught_up\": $caught, \"catchup_s\": $(awk -v d=$((s1 - s0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"writes_s\": $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1e9}'), \"peak_anon_mib\": $(tr ' ' '\n' <<<"$others $lagging" | sort -n | tail -1), \"peak_anon_lagging_mib\": $lagging}" \
     "$extra"
   rm -rf "$work/data/$name"
 }

@@ -53,6 +53,7 @@ ROWS = [
     ("scale", "catchup-400mib", "peak anonymous memory of the member catching up (MiB)", "peak_anon_lagging_mib", "lower", None),
     ("scale", "catchup-400mib", "the 400 x 1 MiB puts while a member is away (s)", "writes_s", "lower", None),
     ("scale", "catchup-400mib", "longest event-loop stall in the catch-up run (ms; target 100)", "longest_stall_ms", "lower", None),
+    ("scale", "catchup-400mib", "longest stall of the restarted member, from its start until it serves (ms)", "catchup_stall_ms", "lower", None),
     ("scale", "catchup-400mib", "leader changes in the catch-up run", "leader_changes", "lower", None),
     ("scale", "keyspace-1024", "restart to first linearizable read, 1 GB keyspace (ms)", "restart_ms", "lower", 1.0),
     ("scale", "keyspace-1024", "RSS with a 1 GB keyspace (MiB)", "rss_mib", "lower", 1.0),
