@@ -40,6 +40,11 @@ public final class ClientServer extends VerticleBase {
   private final LocalMember member;
   /** Completes once the member is published: requests that come before wait for it. */
   private final Future<Void> published;
+  /**
+   * Whether {@link #published} has completed, read on every request: a Vert.x future's own
+   * {@code isComplete} takes its monitor, one lock shared by every event loop.
+   */
+  private volatile boolean answering;
   private final List<HttpServer> servers = new ArrayList<>();
 
   public ClientServer(LocalMember member, Future<Void> published) {
@@ -51,6 +56,7 @@ public final class ClientServer extends VerticleBase {
   public Future<?> start() {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setMaxMessageSize(Math.max(GRPC_READ_CAP_BYTES, 2 * (member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))));
+    published.onComplete(v -> answering = true);
     KvGrpc kv = new KvGrpc(vertx, member);
     grpc.addService(KVGrpcService.of(kv));
     grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
@@ -68,18 +74,23 @@ public final class ClientServer extends VerticleBase {
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
             AuthorityFix.install(connection);
-            KvHttp2.install(connection, kv, member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES, published);
+            KvHttp2.install(connection, kv, member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES, () -> answering);
             FlushCoalescing.install(connection);
           })
           .requestHandler(req -> {
-            if (published.isComplete()) {
+            if (answering) {
               dispatch(req, grpc, router);
               return;
             }
-            // Held, body and all, until the member is published; then handled on this connection's loop.
+            // Held, body and all, until the member is published; then handled on this connection's loop,
+            // unless its client has gone (reset the stream, closed the connection) meanwhile: a put whose
+            // caller gave up is not applied late, and a watch nobody reads is not opened.
             req.pause();
             io.vertx.core.Context loop = vertx.getOrCreateContext();
             published.onComplete(ar -> loop.runOnContext(v -> {
+              if (req.response().closed()) {
+                return;
+              }
               dispatch(req, grpc, router);
               req.resume();
             }));

@@ -31,6 +31,7 @@ import io.vetcd.proto.etcdserverpb.TxnRequest;
 import java.io.IOException;
 import java.util.Map;
 import java.util.function.BiFunction;
+import java.util.function.BooleanSupplier;
 
 /**
  * etcd's unary KV calls (Range, Put, DeleteRange, Txn, Compact) answered on Netty's HTTP/2 frames,
@@ -81,17 +82,17 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   private final KvGrpc kv;
   private final long maxMessageBytes;
   /**
-   * Completes once the member is published. Calls that come before take Vert.x's path, where the
-   * client server holds them until then (rare: only during a member's start).
+   * Whether the member is published. Calls that come before take Vert.x's path, where the client
+   * server holds them until then (rare: only during a member's start).
    */
-  private final Future<Void> published;
+  private final BooleanSupplier answering;
   /** Calls whose request is still arriving (or being discarded), by stream. */
   private final IntObjectHashMap<Call> receiving = new IntObjectHashMap<>();
 
   private KvHttp2(Http2FrameListener next, ContextInternal context, ChannelHandlerContext http2,
-      Http2ConnectionHandler handler, KvGrpc kv, long maxMessageBytes, Future<Void> published) {
+      Http2ConnectionHandler handler, KvGrpc kv, long maxMessageBytes, BooleanSupplier answering) {
     super(next);
-    this.published = published;
+    this.answering = answering;
     this.context = context;
     this.http2 = http2;
     this.handler = handler;
@@ -107,7 +108,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   }
 
   /** Takes over the KV calls of a new HTTP/2 connection; HTTP/1.x connections are left alone. */
-  static void install(HttpConnection connection, KvGrpc kv, long maxMessageBytes, Future<Void> published) {
+  static void install(HttpConnection connection, KvGrpc kv, long maxMessageBytes, BooleanSupplier answering) {
     if (!(connection instanceof ConnectionBase base)) {
       return;
     }
@@ -120,7 +121,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     if (next instanceof KvHttp2) {
       return;
     }
-    handler.decoder().frameListener(new KvHttp2(next, base.context(), http2, handler, kv, maxMessageBytes, published));
+    handler.decoder().frameListener(new KvHttp2(next, base.context(), http2, handler, kv, maxMessageBytes, answering));
   }
 
   @Override
@@ -157,7 +158,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
 
   /** Claims a new stream if it is a call this serves; false leaves it to Vert.x. */
   private boolean take(int streamId, Http2Headers headers, boolean endOfStream) {
-    if (!published.isComplete()) {
+    if (!answering.getAsBoolean()) {
       return false;
     }
     CharSequence path = headers.path();

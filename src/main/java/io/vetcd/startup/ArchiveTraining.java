@@ -78,7 +78,26 @@ public final class ArchiveTraining {
     }
     System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     System.setProperty("org.slf4j.simpleLogger.log.net.openhft", "warn");
-    new ArchiveTraining(Path.of(args[0])).run();
+    // The members' event loops are not daemon threads: whatever goes wrong, the build must not wait on
+    // them forever.
+    Thread watchdog = new Thread(() -> {
+      try {
+        Thread.sleep(TimeUnit.MINUTES.toMillis(5));
+        System.err.println("archive training: not done after 5 minutes; giving up");
+        Runtime.getRuntime().halt(1);
+      } catch (InterruptedException done) {
+        Thread.currentThread().interrupt();
+      }
+    }, "archive-training-watchdog");
+    watchdog.setDaemon(true);
+    watchdog.start();
+    try {
+      new ArchiveTraining(Path.of(args[0])).run();
+    } catch (Throwable t) {
+      System.err.println("archive training failed: " + t);
+      t.printStackTrace();
+      System.exit(1);
+    }
     // Exit now, not when Vert.x's and Chronicle's threads would let the JVM end: the archive is written
     // at exit.
     System.exit(0);

@@ -26,13 +26,20 @@ class StartArchiveIT {
         assertTrue(Files.getLastModifiedTime(archive).compareTo(Files.getLastModifiedTime(home.resolve("target/vetcd.jar"))) > 0,
                 "the archive is older than the jar: bin/vetcd would not use it");
 
+        Path log = Files.createTempFile("start-archive", ".log");
         ProcessBuilder builder = new ProcessBuilder(home.resolve("bin/vetcd").toString(), "--version")
-                .redirectErrorStream(true);
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile());
         builder.environment().put("VETCD_JAVA_OPTS", "-Xshare:on -Xlog:class+load=info:stdout");
         Process process = builder.start();
         process.getOutputStream().close();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(process.waitFor(30, TimeUnit.SECONDS), "bin/vetcd --version did not exit");
+        boolean exited = process.waitFor(30, TimeUnit.SECONDS);
+        if (!exited) {
+            process.destroyForcibly();
+        }
+        String output = Files.readString(log, StandardCharsets.UTF_8);
+        Files.delete(log);
+        assertTrue(exited, "bin/vetcd --version did not exit within 30 s:\n" + output);
         assertEquals(0, process.exitValue(), output);
         assertTrue(output.contains("vetcd Version: "), output);
         String main = output.lines().filter(line -> line.contains(" io.vetcd.Main ")).findFirst()
