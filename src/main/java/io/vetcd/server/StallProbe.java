@@ -4,10 +4,14 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,12 +22,20 @@ import org.slf4j.LoggerFactory;
  * stall over {@link #WARN_MS} is logged with its loop, and at close the longest one since the member
  * began serving clients, and the longest before (start-up: class loading, the JIT, replay), apart:
  * the benchmark's "longest event-loop stall" reads the first from the log.
+ *
+ * <p>Each logged stall says where its time went, so that no one has to guess: the loop thread's own
+ * CPU time over it (a long task on the loop), the collectors' pauses (which stop every loop), and the
+ * rest, when the loop thread was not running at all (waiting for a CPU the machine did not have, or
+ * blocked in a call).
  */
 public final class StallProbe implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(StallProbe.class);
   static final long PERIOD_MS = 20;
   static final long WARN_MS = 100;
+
+  private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+  private static final List<GarbageCollectorMXBean> COLLECTORS = ManagementFactory.getGarbageCollectorMXBeans();
 
   private final List<ScheduledFuture<?>> ticks = new ArrayList<>();
   /** The longest stall that began before {@link #serving()}, and since. */
@@ -32,11 +44,38 @@ public final class StallProbe implements AutoCloseable {
   private volatile boolean serving;
   private volatile long servingSinceNanos;
 
-  private StallProbe() {}
+  /** A stall over {@link #WARN_MS}, and where its time went (-1 where the JVM cannot say). */
+  record Stall(String loop, long stallMs, long ranMs, long gcMs) {
+    /** Neither on the loop's CPU nor in a collection: waiting for a CPU, or blocked in a call. */
+    long notRunningMs() {
+      return ranMs < 0 || gcMs < 0 ? -1 : Math.max(0, stallMs - ranMs - gcMs);
+    }
 
-  /** Starts probing every event loop of {@code vertx}. */
+    @Override
+    public String toString() {
+      if (notRunningMs() < 0) {
+        return "event loop " + loop + " stalled for " + stallMs
+            + " ms: nothing on it ran (a long task on it, a GC pause, or no CPU)";
+      }
+      return "event loop " + loop + " stalled for " + stallMs + " ms: it ran tasks on a CPU for " + ranMs
+          + " ms of it, GC pauses took " + gcMs + " ms, and for the rest (" + notRunningMs()
+          + " ms) it was not running (no CPU free, or blocked in a call)";
+    }
+  }
+
+  private final Consumer<Stall> onStall;
+
+  private StallProbe(Consumer<Stall> onStall) {
+    this.onStall = onStall;
+  }
+
+  /** Starts probing every event loop of {@code vertx}; stalls over {@link #WARN_MS} are logged. */
   public static StallProbe start(Vertx vertx) {
-    StallProbe probe = new StallProbe();
+    return start(vertx, stall -> LOG.warn("{}", stall));
+  }
+
+  static StallProbe start(Vertx vertx, Consumer<Stall> onStall) {
+    StallProbe probe = new StallProbe(onStall);
     for (EventExecutor loop : ((VertxInternal) vertx).nettyEventLoopGroup()) {
       Tick tick = probe.new Tick();
       // With a fixed delay, not a fixed rate: after a stall, the missed runs must not come all at once.
@@ -72,8 +111,24 @@ public final class StallProbe implements AutoCloseable {
     }
   }
 
+  /** The collectors' accumulated pause time, in milliseconds (what the JVM counts; -1 if it does not). */
+  private static long gcMillis() {
+    long total = 0;
+    for (GarbageCollectorMXBean collector : COLLECTORS) {
+      long t = collector.getCollectionTime();
+      if (t < 0) {
+        return -1;
+      }
+      total += t;
+    }
+    return total;
+  }
+
   private final class Tick implements Runnable {
     private long last = System.nanoTime();
+    /** The loop thread's CPU time and the collectors' time at {@link #last}. */
+    private long lastCpuNanos = -1;
+    private long lastGcMillis = -1;
 
     @Override
     public void run() {
@@ -85,10 +140,16 @@ public final class StallProbe implements AutoCloseable {
       if (stall > longest.get()) {
         longest.accumulateAndGet(stall, Math::max);
       }
+      long cpuNanos = THREADS.isCurrentThreadCpuTimeSupported() ? THREADS.getCurrentThreadCpuTime() : -1;
+      long gc = gcMillis();
       if (stall > TimeUnit.MILLISECONDS.toNanos(WARN_MS)) {
-        LOG.warn("event loop {} stalled for {} ms: nothing on it ran (a long task on it, a GC pause, or no CPU)",
-            Thread.currentThread().getName(), TimeUnit.NANOSECONDS.toMillis(stall));
+        // Over the stall and the period before it: the loop's own CPU time, the collectors' pauses.
+        boolean known = lastCpuNanos >= 0 && cpuNanos >= 0 && lastGcMillis >= 0 && gc >= 0;
+        onStall.accept(new Stall(Thread.currentThread().getName(), TimeUnit.NANOSECONDS.toMillis(stall),
+            known ? TimeUnit.NANOSECONDS.toMillis(cpuNanos - lastCpuNanos) : -1, known ? gc - lastGcMillis : -1));
       }
+      lastCpuNanos = cpuNanos;
+      lastGcMillis = gc;
     }
   }
 }

@@ -220,19 +220,7 @@ class ClusterIT {
     @Test
     void aRequestToAMemberNotYetPublishedIsHeldAndAnsweredOnceItIs(TestInfo info) throws Exception {
         startCluster(info);
-        for (int member = 1; member <= ClusterProcess.SIZE; member++) {
-            cluster.stop(member);
-        }
-        cluster.launchWith(1, List.of());
-        URI endpoint = URI.create(cluster.endpoint(1));
-        awaitCondition(() -> {
-            try (java.net.Socket socket = new java.net.Socket()) {
-                socket.connect(new java.net.InetSocketAddress(endpoint.getHost(), endpoint.getPort()), 1000);
-                return true;
-            } catch (java.io.IOException refused) {
-                return false;
-            }
-        }, Duration.ofSeconds(30), "listening client port on " + cluster.name(1) + " without a quorum");
+        memberOneListeningWithoutAQuorum();
         ExecutorService client = Executors.newSingleThreadExecutor();
         try {
             Future<Etcdctl.Result> held = client.submit(() -> Etcdctl.run(cluster.endpoint(1),
@@ -244,6 +232,27 @@ class ClusterIT {
         } finally {
             client.shutdownNow();
         }
+    }
+
+    /**
+     * A held put whose client gave up before the member was published (its command timeout ran out:
+     * etcdctl reset the stream and closed the connection) is not applied once the member serves: its
+     * client was told it failed. etcd, which serves its listener only once published, does the same
+     * (this passes against it).
+     */
+    @Test
+    void aHeldRequestWhoseClientGaveUpIsNotRunLate(TestInfo info) throws Exception {
+        startCluster(info);
+        memberOneListeningWithoutAQuorum();
+        Etcdctl.Result abandoned = Etcdctl.run(cluster.endpoint(1), "put", "abandoned", "late", "--command-timeout=2s");
+        assertFalse(abandoned.ok(), abandoned::toString);
+        assertTrue(abandoned.stderr().contains("context deadline exceeded"), abandoned::toString);
+        cluster.restart(2, 3);
+        // Served now (this put waits for that), and a linearizable read sees everything applied before it.
+        Etcdctl.Result served = Etcdctl.run(cluster.endpoint(1), "put", "served", "yes", "--command-timeout=30s");
+        assertTrue(served.ok(), served::toString);
+        assertEquals(List.of(), get(1, "abandoned", false));
+        assertEquals("yes", getOne(1, "served", false).value());
     }
 
     /**
@@ -505,6 +514,23 @@ class ClusterIT {
         Etcdctl.Result put = Etcdctl.run(cluster.endpoint(member), "put", key, value, "-w", "json");
         assertTrue(put.ok(), () -> "put " + key + " through " + cluster.name(member) + ": " + put);
         return ClusterProcess.headerRevision(put.stdout());
+    }
+
+    /** Stops every member, then starts member 1 alone (it cannot be published) and waits for its client port. */
+    private void memberOneListeningWithoutAQuorum() throws Exception {
+        for (int member = 1; member <= ClusterProcess.SIZE; member++) {
+            cluster.stop(member);
+        }
+        cluster.launchWith(1, List.of());
+        URI endpoint = URI.create(cluster.endpoint(1));
+        awaitCondition(() -> {
+            try (java.net.Socket socket = new java.net.Socket()) {
+                socket.connect(new java.net.InetSocketAddress(endpoint.getHost(), endpoint.getPort()), 1000);
+                return true;
+            } catch (java.io.IOException refused) {
+                return false;
+            }
+        }, Duration.ofSeconds(30), "listening client port on " + cluster.name(1) + " without a quorum");
     }
 
     /** The one kv at {@code key} through {@code member}, failing if absent. */

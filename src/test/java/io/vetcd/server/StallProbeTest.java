@@ -1,10 +1,15 @@
 package io.vetcd.server;
 
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -60,6 +65,54 @@ class StallProbeTest {
       vertx.setPeriodic(StallProbe.PERIOD_MS, id -> ranAfter.countDown()); // the probe has run again by then
       assertTrue(ranAfter.await(10, TimeUnit.SECONDS));
       assertTrue(probe.longestMs() < holdMs / 2, "counted as serving: " + probe.longestMs() + " ms");
+    } finally {
+      vertx.close().await();
+    }
+  }
+
+  @Test
+  void aStallOfALongTaskSaysTheLoopRanOnACpu() throws Exception {
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    long spinCpuMs = 2 * StallProbe.WARN_MS;
+    StallProbe.Stall stall = stallOf(() -> {
+      // Spins until the loop thread has used this much CPU (not wall time: a busy machine may hold it
+      // off a CPU too, which is the other part of the answer).
+      long until = threads.getCurrentThreadCpuTime() + TimeUnit.MILLISECONDS.toNanos(spinCpuMs);
+      while (threads.getCurrentThreadCpuTime() < until) {
+        Thread.onSpinWait();
+      }
+    });
+    assertTrue(stall.ranMs() >= spinCpuMs, stall.toString());
+  }
+
+  @Test
+  void aStallOfABlockedLoopSaysItWasNotRunning() throws Exception {
+    long blockedMs = 2 * StallProbe.WARN_MS;
+    StallProbe.Stall stall = stallOf(() -> {
+      try {
+        Thread.sleep(blockedMs); // blocked in a call: no CPU used
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    assertTrue(stall.ranMs() < StallProbe.WARN_MS / 2, stall.toString());
+    assertTrue(stall.notRunningMs() >= blockedMs - StallProbe.PERIOD_MS - stall.gcMs() - stall.ranMs(), stall.toString());
+    assertTrue(stall.toString().contains("it was not running"), stall.toString());
+  }
+
+  /** Runs {@code task} on an event loop, after the probe has run there once, and returns its stall. */
+  private static StallProbe.Stall stallOf(Runnable task) throws Exception {
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+    BlockingQueue<StallProbe.Stall> stalls = new LinkedBlockingQueue<>();
+    try (StallProbe probe = StallProbe.start(vertx, stalls::add)) {
+      CountDownLatch probed = new CountDownLatch(3);
+      vertx.setPeriodic(StallProbe.PERIOD_MS, id -> probed.countDown()); // the probe has run by then
+      assertTrue(probed.await(10, TimeUnit.SECONDS));
+      stalls.clear(); // any of the start's own
+      vertx.getOrCreateContext().runOnContext(v -> task.run());
+      StallProbe.Stall stall = stalls.poll(10, TimeUnit.SECONDS);
+      assertNotNull(stall, "no stall reported");
+      return stall;
     } finally {
       vertx.close().await();
     }
