@@ -28,10 +28,16 @@ final class Raft {
   /** This member's id; never 0 (0 means "nobody" in {@code vote} and {@code lead}). */
   final long id;
   final RaftConfig config;
-  /** The voting members, sorted; fixed. */
-  final List<Long> voters;
-  /** Whether this member may campaign: it is a voter. */
-  final boolean promotable;
+  /** The voting members, sorted; changed only by {@link #applyConfChange}. */
+  List<Long> voters;
+  /** The members that receive the log without voting, sorted, disjoint from {@code voters}. */
+  List<Long> learners;
+  /**
+   * Leader only: the index of the last membership change it appended. Another is refused (turned into
+   * an empty entry) until the server has applied this one, so configurations change one at a time and
+   * any two in a row share a majority (thesis §4.1).
+   */
+  long pendingConfIndex;
   /** The log and how far each part of it has got (persisted, committed, applied). */
   final RaftLog log;
   /** Draws election timeouts; seeded, so a run is reproducible. */
@@ -86,7 +92,7 @@ final class Raft {
     this.id = config.id();
     this.config = config;
     this.voters = config.voters();
-    this.promotable = voters.contains(id);
+    this.learners = config.learners();
     this.random = new Random(config.randomSeed() ^ (id * 0x9E3779B97F4A7C15L));
     this.log = new RaftLog(snapshot, entries, hardState.commit(), applied, storage);
     if (hardState.vote() != 0 && hardState.term() == 0) {
@@ -105,6 +111,15 @@ final class Raft {
     return new SoftState(lead, role);
   }
 
+  /** Whether this member may campaign: it is a voter (a learner or a removed member never is). */
+  boolean promotable() {
+    return voters.contains(id);
+  }
+
+  ConfState confState() {
+    return new ConfState(voters, learners);
+  }
+
   // ---------------------------------------------------------------- time
 
   void tick() {
@@ -117,7 +132,7 @@ final class Raft {
 
   private void tickElection() {
     electionElapsed++;
-    if (promotable && electionElapsed >= randomizedElectionTimeout) {
+    if (promotable() && electionElapsed >= randomizedElectionTimeout) {
       electionElapsed = 0;
       hup();
     }
@@ -214,9 +229,14 @@ final class Raft {
     lead = id;
     role = Role.LEADER;
     for (long v : voters) {
-      Progress pr = new Progress(0, log.lastIndex() + 1, config.maxInflightMessages(), config.maxInflightBytes());
-      progress.put(v, pr);
+      progress.put(v, newProgress());
     }
+    for (long l : learners) {
+      progress.put(l, newProgress());
+    }
+    // Whether a change is among the entries not yet applied is not known here: take none until all of
+    // them are (etcd-io/raft does the same).
+    pendingConfIndex = log.lastIndex();
     Progress self = progress.get(id);
     self.match = log.persisted();
     self.becomeReplicate();
@@ -226,11 +246,15 @@ final class Raft {
     appendEntries(List.of(Entry.empty(0, 0)));
   }
 
+  private Progress newProgress() {
+    return new Progress(0, log.lastIndex() + 1, config.maxInflightMessages(), config.maxInflightBytes());
+  }
+
   // ---------------------------------------------------------------- elections
 
   /** Starts an election if this member may (the tick timeout and {@link RaftNode#campaign()}). */
   void hup() {
-    if (role == Role.LEADER || !promotable) {
+    if (role == Role.LEADER || !promotable()) {
       return;
     }
     campaign(config.preVote() ? CampaignKind.PRE_ELECTION : CampaignKind.ELECTION);
@@ -373,7 +397,7 @@ final class Raft {
         handleSnapshot(m);
       }
       case TIMEOUT_NOW -> {
-        if (promotable) {
+        if (promotable()) {
           // Thesis §3.10: the leader asked us to take over; we know it is alive, so no pre-vote.
           campaign(CampaignKind.TRANSFER);
         }
@@ -482,6 +506,7 @@ final class Raft {
       log.commitTo(s.index());
     } else {
       log.restore(s);
+      restoreConfState(s);
     }
     send(out(MessageType.APP_RESP).to(m.from()).term(term).index(log.committed())
         .build());
@@ -503,7 +528,17 @@ final class Raft {
     long index = log.lastIndex();
     List<Entry> stamped = new ArrayList<>(proposed.size());
     for (Entry e : proposed) {
-      stamped.add(e.at(term, ++index));
+      ++index;
+      if (e.type() == Entry.Type.CONF_CHANGE) {
+        if (pendingConfIndex > log.applied()) {
+          // One change at a time: this one is dropped, its place kept by an empty entry (the server's
+          // timeout answers its caller; etcd's server refuses a second change before proposing it).
+          stamped.add(Entry.empty(term, index));
+          continue;
+        }
+        pendingConfIndex = index;
+      }
+      stamped.add(e.at(term, index));
     }
     log.append(stamped);
     // Our own match moves only when the server reports the entries durable (onPersisted).
@@ -604,10 +639,11 @@ final class Raft {
     return false;
   }
 
+  /** To every member the leader tracks: voters and learners. */
   void broadcastAppend() {
-    for (long v : voters) {
-      if (v != id) {
-        sendAppend(v);
+    for (long to : List.copyOf(progress.keySet())) {
+      if (to != id) {
+        sendAppend(to);
       }
     }
   }
@@ -653,9 +689,9 @@ final class Raft {
 
   private void broadcastHeartbeat() {
     byte[] context = pendingReads.lastContext();
-    for (long v : voters) {
-      if (v != id) {
-        sendHeartbeat(v, context);
+    for (long to : progress.keySet()) {
+      if (to != id) {
+        sendHeartbeat(to, context);
       }
     }
   }
@@ -750,6 +786,84 @@ final class Raft {
     pr.becomeProbe();
     // Wait for the follower's answer to the snapshot (or the next heartbeat's) before probing.
     pr.probeSent = true;
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * The server applied a membership change: it takes effect here now (etcd-io/raft's ApplyConfChange).
+   * A change that makes no sense for the current membership (adding a voter as a learner, which would
+   * demote it; removing a stranger) changes nothing: it is committed on every member, so it must not
+   * fail on any; the server refuses such changes before proposing them.
+   */
+  ConfState applyConfChange(ConfChange cc) {
+    List<Long> newVoters = new ArrayList<>(voters);
+    List<Long> newLearners = new ArrayList<>(learners);
+    long m = cc.member();
+    switch (cc.type()) {
+      case ADD_VOTER -> {
+        newLearners.remove(m);
+        if (!newVoters.contains(m)) {
+          newVoters.add(m);
+        }
+      }
+      case ADD_LEARNER -> {
+        if (!newVoters.contains(m) && !newLearners.contains(m)) {
+          newLearners.add(m);
+        }
+      }
+      case REMOVE -> {
+        newVoters.remove(m);
+        newLearners.remove(m);
+      }
+    }
+    if (newVoters.isEmpty()) {
+      // Removing the last voter would leave nobody to commit anything, this change's successor included.
+      return confState();
+    }
+    switchTo(newVoters, newLearners);
+    return confState();
+  }
+
+  /** Adopts a membership: the leader starts or stops tracking members, and may commit more or step down. */
+  private void switchTo(List<Long> newVoters, List<Long> newLearners) {
+    voters = newVoters.stream().sorted().toList();
+    learners = newLearners.stream().sorted().toList();
+    if (role != Role.LEADER) {
+      return;
+    }
+    if (!voters.contains(id)) {
+      // Removed (or made a learner): a leader that is not a voter must not go on counting itself into
+      // quorums. etcd stops such a member; until then it follows.
+      becomeFollower(term, 0);
+      return;
+    }
+    List<Long> tracked = new ArrayList<>(voters);
+    tracked.addAll(learners);
+    progress.keySet().retainAll(tracked);
+    for (long member : tracked) {
+      progress.computeIfAbsent(member, k -> {
+        Progress pr = newProgress();
+        // Not yet heard from, but new: CheckQuorum must not count it as lost before it could answer.
+        pr.recentActive = true;
+        return pr;
+      });
+    }
+    if (leadTransferee != 0 && !voters.contains(leadTransferee)) {
+      leadTransferee = 0;
+    }
+    // A smaller majority may already hold more entries; a new member needs the log.
+    if (maybeCommit()) {
+      releaseEarlyReads();
+    }
+    broadcastAppend();
+  }
+
+  /** A snapshot from the leader replaced the log: its membership is the one as of its index. */
+  private void restoreConfState(Snapshot s) {
+    if (!s.voters().isEmpty()) {
+      switchTo(s.voters(), s.learners());
+    }
   }
 
   // ---------------------------------------------------------------- messages out

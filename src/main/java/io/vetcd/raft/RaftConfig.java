@@ -8,7 +8,10 @@ import java.util.List;
  * election timeout) {@code heartbeatTick} = 1 and {@code electionTick} = 10.
  *
  * @param id this member's id, non-zero
- * @param voters every voting member's id, this one included; fixed for the life of the cluster
+ * @param voters every voting member's id at start: the cluster's first members, or, on a restart, the
+ *     voters as of the state the server applied (changes after it come again as entries it applies)
+ * @param learners the non-voting members at start, likewise (none in a new cluster): they receive the
+ *     log but neither vote nor count for a quorum
  * @param electionTick a follower that hears no leader for a random number of ticks in [electionTick,
  *     2·electionTick) campaigns (Raft §5.2); a leader with CheckQuorum steps down after electionTick
  *     ticks without hearing from a quorum. Must exceed heartbeatTick.
@@ -29,6 +32,7 @@ import java.util.List;
 public record RaftConfig(
     long id,
     List<Long> voters,
+    List<Long> learners,
     int electionTick,
     int heartbeatTick,
     boolean preVote,
@@ -41,11 +45,15 @@ public record RaftConfig(
 
   public RaftConfig {
     voters = voters.stream().distinct().sorted().toList();
+    learners = learners.stream().distinct().sorted().toList();
     if (id == 0) {
       throw new IllegalArgumentException("id must be non-zero");
     }
     if (voters.isEmpty() || voters.contains(0L)) {
       throw new IllegalArgumentException("voters must be non-empty member ids: " + voters);
+    }
+    if (learners.contains(0L) || learners.stream().anyMatch(voters::contains)) {
+      throw new IllegalArgumentException("learners must be member ids that are not voters: " + learners);
     }
     if (heartbeatTick <= 0 || electionTick <= heartbeatTick) {
       throw new IllegalArgumentException(
@@ -64,6 +72,7 @@ public record RaftConfig(
   public static final class Builder {
     private final long id;
     private final List<Long> voters;
+    private List<Long> learners = List.of();
     private int electionTick = 10;
     private int heartbeatTick = 1;
     private boolean preVote = true;
@@ -77,6 +86,11 @@ public record RaftConfig(
     private Builder(long id, List<Long> voters) {
       this.id = id;
       this.voters = voters;
+    }
+
+    public Builder learners(List<Long> v) {
+      learners = v;
+      return this;
     }
 
     public Builder electionTick(int v) {
@@ -125,7 +139,7 @@ public record RaftConfig(
     }
 
     public RaftConfig build() {
-      return new RaftConfig(id, voters, electionTick, heartbeatTick, preVote, checkQuorum,
+      return new RaftConfig(id, voters, learners, electionTick, heartbeatTick, preVote, checkQuorum,
           maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages, maxInflightBytes, randomSeed);
     }
   }

@@ -385,7 +385,7 @@ final class RaftLog {
     if (t < 0) {
       return false;
     }
-    snapshot = new Snapshot(index, t, snapshot.voters(), new byte[0]);
+    snapshot = new Snapshot(index, t, snapshot.voters(), snapshot.learners(), new byte[0]);
     return true;
   }
 

@@ -110,6 +110,28 @@ public final class RaftNode {
     return proposeEntries(entries);
   }
 
+  /**
+   * Proposes a membership change. The leader takes one at a time: while one it appended is not yet
+   * applied, the next becomes an empty entry (never applied as a change), so the server must check
+   * its membership before proposing and time out on what it never sees applied.
+   */
+  public boolean proposeConfChange(ConfChange cc) {
+    return proposeEntries(List.of(new Entry(0, 0, Entry.Type.CONF_CHANGE, cc.encode())));
+  }
+
+  /**
+   * The server applied a {@link Entry.Type#CONF_CHANGE} entry: the change takes effect in the core.
+   * Returns the membership after it.
+   */
+  public ConfState applyConfChange(ConfChange cc) {
+    return raft.applyConfChange(cc);
+  }
+
+  /** The membership the core works with now. */
+  public ConfState confState() {
+    return raft.confState();
+  }
+
   /** Proposes prepared entries (their term and index are replaced). */
   public boolean proposeEntries(List<Entry> entries) {
     if (entries.isEmpty()) {
@@ -187,7 +209,7 @@ public final class RaftNode {
     if (term == RaftLog.UNAVAILABLE || index > raft.log.applied()) {
       throw new IllegalArgumentException("no applied entry at " + index);
     }
-    return new Snapshot(index, term, raft.voters, data);
+    return new Snapshot(index, term, raft.voters, raft.learners, data);
   }
 
   /**

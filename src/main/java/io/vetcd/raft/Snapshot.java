@@ -5,21 +5,27 @@ import java.util.List;
 
 /**
  * The application state as of log position ({@code index}, {@code term}): it replaces every entry up
- * to and including {@code index} (Raft §7). {@code voters} is the membership at that point, so a member
- * restored from a snapshot knows the cluster without the entries that built it. {@code data} is opaque
+ * to and including {@code index} (Raft §7). {@code voters} and {@code learners} are the membership at
+ * that point, so a member restored from a snapshot knows the cluster without the entries that built it. {@code data} is opaque
  * to the core and may be empty: the server may keep the real state elsewhere and fill it in when it
  * ships the snapshot ({@link #withData}).
  */
-public record Snapshot(long index, long term, List<Long> voters, byte[] data) {
+public record Snapshot(long index, long term, List<Long> voters, List<Long> learners, byte[] data) {
 
   /** The start of every log: position 0 of term 0, nothing folded in yet. */
   public static final Snapshot EMPTY = new Snapshot(0, 0, List.of(), new byte[0]);
+
+  /** A snapshot of a membership without learners. */
+  public Snapshot(long index, long term, List<Long> voters, byte[] data) {
+    this(index, term, voters, List.of(), data);
+  }
 
   public Snapshot {
     if (index < 0 || term < 0 || (index == 0) != (term == 0)) {
       throw new IllegalArgumentException("bad snapshot position " + index + "@" + term);
     }
     voters = List.copyOf(voters);
+    learners = List.copyOf(learners);
     data = data == null ? new byte[0] : data;
   }
 
@@ -28,13 +34,13 @@ public record Snapshot(long index, long term, List<Long> voters, byte[] data) {
   }
 
   public Snapshot withData(byte[] newData) {
-    return new Snapshot(index, term, voters, newData);
+    return new Snapshot(index, term, voters, learners, newData);
   }
 
   @Override
   public boolean equals(Object o) {
     return o instanceof Snapshot s && index == s.index && term == s.term && voters.equals(s.voters)
-        && Arrays.equals(data, s.data);
+        && learners.equals(s.learners) && Arrays.equals(data, s.data);
   }
 
   @Override
@@ -44,6 +50,6 @@ public record Snapshot(long index, long term, List<Long> voters, byte[] data) {
 
   @Override
   public String toString() {
-    return "Snapshot[" + index + "@" + term + " voters=" + voters + " " + data.length + "B]";
+    return "Snapshot[" + index + "@" + term + " voters=" + voters + (learners.isEmpty() ? "" : " learners=" + learners) + " " + data.length + "B]";
   }
 }

@@ -56,6 +56,7 @@ final class RaftCodec {
           .setIndex(m.snapshot().index())
           .setTerm(m.snapshot().term())
           .addAllVoters(m.snapshot().voters())
+          .addAllLearners(m.snapshot().learners())
           .setData(UnsafeByteOperations.unsafeWrap(m.snapshot().data())));
     }
     if (m.context() != null) {
@@ -98,7 +99,8 @@ final class RaftCodec {
     Snapshot snapshot = null;
     if (p.hasSnapshot()) {
       RaftSnapshotMeta s = p.getSnapshot();
-      snapshot = new Snapshot(s.getIndex(), s.getTerm(), s.getVotersList(), s.getData().toByteArray());
+      snapshot = new Snapshot(s.getIndex(), s.getTerm(), s.getVotersList(), s.getLearnersList(),
+          s.getData().toByteArray());
     }
     return new RaftMessage(MESSAGE_TYPES[p.getType()], p.getFrom(), p.getTo(), p.getTerm(), p.getLogTerm(),
         p.getIndex(), entries, p.getCommit(), p.getReject(), p.getRejectHint(), snapshot,

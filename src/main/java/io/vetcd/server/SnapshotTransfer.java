@@ -72,7 +72,7 @@ final class SnapshotTransfer {
       if (term < 0) {
         sent = Future.failedFuture("the entry at the copy's applied index " + copy.applied() + " is compacted");
       } else {
-        Snapshot s = new Snapshot(copy.applied(), term, m.snapshot().voters(), new byte[0]);
+        Snapshot s = new Snapshot(copy.applied(), term, m.snapshot().voters(), m.snapshot().learners(), new byte[0]);
         LOG.info("sending a snapshot at index {} (term {}) to {}", s.index(), s.term(), Long.toHexString(m.to()));
         sent = transport.sendSnapshot(m.to(), RaftCodec.encode(m.toBuilder().snapshot(s).build()),
             copy.dir().resolve("data.mdb"));

@@ -1158,9 +1158,12 @@ public final class Wal implements AutoCloseable {
     }
 
     Encoded point(Snapshot s, boolean replace) {
-      ByteBuffer b = start(replace ? WalRecord.SNAPSHOT : WalRecord.COMPACTED, 8 + 8 + 4 + 8 * s.voters().size())
+      ByteBuffer b = start(replace ? WalRecord.SNAPSHOT : WalRecord.COMPACTED,
+          8 + 8 + 4 + 8 * s.voters().size() + 4 + 8 * s.learners().size())
           .putLong(s.index()).putLong(s.term()).putInt(s.voters().size());
       s.voters().forEach(b::putLong);
+      b.putInt(s.learners().size());
+      s.learners().forEach(b::putLong);
       return finish(null);
     }
 

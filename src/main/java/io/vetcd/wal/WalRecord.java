@@ -111,7 +111,12 @@ sealed interface WalRecord {
           for (int n = b.getInt(); n > 0; n--) {
             voters.add(b.getLong());
           }
-          yield new PointRecord(new Snapshot(index, term, voters, new byte[0]), raw[1] == SNAPSHOT);
+          List<Long> learners = new ArrayList<>();
+          // Records written before learners existed end with the voters.
+          for (int n = b.hasRemaining() ? b.getInt() : 0; n > 0; n--) {
+            learners.add(b.getLong());
+          }
+          yield new PointRecord(new Snapshot(index, term, voters, learners, new byte[0]), raw[1] == SNAPSHOT);
         }
         case MEMBER -> {
           long clusterId = b.getLong();

@@ -167,7 +167,10 @@ final class Network {
       state.addAll(decode(rd.snapshot().data()));
     }
     for (Entry e : rd.committedEntries()) {
-      if (e.data().length > 0) {
+      if (e.type() == Entry.Type.CONF_CHANGE) {
+        // As the server does: a change takes effect on the member when it applies the entry.
+        nodes.get(id).applyConfChange(ConfChange.decode(e.data()));
+      } else if (e.data().length > 0) {
         state.add(new String(e.data(), UTF_8));
       }
     }

@@ -68,7 +68,8 @@ class ProposalTest {
     Network net = Network.of(3);
     net.elect(1);
     long last = net.node(1).lastIndex();
-    net.node(2).proposeEntries(List.of(new Entry(0, 0, Entry.Type.CONF_CHANGE, bytes("cc"))));
+    byte[] change = new ConfChange(ConfChange.Type.ADD_LEARNER, 4, null).encode();
+    net.node(2).proposeEntries(List.of(new Entry(0, 0, Entry.Type.CONF_CHANGE, change)));
     net.stabilize();
     Entry e = net.node(3).entries().get(net.node(3).entries().size() - 1);
     assertEquals(last + 1, e.index());

@@ -30,7 +30,7 @@ class RaftCodecTest {
             new Entry(7, 42, Entry.Type.NORMAL, bytes("put a=1")),
             new Entry(7, 43, Entry.Type.CONF_CHANGE, bytes("add member 3")),
             new Entry(7, 44, Entry.Type.NORMAL, new byte[0])))
-        .snapshot(new Snapshot(30, 5, List.of(1L, 2L, 3L), bytes("keyspace")))
+        .snapshot(new Snapshot(30, 5, List.of(1L, 2L, 3L), List.of(4L), bytes("keyspace")))
         .context(bytes("read 9"))
         .build();
 
@@ -39,6 +39,7 @@ class RaftCodecTest {
     assertEquals(m, back);
     assertArrayEquals(bytes("keyspace"), back.snapshot().data());
     assertEquals(List.of(1L, 2L, 3L), back.snapshot().voters());
+    assertEquals(List.of(4L), back.snapshot().learners());
   }
 
   @Test

@@ -187,6 +187,21 @@ class WalTest {
   }
 
   @Test
+  void aSnapshotPointKeepsItsMembershipVotersAndLearners() {
+    io.vetcd.raft.Snapshot point = new io.vetcd.raft.Snapshot(3, 1, List.of(7L, 8L, 9L), List.of(10L), new byte[0]);
+    try (Wal wal = Wal.open(dir)) {
+      for (long i = 1; i <= 3; i++) {
+        wal.append(entry(1, i, "e" + i));
+      }
+      wal.append(point, false);
+      wal.sync();
+    }
+    try (Wal wal = Wal.open(dir)) {
+      assertEquals(point, wal.replay(0).snapshot());
+    }
+  }
+
+  @Test
   void entriesBeforeASnapshotPointStayReadableAfterAReopenUntilTheirFilesGo() {
     try (Wal wal = Wal.open(dir)) {
       for (long i = 1; i <= 5; i++) {

@@ -1,0 +1,62 @@
+package io.vetcd.raft;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * A change of membership by one member (Raft thesis §4.1, single-server changes; etcd-io/raft's
+ * ConfChange): the payload of a {@link Entry.Type#CONF_CHANGE} entry. It takes effect on a member when
+ * the server applies that entry and hands it to {@link RaftNode#applyConfChange}, not when appended:
+ * etcd's rule, safe because the leader lets only one change be pending (unapplied) at a time, so any
+ * two consecutive configurations differ by one member and their majorities overlap.
+ *
+ * <p>{@code context} is the server's (etcd puts the member's name and URLs there); the core ignores it.
+ */
+public record ConfChange(Type type, long member, byte[] context) {
+
+  public enum Type {
+    /** Adds a voter, or promotes a learner to one. */
+    ADD_VOTER,
+    /** Adds a learner: it receives the log, neither votes nor counts for a quorum. */
+    ADD_LEARNER,
+    /** Removes a voter or a learner. */
+    REMOVE,
+  }
+
+  public ConfChange {
+    if (member == 0) {
+      throw new IllegalArgumentException("member must be non-zero");
+    }
+    context = context == null ? new byte[0] : context;
+  }
+
+  /** The entry payload: the type's ordinal, the member id, the context. */
+  public byte[] encode() {
+    return ByteBuffer.allocate(1 + 8 + context.length).put((byte) type.ordinal()).putLong(member).put(context).array();
+  }
+
+  public static ConfChange decode(byte[] data) {
+    if (data.length < 9 || data[0] < 0 || data[0] >= Type.values().length) {
+      throw new IllegalArgumentException("not a membership change: " + data.length + " bytes");
+    }
+    ByteBuffer b = ByteBuffer.wrap(data);
+    Type type = Type.values()[b.get()];
+    long member = b.getLong();
+    return new ConfChange(type, member, Arrays.copyOfRange(data, 9, data.length));
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof ConfChange c && type == c.type && member == c.member && Arrays.equals(context, c.context);
+  }
+
+  @Override
+  public int hashCode() {
+    return type.hashCode() * 31 + Long.hashCode(member);
+  }
+
+  @Override
+  public String toString() {
+    return type + " " + Long.toHexString(member);
+  }
+}

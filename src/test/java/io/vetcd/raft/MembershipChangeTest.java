@@ -1,0 +1,149 @@
+package io.vetcd.raft;
+
+import static io.vetcd.raft.Fixtures.bytes;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Membership changes one member at a time (thesis §4.1) and learners (etcd-io/raft): a change takes
+ * effect on each member when it applies the entry; the leader lets one change be pending at a time.
+ */
+class MembershipChangeTest {
+
+  /** Members 1..3 voting, 1 leading, and member 4 started knowing the three voters. */
+  private static Network withFourthMember() {
+    Network net = Network.of(3);
+    net.add(RaftConfig.builder(4, List.of(1L, 2L, 3L)).randomSeed(42).build(), new MemoryStorage());
+    net.elect(1);
+    return net;
+  }
+
+  private static void change(Network net, long via, ConfChange.Type type, long member) {
+    assertTrue(net.node(via).proposeConfChange(new ConfChange(type, member, null)));
+    net.stabilize();
+  }
+
+  @Test
+  void aLearnerGetsTheLogButNeitherCampaignsNorCountsForAQuorum() {
+    Network net = withFourthMember();
+    net.propose(1, "before");
+    change(net, 1, ConfChange.Type.ADD_LEARNER, 4);
+    net.propose(1, "after");
+    for (long id = 1; id <= 4; id++) {
+      assertEquals(new ConfState(List.of(1L, 2L, 3L), List.of(4L)), net.node(id).confState(), "member " + id);
+    }
+    assertEquals(List.of("before", "after"), net.applied.get(4L), "the learner got everything, from the start");
+
+    // Not counted: with two voters down, the leader and the learner commit nothing.
+    net.down.add(2L);
+    net.down.add(3L);
+    long committed = net.node(1).commitIndex();
+    net.propose(1, "no quorum");
+    assertEquals(committed, net.node(1).commitIndex());
+    assertFalse(net.applied.get(4L).contains("no quorum"));
+
+    // Never campaigns, however long it hears nothing.
+    net.down.clear();
+    net.isolate(4);
+    net.tick(4, 100);
+    net.stabilize();
+    assertEquals(Role.FOLLOWER, net.node(4).role());
+    assertTrue(net.sent.stream().noneMatch(m -> m.from() == 4
+        && (m.type() == MessageType.PRE_VOTE || m.type() == MessageType.VOTE)));
+  }
+
+  @Test
+  void aPromotedLearnerVotesAndCountsForTheQuorum() {
+    Network net = withFourthMember();
+    change(net, 1, ConfChange.Type.ADD_LEARNER, 4);
+    change(net, 1, ConfChange.Type.ADD_VOTER, 4);
+    for (long id = 1; id <= 4; id++) {
+      assertEquals(new ConfState(List.of(1L, 2L, 3L, 4L), List.of()), net.node(id).confState(), "member " + id);
+    }
+    // Four voters: three make a quorum, two do not.
+    net.down.add(3L);
+    assertTrue(net.propose(1, "three of four"));
+    assertEquals(List.of("three of four"), net.applied.get(4L));
+    net.down.add(2L);
+    long committed = net.node(1).commitIndex();
+    net.propose(1, "two of four");
+    assertEquals(committed, net.node(1).commitIndex());
+  }
+
+  @Test
+  void aSecondChangeProposedBeforeTheFirstIsAppliedBecomesAnEmptyEntry() {
+    Network net = withFourthMember();
+    assertTrue(net.node(1).proposeConfChange(new ConfChange(ConfChange.Type.ADD_LEARNER, 4, null)));
+    assertTrue(net.node(1).proposeConfChange(new ConfChange(ConfChange.Type.REMOVE, 3, null)));
+    net.stabilize();
+    assertEquals(new ConfState(List.of(1L, 2L, 3L), List.of(4L)), net.node(1).confState());
+    // Once the first is applied, the next one goes through.
+    change(net, 1, ConfChange.Type.REMOVE, 3);
+    assertEquals(new ConfState(List.of(1L, 2L), List.of(4L)), net.node(1).confState());
+  }
+
+  @Test
+  void removingAVoterShrinksTheQuorum() {
+    Network net = withFourthMember();
+    change(net, 1, ConfChange.Type.REMOVE, 3);
+    net.down.add(3L);
+    assertTrue(net.propose(1, "one and two"));
+    assertEquals(List.of("one and two"), net.applied.get(2L));
+    net.isolate(2);
+    long committed = net.node(1).commitIndex();
+    net.propose(1, "one alone");
+    assertEquals(committed, net.node(1).commitIndex(), "two voters: both are the quorum");
+  }
+
+  @Test
+  void aRemovedLeaderStepsDownAndTheOthersGoOnWithoutIt() {
+    Network net = withFourthMember();
+    change(net, 1, ConfChange.Type.REMOVE, 1);
+    assertFalse(net.node(1).isLeader());
+    assertEquals(new ConfState(List.of(2L, 3L), List.of()), net.node(2).confState());
+    for (int i = 0; i < 40 && net.leaders().isEmpty(); i++) {
+      net.tickAll(1);
+      net.stabilize();
+    }
+    List<Long> leaders = net.leaders();
+    assertEquals(1, leaders.size(), "one of 2 and 3 leads: " + leaders);
+    assertTrue(leaders.get(0) == 2L || leaders.get(0) == 3L, "leader " + leaders);
+    assertTrue(net.propose(leaders.get(0), "without 1"));
+    assertEquals(List.of("without 1"), net.applied.get(leaders.get(0) == 2L ? 3L : 2L));
+    // The removed member never campaigns again.
+    long sentBy1 = net.sent.stream().filter(m -> m.from() == 1 && m.type() == MessageType.PRE_VOTE).count();
+    net.isolate(1);
+    net.tick(1, 100);
+    net.stabilize();
+    assertEquals(sentBy1, net.sent.stream().filter(m -> m.from() == 1 && m.type() == MessageType.PRE_VOTE).count());
+  }
+
+  @Test
+  void aMemberThatMissedTheLogLearnsTheMembershipFromTheSnapshot() {
+    Network net = withFourthMember();
+    net.isolate(4);
+    change(net, 1, ConfChange.Type.ADD_LEARNER, 4);
+    net.propose(1, "x");
+    net.propose(1, "y");
+    for (long id = 1; id <= 3; id++) {
+      net.compact(id, net.node(id).appliedIndex());
+    }
+    net.heal();
+    net.propose(1, "z");
+    net.tick(1, 1); // a heartbeat: member 4 answers, the leader probes it and finds the log compacted
+    net.stabilize();
+    assertEquals(new ConfState(List.of(1L, 2L, 3L), List.of(4L)), net.node(4).confState());
+    assertEquals(List.of("x", "y", "z"), net.applied.get(4L));
+    assertTrue(net.sent.stream().anyMatch(m -> m.type() == MessageType.SNAP && m.to() == 4));
+  }
+
+  @Test
+  void aChangeEncodesAndDecodes() {
+    ConfChange cc = new ConfChange(ConfChange.Type.ADD_LEARNER, 0x8e9e05c52164694dL, bytes("{\"name\":\"infra4\"}"));
+    assertEquals(cc, ConfChange.decode(cc.encode()));
+  }
+}
