@@ -14,13 +14,29 @@ import java.util.Arrays;
  */
 public record ConfChange(Type type, long member, byte[] context) {
 
+  /** Each with the fixed code it has in the log (never an enum's ordinal: the log outlives the code). */
   public enum Type {
     /** Adds a voter, or promotes a learner to one. */
-    ADD_VOTER,
+    ADD_VOTER(1),
     /** Adds a learner: it receives the log, neither votes nor counts for a quorum. */
-    ADD_LEARNER,
+    ADD_LEARNER(2),
     /** Removes a voter or a learner. */
-    REMOVE,
+    REMOVE(3);
+
+    final byte code;
+
+    Type(int code) {
+      this.code = (byte) code;
+    }
+
+    static Type of(byte code) {
+      for (Type t : values()) {
+        if (t.code == code) {
+          return t;
+        }
+      }
+      return null;
+    }
   }
 
   public ConfChange {
@@ -30,17 +46,17 @@ public record ConfChange(Type type, long member, byte[] context) {
     context = context == null ? new byte[0] : context;
   }
 
-  /** The entry payload: the type's ordinal, the member id, the context. */
+  /** The entry payload: the type's code, the member id, the context. */
   public byte[] encode() {
-    return ByteBuffer.allocate(1 + 8 + context.length).put((byte) type.ordinal()).putLong(member).put(context).array();
+    return ByteBuffer.allocate(1 + 8 + context.length).put(type.code).putLong(member).put(context).array();
   }
 
   public static ConfChange decode(byte[] data) {
-    if (data.length < 9 || data[0] < 0 || data[0] >= Type.values().length) {
+    Type type = data.length < 9 ? null : Type.of(data[0]);
+    if (type == null) {
       throw new IllegalArgumentException("not a membership change: " + data.length + " bytes");
     }
-    ByteBuffer b = ByteBuffer.wrap(data);
-    Type type = Type.values()[b.get()];
+    ByteBuffer b = ByteBuffer.wrap(data, 1, data.length - 1);
     long member = b.getLong();
     return new ConfChange(type, member, Arrays.copyOfRange(data, 9, data.length));
   }

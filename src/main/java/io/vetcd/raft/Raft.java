@@ -38,6 +38,11 @@ final class Raft {
    * any two in a row share a majority (thesis §4.1).
    */
   long pendingConfIndex;
+  /**
+   * How far the server reports it has applied ({@link RaftNode#reportApplied}): not the log's applied
+   * index, which moves when entries are handed out, before the apply thread has applied them.
+   */
+  long serverApplied;
   /** The log and how far each part of it has got (persisted, committed, applied). */
   final RaftLog log;
   /** Draws election timeouts; seeded, so a run is reproducible. */
@@ -95,6 +100,7 @@ final class Raft {
     this.learners = config.learners();
     this.random = new Random(config.randomSeed() ^ (id * 0x9E3779B97F4A7C15L));
     this.log = new RaftLog(snapshot, entries, hardState.commit(), applied, storage);
+    this.serverApplied = applied;
     if (hardState.vote() != 0 && hardState.term() == 0) {
       throw new IllegalArgumentException("vote without a term: " + hardState);
     }
@@ -530,7 +536,7 @@ final class Raft {
     for (Entry e : proposed) {
       ++index;
       if (e.type() == Entry.Type.CONF_CHANGE) {
-        if (pendingConfIndex > log.applied()) {
+        if (pendingConfIndex > serverApplied) {
           // One change at a time: this one is dropped, its place kept by an empty entry (the server's
           // timeout answers its caller; etcd's server refuses a second change before proposing it).
           stamped.add(Entry.empty(term, index));

@@ -121,10 +121,19 @@ public final class RaftNode {
 
   /**
    * The server applied a {@link Entry.Type#CONF_CHANGE} entry: the change takes effect in the core.
-   * Returns the membership after it.
+   * Returns the membership after it. Every such entry handed out must come back here, a no-op change
+   * included, in log order.
    */
   public ConfState applyConfChange(ConfChange cc) {
     return raft.applyConfChange(cc);
+  }
+
+  /**
+   * The server has applied every entry through {@code index} (its apply thread, not the hand-out):
+   * a leader takes its next membership change only once the last one is applied there.
+   */
+  public void reportApplied(long index) {
+    raft.serverApplied = Math.max(raft.serverApplied, index);
   }
 
   /** The membership the core works with now. */
@@ -205,11 +214,19 @@ public final class RaftNode {
    * voters, for {@link #compact}.
    */
   public Snapshot createSnapshot(long index, byte[] data) {
+    return createSnapshot(index, raft.confState(), data);
+  }
+
+  /**
+   * As above, with the membership as of {@code index} (the core knows only the current one, which may
+   * be later: the server keeps the membership with the state it applied).
+   */
+  public Snapshot createSnapshot(long index, ConfState conf, byte[] data) {
     long term = raft.log.term(index);
     if (term == RaftLog.UNAVAILABLE || index > raft.log.applied()) {
       throw new IllegalArgumentException("no applied entry at " + index);
     }
-    return new Snapshot(index, term, raft.voters, raft.learners, data);
+    return new Snapshot(index, term, conf.voters(), conf.learners(), data);
   }
 
   /**

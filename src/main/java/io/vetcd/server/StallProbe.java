@@ -44,11 +44,14 @@ public final class StallProbe implements AutoCloseable {
   private volatile boolean serving;
   private volatile long servingSinceNanos;
 
-  /** A stall over {@link #WARN_MS}, and where its time went (-1 where the JVM cannot say). */
+  /**
+   * A stall over {@link #WARN_MS}, and where the time went over it and the period before it (the loop's
+   * CPU time and the collectors' are read at each run of the probe): -1 where the JVM cannot say.
+   */
   record Stall(String loop, long stallMs, long ranMs, long gcMs) {
     /** Neither on the loop's CPU nor in a collection: waiting for a CPU, or blocked in a call. */
     long notRunningMs() {
-      return ranMs < 0 || gcMs < 0 ? -1 : Math.max(0, stallMs - ranMs - gcMs);
+      return ranMs < 0 || gcMs < 0 ? -1 : Math.max(0, stallMs + PERIOD_MS - ranMs - gcMs);
     }
 
     @Override
@@ -57,9 +60,9 @@ public final class StallProbe implements AutoCloseable {
         return "event loop " + loop + " stalled for " + stallMs
             + " ms: nothing on it ran (a long task on it, a GC pause, or no CPU)";
       }
-      return "event loop " + loop + " stalled for " + stallMs + " ms: it ran tasks on a CPU for " + ranMs
-          + " ms of it, GC pauses took " + gcMs + " ms, and for the rest (" + notRunningMs()
-          + " ms) it was not running (no CPU free, or blocked in a call)";
+      return "event loop " + loop + " stalled for " + stallMs + " ms: over it and the " + PERIOD_MS
+          + " ms before, it ran tasks on a CPU for " + ranMs + " ms, GC pauses took " + gcMs
+          + " ms, and for the rest (" + notRunningMs() + " ms) it was not running (no CPU free, or blocked in a call)";
     }
   }
 

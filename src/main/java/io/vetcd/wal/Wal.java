@@ -1158,12 +1158,16 @@ public final class Wal implements AutoCloseable {
     }
 
     Encoded point(Snapshot s, boolean replace) {
-      ByteBuffer b = start(replace ? WalRecord.SNAPSHOT : WalRecord.COMPACTED,
-          8 + 8 + 4 + 8 * s.voters().size() + 4 + 8 * s.learners().size())
+      // The learners' part only when there are any: without it the record is the one earlier versions
+      // wrote and read, so a member can still be rolled back to them.
+      int learnersPart = s.learners().isEmpty() ? 0 : 4 + 8 * s.learners().size();
+      ByteBuffer b = start(replace ? WalRecord.SNAPSHOT : WalRecord.COMPACTED, 8 + 8 + 4 + 8 * s.voters().size() + learnersPart)
           .putLong(s.index()).putLong(s.term()).putInt(s.voters().size());
       s.voters().forEach(b::putLong);
-      b.putInt(s.learners().size());
-      s.learners().forEach(b::putLong);
+      if (learnersPart > 0) {
+        b.putInt(s.learners().size());
+        s.learners().forEach(b::putLong);
+      }
       return finish(null);
     }
 

@@ -112,7 +112,7 @@ sealed interface WalRecord {
             voters.add(b.getLong());
           }
           List<Long> learners = new ArrayList<>();
-          // Records written before learners existed end with the voters.
+          // Without learners, the record ends with the voters (as before learners existed).
           for (int n = b.hasRemaining() ? b.getInt() : 0; n > 0; n--) {
             learners.add(b.getLong());
           }

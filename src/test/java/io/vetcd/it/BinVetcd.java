@@ -27,6 +27,9 @@ final class BinVetcd {
         Path log = Files.createTempFile("bin-vetcd", ".log");
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+            // What the test does not set is the launcher's default, whatever the developer exported.
+            builder.environment().remove("VETCD_JIT");
+            builder.environment().remove("VETCD_JAVA_OPTS");
             builder.environment().putAll(environment);
             Process process = builder.start();
             process.getOutputStream().close();

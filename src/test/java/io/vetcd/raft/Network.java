@@ -35,6 +35,8 @@ final class Network {
   final ArrayDeque<RaftMessage> queue = new ArrayDeque<>();
   /** Members whose Readies are not handled automatically (the test drives them by hand). */
   final Set<Long> manual = new HashSet<>();
+  /** Members whose server does not report what it applied (an apply thread behind the hand-out). */
+  final Set<Long> applyNotReported = new HashSet<>();
   /** Members that are down: they get nothing and do nothing. */
   final Set<Long> down = new HashSet<>();
   private final Set<List<Long>> cut = new HashSet<>();
@@ -175,6 +177,9 @@ final class Network {
       }
     }
     reads.get(id).addAll(rd.readStates());
+    if (!rd.committedEntries().isEmpty() && !applyNotReported.contains(id)) {
+      nodes.get(id).reportApplied(rd.committedEntries().get(rd.committedEntries().size() - 1).index());
+    }
   }
 
   void enqueue(List<RaftMessage> msgs) {
