@@ -144,6 +144,35 @@ class MembershipChangeTest {
     assertEquals(sentBy1, net.sent.stream().filter(m -> m.from() == 1 && m.type() == MessageType.PRE_VOTE).count());
   }
 
+  /**
+   * A member removed while cut off never learns it: back, it hears from nobody (the leader no longer
+   * tracks it), times out and campaigns, again and again. It must not disrupt the others: they are
+   * in the leader's lease and their logs hold its removal, so its pre-votes win nothing and no term
+   * moves. Reference: thesis §4.2.3
+   */
+  @Test
+  void aRemovedMemberThatDoesNotKnowItCannotDisruptTheCluster() {
+    Network net = Network.of(3);
+    net.elect(1);
+    net.isolate(3);
+    change(net, 1, ConfChange.Type.REMOVE, 3);
+    assertEquals(new ConfState(List.of(1L, 2L), List.of()), net.node(2).confState());
+    assertEquals(new ConfState(List.of(1L, 2L, 3L), List.of()), net.node(3).confState(), "it never heard");
+    long term = net.node(1).term();
+    net.heal();
+    for (int i = 0; i < 100; i++) {
+      net.tickAll(1);
+      net.stabilize();
+    }
+    assertTrue(net.sent.stream().anyMatch(m -> m.from() == 3 && m.type() == MessageType.PRE_VOTE),
+        "it did campaign");
+    assertEquals(List.of(1L), net.leaders());
+    assertEquals(term, net.node(1).term());
+    assertEquals(term, net.node(2).term());
+    assertTrue(net.propose(1, "undisturbed"));
+    assertEquals(List.of("undisturbed"), net.applied.get(2L));
+  }
+
   @Test
   void aMemberThatMissedTheLogLearnsTheMembershipFromTheSnapshot() {
     Network net = withFourthMember();
