@@ -647,7 +647,7 @@ final class Raft {
 
   /** To every member the leader tracks: voters and learners. */
   void broadcastAppend() {
-    for (long to : List.copyOf(progress.keySet())) {
+    for (long to : progress.keySet()) {
       if (to != id) {
         sendAppend(to);
       }
