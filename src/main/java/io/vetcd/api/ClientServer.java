@@ -14,6 +14,7 @@ import io.vetcd.proto.etcdserverpb.KVGrpcService;
 import io.vetcd.proto.etcdserverpb.LeaseGrpcService;
 import io.vetcd.proto.etcdserverpb.MaintenanceGrpcService;
 import io.vetcd.proto.etcdserverpb.WatchGrpcService;
+import io.vetcd.server.EtcdError;
 import io.vetcd.server.LocalMember;
 import java.net.URI;
 import java.util.ArrayList;
@@ -106,13 +107,33 @@ public final class ClientServer extends VerticleBase {
 
   private void dispatch(HttpServerRequest req, GrpcServer grpc, Router router) {
     String type = req.getHeader("content-type");
-    if (WatchHttp2.accepts(req)) {
+    if (type != null && type.startsWith("application/grpc") && member.isLearner() && !servedByLearner(req.path())) {
+      refuseForLearner(req);
+    } else if (WatchHttp2.accepts(req)) {
       WatchHttp2.serve(vertx, member, req);
     } else if (type != null && type.startsWith("application/grpc")) {
       grpc.handle(req);
     } else {
       router.handle(req);
     }
+  }
+
+  /**
+   * What a learner serves, as etcd 3.4's interceptors allow: Status, and the KV calls, whose
+   * serializable ranges KvGrpc lets through (and refuses the rest). No stream: no watch, no keep-alive.
+   */
+  private static boolean servedByLearner(String path) {
+    return "/etcdserverpb.Maintenance/Status".equals(path) || (path != null && path.startsWith("/etcdserverpb.KV/"));
+  }
+
+  /** etcd's "rpc not supported for learner", as a trailers-only gRPC answer. */
+  private static void refuseForLearner(HttpServerRequest req) {
+    EtcdError error = EtcdError.NOT_SUPPORTED_FOR_LEARNER;
+    req.response()
+        .putHeader("content-type", "application/grpc")
+        .putHeader("grpc-status", Integer.toString(error.status().code))
+        .putHeader("grpc-message", error.message())
+        .end();
   }
 
   private Router httpRoutes() {

@@ -105,6 +105,10 @@ final class KvGrpc extends KVService {
       return Future.failedFuture(new StatusException(GrpcStatus.RESOURCE_EXHAUSTED,
           "grpc: received message larger than max (" + size + " vs. " + max + ")"));
     }
+    if (member.isLearner() && !(request instanceof RangeRequest range && range.getSerializable())) {
+      // etcd's interceptor: a learner serves serializable ranges (and Status) only.
+      return Future.failedFuture(GrpcErrors.toStatus(EtcdError.NOT_SUPPORTED_FOR_LEARNER.exception()));
+    }
     return GrpcErrors.call(handler);
   }
 

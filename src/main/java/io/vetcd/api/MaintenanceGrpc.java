@@ -14,6 +14,7 @@ import io.vetcd.proto.etcdserverpb.MoveLeaderResponse;
 import io.vetcd.proto.etcdserverpb.StatusRequest;
 import io.vetcd.proto.etcdserverpb.StatusResponse;
 import io.vetcd.server.KvApplier;
+import io.vetcd.server.EtcdError;
 import io.vetcd.server.LocalMember;
 
 /** etcd's Maintenance service: status, keyspace hash and alarms (none are raised yet). */
@@ -35,6 +36,9 @@ final class MaintenanceGrpc extends MaintenanceService {
         revision = view.revision();
       }
       StatusResponse.Builder status = StatusResponse.newBuilder();
+      if (member.leaderId() == 0) {
+        status.addErrors(EtcdError.NO_LEADER.message()); // etcd's first error, before the alarms
+      }
       member.alarms().forEach(a -> status.addErrors(LocalMember.describe(a)));
       return status
           .setHeader(member.header(revision))
@@ -45,7 +49,7 @@ final class MaintenanceGrpc extends MaintenanceService {
           .setRaftIndex(member.commitIndex())
           .setRaftTerm(member.term())
           .setRaftAppliedIndex(member.appliedIndex())
-          .setIsLearner(false)
+          .setIsLearner(member.isLearner())
           .build();
     }, false));
   }

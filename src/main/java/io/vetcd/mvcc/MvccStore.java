@@ -452,13 +452,23 @@ public final class MvccStore implements AutoCloseable {
 
   /** The applied index a copy made by {@link #copyTo} holds. */
   private static long appliedIndexOf(Path copy) throws IOException {
+    byte[] applied = metadataOf(copy, APPLIED_INDEX);
+    return applied == null ? 0 : ByteBuffer.wrap(applied).getLong();
+  }
+
+  /** A member record as a copy made by {@link #copyTo} ({@code copy}: its data.mdb) holds it, or null. */
+  public static byte[] recordOf(Path copy, String name) throws IOException {
+    return metadataOf(copy, record(name));
+  }
+
+  private static byte[] metadataOf(Path copy, byte[] key) throws IOException {
     try (Env<byte[]> source = Env.create(ScratchByteArrayProxy.PROXY)
         .setMapSize(Math.max(Files.size(copy) * 2, 1 << 20)).setMaxDbs(8)
         .open(copy.toFile(), EnvFlags.MDB_RDONLY_ENV, EnvFlags.MDB_NOLOCK, EnvFlags.MDB_NOSUBDIR)) {
       Dbi<byte[]> meta = source.openDbi("meta"); // before the read transaction, to be valid in it
       try (Txn<byte[]> txn = source.txnRead()) {
-        byte[] applied = meta.get(txn, APPLIED_INDEX);
-        return applied == null ? 0 : ByteBuffer.wrap(applied).getLong();
+        byte[] value = meta.get(txn, key);
+        return value == null ? null : value.clone(); // the proxy's scratch array is reused
       }
     }
   }

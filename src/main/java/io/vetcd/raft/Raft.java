@@ -840,7 +840,21 @@ final class Raft {
     }
     if (!voters.contains(id)) {
       // Removed (or made a learner): a leader that is not a voter must not go on counting itself into
-      // quorums. etcd stops such a member; until then it follows.
+      // quorums. etcd stops such a member; until then it follows. Before it does, the others hear the
+      // commit of the change that removed it (else they learn it only from the next leader, an
+      // election timeout later), and the most up-to-date of them is told to campaign now.
+      broadcastAppend();
+      broadcastHeartbeat(); // carries the commit to those the append window holds back
+      long successor = 0;
+      for (long v : voters) {
+        Progress pr = progress.get(v);
+        if (pr != null && pr.match == log.lastIndex() && (successor == 0 || v < successor)) {
+          successor = v;
+        }
+      }
+      if (successor != 0) {
+        sendTimeoutNow(successor);
+      }
       becomeFollower(term, 0);
       return;
     }

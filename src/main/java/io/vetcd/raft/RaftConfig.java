@@ -9,7 +9,8 @@ import java.util.List;
  *
  * @param id this member's id, non-zero
  * @param voters every voting member's id at start: the cluster's first members, or, on a restart, the
- *     voters as of the state the server applied (changes after it come again as entries it applies)
+ *     voters as of the state the server applied (changes after it come again as entries it applies);
+ *     none for a member joining a running cluster, which follows until the log makes it a member
  * @param learners the non-voting members at start, likewise (none in a new cluster): they receive the
  *     log but neither vote nor count for a quorum
  * @param electionTick a follower that hears no leader for a random number of ticks in [electionTick,
@@ -49,8 +50,9 @@ public record RaftConfig(
     if (id == 0) {
       throw new IllegalArgumentException("id must be non-zero");
     }
-    if (voters.isEmpty() || voters.contains(0L)) {
-      throw new IllegalArgumentException("voters must be non-empty member ids: " + voters);
+    // No voters: a member joining a running cluster, which learns them from the log the leader sends.
+    if (voters.contains(0L)) {
+      throw new IllegalArgumentException("voters must be member ids: " + voters);
     }
     if (learners.contains(0L) || learners.stream().anyMatch(voters::contains)) {
       throw new IllegalArgumentException("learners must be member ids that are not voters: " + learners);

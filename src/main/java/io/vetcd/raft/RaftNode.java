@@ -439,6 +439,11 @@ public final class RaftNode {
     return out;
   }
 
+  /** Whether this member leads and tracks {@code member} (a voter or learner it replicates to). */
+  public boolean tracks(long member) {
+    return raft.role == Role.LEADER && raft.progress.containsKey(member);
+  }
+
   /** Leader only: the match index of {@code member}, or -1 if unknown. */
   public long matchIndex(long member) {
     Progress pr = raft.progress.get(member);

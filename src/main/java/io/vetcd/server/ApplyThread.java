@@ -62,11 +62,25 @@ final class ApplyThread implements AutoCloseable {
     void applied(long index);
 
     /**
+     * A committed entry changed the member list ({@code change.record()} is the list after it); called
+     * after the commit, before {@link #applied} of the batch, in log order. Its caller, if any, is
+     * answered only after the consensus loop took the change.
+     */
+    default void membership(MembershipChange change) {}
+
+    /**
      * Request {@code requestId} is applied, and its answer waits for the physical compaction it asked
      * for: however long that takes, it must not time out now (etcd waits for it without a deadline).
      */
     default void held(long requestId) {}
   }
+
+  /**
+   * A change of the member list at {@code index}: {@code change}, when the core must take it (a
+   * CONF_CHANGE entry that was not refused); {@code answer}, for the caller of a CONF_CHANGE, refused
+   * or not (null: nobody waits, or it was answered already).
+   */
+  record MembershipChange(long index, ClusterRecord record, io.vetcd.raft.ConfChange change, Result answer) {}
 
   /** What the thread works through, in order. */
   private sealed interface Item permits Committed, KeyspaceWork, Stop {}
@@ -181,6 +195,7 @@ final class ApplyThread implements AutoCloseable {
         compacting = true;
       }
       alarms.committed(applied.alarms());
+      applied.membership().forEach(sink::membership);
       watches.publish(applied.events(), applied.compactRevision());
       queuedBytes.addAndGet(-Entry.size(entries));
       sink.applied(entries.get(entries.size() - 1).index());
@@ -245,7 +260,7 @@ final class ApplyThread implements AutoCloseable {
    * went out), and the cluster's alarms after it.
    */
   record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
-      List<Runnable> leaseChanges, List<AlarmMember> alarms) {}
+      List<Runnable> leaseChanges, List<AlarmMember> alarms, List<MembershipChange> membership) {}
 
   /**
    * Applies entries in one transaction unless a request fails (below); entries at or below the stored
@@ -270,6 +285,7 @@ final class ApplyThread implements AutoCloseable {
     List<Runnable> leaseChanges = new ArrayList<>();
     long compacted = -1;
     List<AlarmMember> alarmsAfter = List.of();
+    List<MembershipChange> membership = new ArrayList<>();
     // The outcome of each request found to fail, by log index: applied again it would fail the same way.
     Map<Long, RuntimeException> failures = new HashMap<>();
     int from = 0;
@@ -277,6 +293,7 @@ final class ApplyThread implements AutoCloseable {
     while (from < entries.size()) {
       List<Result> attemptResults = new ArrayList<>();
       List<Runnable> attemptLeaseChanges = new ArrayList<>();
+      List<MembershipChange> attemptMembership = new ArrayList<>();
       try (MvccStore.WriteBatch batch = store.write()) {
         long applied = batch.appliedIndex();
         List<AlarmMember> alarms = Alarms.read(batch);
@@ -286,10 +303,15 @@ final class ApplyThread implements AutoCloseable {
           if (e.index() <= applied) {
             continue; // already in the keyspace: replay after a crash overlaps what was applied
           }
-          if (e.type() == Entry.Type.NORMAL && e.data().length > 0) {
+          if (e.type() == Entry.Type.CONF_CHANGE) {
+            attemptMembership.add(applyConfChange(batch, e));
+          } else if (e.data().length > 0) {
             try {
-              attemptResults.add(applyRequest(batch, lessor, alarms, e, attemptLeaseChanges,
-                  failures.get(e.index())));
+              Result result = applyRequest(batch, lessor, alarms, e, attemptLeaseChanges, failures.get(e.index()));
+              attemptResults.add(result);
+              if (result.response() instanceof ClusterRecord updated) {
+                attemptMembership.add(new MembershipChange(e.index(), updated, null, null)); // names, URLs
+              }
             } catch (RequestFailed f) {
               failures.put(e.index(), f.error);
               failedAt = i;
@@ -313,11 +335,28 @@ final class ApplyThread implements AutoCloseable {
         results.addAll(attemptResults);
         events.addAll(batch.events());
         leaseChanges.addAll(attemptLeaseChanges);
+        membership.addAll(attemptMembership);
       }
       from = to;
       to = entries.size();
     }
-    return new Applied(results, events, compacted, leaseChanges, alarmsAfter);
+    return new Applied(results, events, compacted, leaseChanges, alarmsAfter, membership);
+  }
+
+  /** A CONF_CHANGE entry: the member list changes (or the change is refused) in the batch's transaction. */
+  private static MembershipChange applyConfChange(MvccStore.WriteBatch batch, Entry e) {
+    ClusterMembers.Applied applied = ClusterMembers.apply(clusterRecord(batch), e.data());
+    if (applied.took()) {
+      batch.putRecord(LocalMember.CLUSTER_RECORD, applied.record().toByteArray());
+    }
+    Result answer = applied.requestId() == 0 ? null : new Result(applied.requestId(),
+        applied.refused() == null ? applied.record() : null,
+        applied.refused() == null ? null : applied.refused().exception());
+    return new MembershipChange(e.index(), applied.record(), applied.took() ? applied.change() : null, answer);
+  }
+
+  private static ClusterRecord clusterRecord(MvccStore.WriteBatch batch) {
+    return Keyspace.clusterRecordOf(batch.record(LocalMember.CLUSTER_RECORD));
   }
 
   /** A request failed after it may have written into its batch's transaction (see {@link #apply}). */
@@ -346,8 +385,19 @@ final class ApplyThread implements AutoCloseable {
       return failed(req.getId(), e.index(), knownFailure);
     }
     if (req.getRequestCase() == InternalRequest.RequestCase.PUBLISH) {
-      publish(batch, req.getPublish());
-      return new Result(req.getId(), req.getPublish(), null);
+      return new Result(req.getId(), publish(batch, req.getPublish()), null);
+    }
+    if (req.getRequestCase() == InternalRequest.RequestCase.MEMBER_UPDATE) {
+      ClusterRecord record = clusterRecord(batch);
+      EtcdError refused = ClusterMembers.checkUpdate(record, req.getMemberUpdate().getID(),
+          req.getMemberUpdate().getPeerURLsList());
+      if (refused != null) {
+        return new Result(req.getId(), null, refused.exception()); // checked on the leader; raced since
+      }
+      ClusterRecord updated = ClusterMembers.updatePeerUrls(record, req.getMemberUpdate().getID(),
+          req.getMemberUpdate().getPeerURLsList());
+      batch.putRecord(LocalMember.CLUSTER_RECORD, updated.toByteArray());
+      return new Result(req.getId(), updated, null);
     }
     if (req.getRequestCase() == InternalRequest.RequestCase.ALARM) {
       return new Result(req.getId(), Alarms.apply(batch, alarms, req.getAlarm()).toBuilder()
@@ -423,22 +473,20 @@ final class ApplyThread implements AutoCloseable {
   }
 
   /** A member's name and client URLs, as it announced them, go into the cluster record. */
-  private static void publish(MvccStore.WriteBatch batch, io.vetcd.proto.etcdserverpb.Member attributes) {
-    try {
-      ClusterRecord cluster = ClusterRecord.parseFrom(batch.record(LocalMember.CLUSTER_RECORD));
-      ClusterRecord.Builder updated = cluster.toBuilder();
-      for (int i = 0; i < cluster.getMembersCount(); i++) {
-        if (cluster.getMembers(i).getID() == attributes.getID()) {
-          updated.setMembers(i, cluster.getMembers(i).toBuilder()
-              .setName(attributes.getName())
-              .clearClientURLs()
-              .addAllClientURLs(attributes.getClientURLsList()));
-        }
+  private static ClusterRecord publish(MvccStore.WriteBatch batch, io.vetcd.proto.etcdserverpb.Member attributes) {
+    ClusterRecord cluster = clusterRecord(batch);
+    ClusterRecord.Builder updated = cluster.toBuilder();
+    for (int i = 0; i < cluster.getMembersCount(); i++) {
+      if (cluster.getMembers(i).getID() == attributes.getID()) {
+        updated.setMembers(i, cluster.getMembers(i).toBuilder()
+            .setName(attributes.getName())
+            .clearClientURLs()
+            .addAllClientURLs(attributes.getClientURLsList()));
       }
-      batch.putRecord(LocalMember.CLUSTER_RECORD, updated.build().toByteArray());
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("the cluster record is corrupt", e);
     }
+    ClusterRecord after = updated.build();
+    batch.putRecord(LocalMember.CLUSTER_RECORD, after.toByteArray());
+    return after;
   }
 
   /** Applies what is queued, then stops. */

@@ -23,6 +23,8 @@ import java.util.List;
  * @param snapshotCount applied entries between snapshots
  * @param watchProgressNotifyIntervalMs how often watchers that asked for it hear the current revision
  * @param logLevel debug, info, warn, error
+ * @param strictReconfigCheck refuse membership changes that could cost the quorum (etcd's default)
+ * @param autoPromoteLearners promote a learner once it is in sync with the leader (vetcd's own)
  */
 public record Config(
     String name,
@@ -41,7 +43,9 @@ public record Config(
     long electionTimeoutMs,
     long snapshotCount,
     long watchProgressNotifyIntervalMs,
-    String logLevel) {
+    String logLevel,
+    boolean strictReconfigCheck,
+    boolean autoPromoteLearners) {
 
   /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
   public static final long DEFAULT_QUOTA_BYTES = 2L * 1024 * 1024 * 1024;

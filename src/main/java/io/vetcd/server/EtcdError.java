@@ -29,6 +29,18 @@ public enum EtcdError {
   CORRUPT(GrpcStatus.DATA_LOSS, "etcdserver: corrupt cluster"),
   NOT_CAPABLE(GrpcStatus.UNAVAILABLE, "etcdserver: not capable"),
   MEMBER_NOT_FOUND(GrpcStatus.NOT_FOUND, "etcdserver: member not found"),
+  MEMBER_EXISTS(GrpcStatus.FAILED_PRECONDITION, "etcdserver: member ID already exist"),
+  PEER_URL_EXISTS(GrpcStatus.FAILED_PRECONDITION, "etcdserver: Peer URLs already exists"),
+  MEMBER_BAD_URLS(GrpcStatus.INVALID_ARGUMENT, "etcdserver: given member URLs are invalid"),
+  // etcd answers this one with code Unknown: its gRPC mapping points at a client-side error type.
+  MEMBER_NOT_ENOUGH_STARTED(GrpcStatus.UNKNOWN,
+      "etcdserver: re-configuration failed due to not enough started members"),
+  MEMBER_NOT_LEARNER(GrpcStatus.FAILED_PRECONDITION, "etcdserver: can only promote a learner member"),
+  LEARNER_NOT_READY(GrpcStatus.FAILED_PRECONDITION,
+      "etcdserver: can only promote a learner member which is in sync with leader"),
+  TOO_MANY_LEARNERS(GrpcStatus.FAILED_PRECONDITION, "etcdserver: too many learner members in cluster"),
+  UNHEALTHY(GrpcStatus.UNAVAILABLE, "etcdserver: unhealthy cluster"),
+  NOT_SUPPORTED_FOR_LEARNER(GrpcStatus.UNAVAILABLE, "etcdserver: rpc not supported for learner"),
   BAD_LEADER_TRANSFEREE(GrpcStatus.FAILED_PRECONDITION, "etcdserver: bad leader transferee"),
   LEADER_TRANSFER_TIMEOUT(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, leader transfer took too long");
 

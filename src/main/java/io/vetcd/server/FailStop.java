@@ -23,6 +23,8 @@ public final class FailStop {
 
   /** How long the process lets the answers to waiting requests leave before it exits. */
   private static final long EXIT_AFTER_MS = 300;
+  /** How long a removed member goes on sending (its removal's commit to the others) before it exits: etcd's. */
+  private static final long LEAVE_AFTER_MS = 1000;
 
   /**
    * Below this much free space the failure is reported as a full disk: a write cut short by a full
@@ -33,6 +35,8 @@ public final class FailStop {
   private final AtomicReference<Throwable> cause = new AtomicReference<>();
   private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
   private final Runnable exit;
+  /** How a removed member ends (see {@link #leave}). */
+  private final Runnable leave;
   private final Path dataDir;
 
   /**
@@ -40,30 +44,33 @@ public final class FailStop {
    * message says how much space is left on the disk holding {@code dataDir}.
    */
   public static FailStop exitingProcess(Path dataDir) {
-    return new FailStop(dataDir, () -> {
-      Thread exiting = new Thread(() -> {
-        try {
-          Thread.sleep(EXIT_AFTER_MS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        System.err.flush();
-        // halt, not exit: the shutdown hook would wait for the threads that just failed to finish work.
-        Runtime.getRuntime().halt(1);
-      }, "vetcd-fail-stop");
-      exiting.setDaemon(false);
-      exiting.start();
-    });
+    return new FailStop(dataDir, () -> exitAfter(EXIT_AFTER_MS, 1), () -> exitAfter(LEAVE_AFTER_MS, 0));
+  }
+
+  private static void exitAfter(long delayMs, int status) {
+    Thread exiting = new Thread(() -> {
+      try {
+        Thread.sleep(delayMs);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      System.err.flush();
+      // halt, not exit: the shutdown hook would wait for the threads that just failed to finish work.
+      Runtime.getRuntime().halt(status);
+    }, "vetcd-fail-stop");
+    exiting.setDaemon(false);
+    exiting.start();
   }
 
   /** A fail-stop that runs {@code exit} instead of ending the process (tests). */
   public FailStop(Runnable exit) {
-    this(null, exit);
+    this(null, exit, exit);
   }
 
-  private FailStop(Path dataDir, Runnable exit) {
+  private FailStop(Path dataDir, Runnable exit, Runnable leave) {
     this.dataDir = dataDir;
     this.exit = exit;
+    this.leave = leave;
   }
 
   /** Runs {@code action} (answer waiting requests, refuse new ones) when the member stops. */
@@ -82,6 +89,26 @@ public final class FailStop {
     }
     LOG.error("{}: {}{}. The member stops serving and exits (status 1); nothing acknowledged is lost, and "
         + "a restart replays the log once the cause is fixed", what, describe(error), diskSpace(), error);
+    runOnStop();
+    exit.run();
+  }
+
+  /**
+   * Stops the member because it is no longer one (removed from the cluster): as {@link #stop}, but the
+   * process exits with status 0 a second later, as etcd does, so that the change it applied can reach
+   * the others first; a supervisor must not restart it (its data dir is of no use to the cluster).
+   */
+  public void leave(String why) {
+    if (!cause.compareAndSet(null, new IllegalStateException(why))) {
+      return;
+    }
+    LOG.warn("{}: the member stops serving and exits (status 0); the data dir it used must be removed before "
+        + "it is added to a cluster again", why);
+    runOnStop();
+    leave.run();
+  }
+
+  private void runOnStop() {
     for (Runnable action : onStop) {
       try {
         action.run();
@@ -89,7 +116,6 @@ public final class FailStop {
         LOG.warn("while stopping: {}", e.toString());
       }
     }
-    exit.run();
   }
 
   /** Whether the member has stopped (it is then unhealthy and answers nothing). */

@@ -64,6 +64,10 @@ public final class Flags {
         "Initial cluster configuration for bootstrapping (name=peer-url,...).");
     flag("initial-cluster-state", "new", "Initial cluster state ('new' or 'existing').");
     flag("initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap.");
+    SPECS.put("strict-reconfig-check", new Spec("strict-reconfig-check", "true", true,
+        "Reject reconfiguration requests that would cause quorum loss."));
+    bool("auto-promote-learners", "Promote a learner to a voting member as soon as it is in sync with the leader "
+        + "(vetcd; etcd 3.4 waits for 'member promote').");
     flag("max-request-bytes", "1572864", "Maximum client request size in bytes the server will accept.");
     flag("max-txn-ops", "128", "Maximum number of operations permitted in a transaction.");
     flag("quota-backend-bytes", "0",
@@ -213,7 +217,9 @@ public final class Flags {
         number(v, "election-timeout"),
         number(v, "snapshot-count"),
         duration(v, "experimental-watch-progress-notify-interval"),
-        level);
+        level,
+        "true".equalsIgnoreCase(get(v, "strict-reconfig-check")),
+        "true".equalsIgnoreCase(get(v, "auto-promote-learners")));
   }
 
   /** A Go duration ("10m", "1m30s", "250ms", "1h"), in milliseconds; it must be positive. */

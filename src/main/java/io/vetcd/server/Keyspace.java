@@ -10,6 +10,22 @@ import io.vetcd.watch.WatchHub;
  */
 record Keyspace(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms) {
 
+  /** The member list as the keyspace has applied it. */
+  io.vetcd.proto.internal.ClusterRecord clusterRecord() {
+    try (MvccStore.ReadView view = store.read()) {
+      return clusterRecordOf(view.record(LocalMember.CLUSTER_RECORD));
+    }
+  }
+
+  static io.vetcd.proto.internal.ClusterRecord clusterRecordOf(byte[] stored) {
+    try {
+      return stored == null ? io.vetcd.proto.internal.ClusterRecord.getDefaultInstance()
+          : io.vetcd.proto.internal.ClusterRecord.parseFrom(stored);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the cluster record in the keyspace is corrupt", e);
+    }
+  }
+
   /** The store was replaced (a snapshot from the leader): what follows it in memory starts over from it. */
   void reloaded() {
     lessor.reload(LocalMember.leaseTtls(store));

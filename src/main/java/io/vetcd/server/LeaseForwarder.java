@@ -21,7 +21,7 @@ final class LeaseForwarder {
   private static final Logger LOG = LoggerFactory.getLogger(LeaseForwarder.class);
 
   /** How long a follower waits for the leader's answer before the request fails (the client retries). */
-  private static final long TIMEOUT_NANOS = 1_000_000_000L;
+  static final long TIMEOUT_NANOS = 1_000_000_000L;
 
   /** Sends a lease frame to a member. */
   interface Sender {
@@ -45,11 +45,16 @@ final class LeaseForwarder {
     this.answerer = answerer;
   }
 
-  /** Sends {@code request} to {@code leader}; completes with its answer, or fails after the timeout. */
+  /** Sends {@code request} to {@code leader}; completes with its answer, or fails after a second. */
   Future<LeaseForward> forward(long leader, LeaseForward.Builder request) {
+    return forward(leader, request, TIMEOUT_NANOS);
+  }
+
+  /** Sends {@code request} to {@code leader}; completes with its answer, or fails after {@code timeoutNanos}. */
+  Future<LeaseForward> forward(long leader, LeaseForward.Builder request, long timeoutNanos) {
     Promise<LeaseForward> promise = Promise.promise();
     long seq = ++nextSeq;
-    pending.put(seq, new Pending(promise, System.nanoTime() + TIMEOUT_NANOS));
+    pending.put(seq, new Pending(promise, System.nanoTime() + timeoutNanos));
     sender.send(leader, request.setSeq(seq).build().toByteArray());
     return promise.future();
   }
@@ -64,7 +69,7 @@ final class LeaseForwarder {
       return;
     }
     switch (frame.getKindCase()) {
-      case RENEW, TIME_TO_LIVE_REQUEST -> answerer.apply(frame).onComplete(ar -> {
+      case RENEW, TIME_TO_LIVE_REQUEST, MEMBER_REQUEST -> answerer.apply(frame).onComplete(ar -> {
         LeaseForward.Builder answer = ar.succeeded() ? ar.result().toBuilder()
             : LeaseForward.newBuilder().setError(errorText(ar.cause()));
         sender.send(from, answer.setSeq(frame.getSeq()).build().toByteArray());

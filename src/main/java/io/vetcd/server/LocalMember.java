@@ -102,7 +102,8 @@ public final class LocalMember {
     FailStop failStop = FailStop.exitingProcess(config.dataDir());
     return vertx.executeBlocking(() -> open(vertx, config, failStop))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
-        .onSuccess(LocalMember::startLeaseExpiry);
+        .onSuccess(LocalMember::startLeaseExpiry)
+        .onSuccess(LocalMember::startAutoPromotion);
   }
 
   /**
@@ -120,6 +121,9 @@ public final class LocalMember {
     MvccStore store = MvccStore.open(dir.resolve("db"), 2 * config.effectiveQuotaBytes());
     ClusterRecord cluster;
     long self;
+    // The member list the keyspace starts from, if it has none yet: the founding one, or, for a member
+    // joining a running cluster, none at all (the log it receives makes it, from index 1 or a snapshot).
+    ClusterRecord keyspaceRecord;
     if (replay.identity() == null) {
       if (replay.lastIndex() > 0 || replay.snapshot() != null || store.appliedIndex() > 0) {
         throw new IllegalStateException("the data directory " + config.dataDir() + " holds "
@@ -127,19 +131,27 @@ public final class LocalMember {
             + " but its log does not say which member it belongs to: it was not written by this vetcd, or "
             + "its log was removed; start the member with an empty data directory");
       }
-      // A new member of a new cluster: everything follows from the flags.
-      if (config.initialClusterState().equals("existing")) {
-        throw new IllegalArgumentException("--initial-cluster-state=existing (joining a running cluster) "
-            + "is not supported yet: start the cluster's members together with --initial-cluster-state=new");
-      }
       Membership initial = Membership.initial(config.initialCluster(), config.initialClusterToken());
       Membership.MemberInfo local = initial.byName(config.name());
       if (local == null) {
         throw new IllegalArgumentException("couldn't find local name \"" + config.name()
             + "\" in the initial cluster configuration (--initial-cluster=" + config.initialCluster() + ")");
       }
-      cluster = bootstrap(wal, initial, local.id());
-      self = local.id();
+      if (config.initialClusterState().equals("existing")) {
+        // A member added to a running cluster (etcdctl member add): who it is comes from the cluster.
+        cluster = Joining.fetchCluster(initial, config.name());
+        self = Joining.ownId(cluster, initial, config.name(), config.initialAdvertisePeerUrls());
+        keyspaceRecord = ClusterRecord.newBuilder().setClusterId(cluster.getClusterId()).build();
+        writeRecordIfAbsent(store, keyspaceRecord); // before the log says who we are: see Joining
+        wal.append(new Wal.Identity(cluster.getClusterId(), self, cluster.toByteArray()));
+        wal.sync();
+        LOG.info("joining cluster {} as member {}", Long.toHexString(cluster.getClusterId()), Long.toHexString(self));
+      } else {
+        // A new member of a new cluster: everything follows from the flags.
+        cluster = bootstrap(wal, initial, local.id());
+        self = local.id();
+        keyspaceRecord = cluster;
+      }
       replay = wal.replay(Long.MAX_VALUE);
     } else {
       LOG.info("restarting from {}: --initial-cluster flags are ignored", dir);
@@ -149,6 +161,7 @@ public final class LocalMember {
       } catch (InvalidProtocolBufferException e) {
         throw new IllegalStateException("the member record in the log of " + dir + " does not decode", e);
       }
+      keyspaceRecord = cluster;
       long snapshotIndex = replay.snapshot() == null ? 0 : replay.snapshot().index();
       if (store.appliedIndex() < snapshotIndex) {
         throw new IllegalStateException("the keyspace in " + dir.resolve("db") + " is at applied index "
@@ -158,24 +171,22 @@ public final class LocalMember {
       }
     }
     syncDirectories(config.dataDir());
-    boolean recorded;
+    // The keyspace's copy (which also gathers names and client URLs as members publish them, and every
+    // membership change as it applies) is written without a sync: a power loss can take it, the log's
+    // founding copy cannot, and the entries after it come again.
+    writeRecordIfAbsent(store, keyspaceRecord);
+    ClusterRecord applied0;
     try (MvccStore.ReadView view = store.read()) {
-      recorded = view.record(CLUSTER_RECORD) != null;
+      applied0 = Keyspace.clusterRecordOf(view.record(CLUSTER_RECORD));
     }
-    if (!recorded) {
-      // The keyspace's copy (which also gathers names and client URLs as members publish them) is
-      // written without a sync: a power loss can take it, the log's copy cannot.
-      try (MvccStore.WriteBatch batch = store.write()) {
-        batch.putRecord(CLUSTER_RECORD, cluster.toByteArray());
-        batch.commit();
-      }
-    }
-    List<Long> voters = cluster.getMembersList().stream().map(io.vetcd.proto.etcdserverpb.Member::getID).toList();
+    // Who votes as of what the keyspace applied; the changes after it come again as entries.
+    io.vetcd.raft.ConfState conf = ClusterMembers.confState(applied0);
     // A snapshot from the leader may have brought the keyspace past the commit index the log knows;
     // the core must not be told more than that (entries up to the store's index are skipped anyway).
     long snapshotIndex = replay.snapshot() == null ? 0 : replay.snapshot().index();
     long applied = Math.min(store.appliedIndex(), Math.max(replay.hardState().commit(), snapshotIndex));
-    RaftConfig raftConfig = RaftConfig.builder(self, voters)
+    RaftConfig raftConfig = RaftConfig.builder(self, conf.voters())
+        .learners(conf.learners())
         .electionTick((int) Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs()))
         .heartbeatTick(1)
         .randomSeed(self ^ System.nanoTime())
@@ -194,8 +205,12 @@ public final class LocalMember {
         + "term {}",
         Long.toHexString(self), config.name(), Long.toHexString(cluster.getClusterId()),
         lastIndex - snapshotIndex, entries.size(), applied, replay.hardState().term());
+    // Where the others are: the applied list, and the founding (or fetched) one a member that has not
+    // applied its own addition yet needs to answer the leader.
     Map<Long, List<String>> peerUrls = new LinkedHashMap<>();
-    cluster.getMembersList().forEach(m -> peerUrls.put(m.getID(), m.getPeerURLsList()));
+    cluster.getMembersList().stream().filter(m -> !ClusterMembers.removed(applied0, m.getID()))
+        .forEach(m -> peerUrls.put(m.getID(), m.getPeerURLsList()));
+    peerUrls.putAll(RaftVerticle.peerUrls(applied0));
     long requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs(); // etcd's ReqTimeout
     WatchHub watches = new WatchHub(store);
     // etcd's minimum lease TTL: 1.5 election timeouts (in whole heartbeats), rounded up to seconds.
@@ -214,11 +229,27 @@ public final class LocalMember {
     RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
         new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
-            config.snapshotCount(), snapshotDir), failStop);
+            config.snapshotCount(), snapshotDir), failStop, applied0);
     LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
+    raft.onRemoved(() -> failStop.leave(REMOVED_MESSAGE));
     return member;
+  }
+
+  /** What a member that was removed from the cluster says as it stops (etcd's words). */
+  static final String REMOVED_MESSAGE = "the member has been permanently removed from the cluster";
+
+  private static void writeRecordIfAbsent(MvccStore store, ClusterRecord record) {
+    try (MvccStore.ReadView view = store.read()) {
+      if (view.record(CLUSTER_RECORD) != null) {
+        return;
+      }
+    }
+    try (MvccStore.WriteBatch batch = store.write()) {
+      batch.putRecord(CLUSTER_RECORD, record.toByteArray());
+      batch.commit();
+    }
   }
 
   /**
@@ -534,9 +565,19 @@ public final class LocalMember {
 
   private Future<LeaseForward> untilLeaderAnswers(java.util.function.Supplier<Future<LeaseForward>> local,
       LeaseForward.Builder forward) {
+    return untilLeaderAnswers(local, () -> raft.forwardLease(forward.clone()), true);
+  }
+
+  /**
+   * Asks the leader (itself, through {@code local}, if this member leads), again while there is none or
+   * it changes, up to the request timeout; {@code retryTimeouts}: also after an answer that timed out
+   * (for a request that may safely happen twice).
+   */
+  private Future<LeaseForward> untilLeaderAnswers(java.util.function.Supplier<Future<LeaseForward>> local,
+      java.util.function.Supplier<Future<LeaseForward>> remote, boolean retryTimeouts) {
     Context caller = vertx.getOrCreateContext();
     Promise<LeaseForward> promise = Promise.promise();
-    attempt(local, forward, System.nanoTime() + requestTimeoutMs * 1_000_000L, promise);
+    attempt(local, remote, retryTimeouts, System.nanoTime() + requestTimeoutMs * 1_000_000L, promise);
     return promise.future().transform(ar -> {
       Promise<LeaseForward> onCaller = Promise.promise();
       caller.runOnContext(v -> onCaller.handle(ar));
@@ -544,9 +585,10 @@ public final class LocalMember {
     });
   }
 
-  private void attempt(java.util.function.Supplier<Future<LeaseForward>> local, LeaseForward.Builder forward,
-      long deadlineNanos, Promise<LeaseForward> promise) {
-    Future<LeaseForward> answer = raft.leader() == id ? local.get() : raft.forwardLease(forward.clone());
+  private void attempt(java.util.function.Supplier<Future<LeaseForward>> local,
+      java.util.function.Supplier<Future<LeaseForward>> remote, boolean retryTimeouts, long deadlineNanos,
+      Promise<LeaseForward> promise) {
+    Future<LeaseForward> answer = raft.leader() == id ? local.get() : remote.get();
     answer.onComplete(ar -> {
       if (ar.succeeded() && !ar.result().hasError()) {
         promise.complete(ar.result());
@@ -554,10 +596,10 @@ public final class LocalMember {
       }
       EtcdError error = ar.succeeded() ? EtcdError.byMessage(ar.result().getError())
           : ar.cause() instanceof EtcdError.EtcdException e ? e.error() : null;
-      boolean retry = error == null || error == EtcdError.NO_LEADER || error == EtcdError.NOT_LEADER
-          || error == EtcdError.TIMEOUT;
+      boolean retry = error == EtcdError.NO_LEADER || error == EtcdError.NOT_LEADER
+          || (retryTimeouts && (error == null || error == EtcdError.TIMEOUT));
       if (retry && System.nanoTime() - deadlineNanos < 0) {
-        vertx.setTimer(50, t -> attempt(local, forward, deadlineNanos, promise));
+        vertx.setTimer(50, t -> attempt(local, remote, retryTimeouts, deadlineNanos, promise));
       } else {
         promise.fail(error == null ? EtcdError.TIMEOUT.exception() : error.exception());
       }
@@ -577,6 +619,9 @@ public final class LocalMember {
    * applied index): a lease granted through another member a moment ago is then known here.
    */
   private Future<LeaseForward> answerLocally(LeaseForward request) {
+    if (request.hasMemberRequest()) {
+      return judgeOnLeader(request.getMemberRequest());
+    }
     return raft.appliedBarrier().compose(v -> {
       if (request.hasRenew()) {
         return Future.succeededFuture(LeaseForward.newBuilder().setTtl(lessor.renew(request.getRenew())).build());
@@ -644,11 +689,272 @@ public final class LocalMember {
 
   /** The members as the applied log knows them (names and client URLs once they have published). */
   public List<io.vetcd.proto.etcdserverpb.Member> members() {
-    try (MvccStore.ReadView view = store.read()) {
-      return ClusterRecord.parseFrom(view.record(CLUSTER_RECORD)).getMembersList();
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("the cluster record is corrupt", e);
+    return raft.cluster().getMembersList();
+  }
+
+  /** Whether this member is a learner (as of what it applied): it serves serializable reads only. */
+  public boolean isLearner() {
+    io.vetcd.proto.etcdserverpb.Member self = ClusterMembers.find(raft.cluster(), id);
+    return self != null && self.getIsLearner();
+  }
+
+  // --- membership (etcd's Cluster service) ---
+
+  /** How long every voter must have been heard from before a change that could cost the quorum (etcd's HealthInterval). */
+  private static final long HEALTH_INTERVAL_NANOS = 5_000_000_000L;
+  /** A learner is in sync once its log matches this much of the leader's (etcd's readyPercent). */
+  private static final double LEARNER_READY_PERCENT = 0.9;
+
+  /**
+   * etcd's MemberAdd: the new member's id is chosen here, as etcd does (from its peer URLs and the
+   * time); the leader checks and proposes the change. Completes with the member list after it, once
+   * this member applied it.
+   */
+  public Future<io.vetcd.proto.internal.MemberAnswer> memberAdd(io.vetcd.proto.etcdserverpb.MemberAddRequest request) {
+    for (String url : request.getPeerURLsList()) {
+      if (!validPeerUrl(url)) {
+        return Future.failedFuture(EtcdError.MEMBER_BAD_URLS.exception());
+      }
     }
+    if (request.getPeerURLsCount() == 0) {
+      return Future.failedFuture(EtcdError.MEMBER_BAD_URLS.exception());
+    }
+    // etcd hashes the time in seconds: the same URLs added twice in one second (after a remove) get the
+    // same id, which is then refused as removed. Milliseconds make that unlikely.
+    long newId = Membership.memberId(request.getPeerURLsList(), Long.toString(System.currentTimeMillis()));
+    return memberRequest(io.vetcd.proto.internal.MemberRequest.newBuilder().setAdd(request).setNewId(newId).build());
+  }
+
+  public Future<io.vetcd.proto.internal.MemberAnswer> memberRemove(io.vetcd.proto.etcdserverpb.MemberRemoveRequest request) {
+    return memberRequest(io.vetcd.proto.internal.MemberRequest.newBuilder().setRemove(request).build());
+  }
+
+  public Future<io.vetcd.proto.internal.MemberAnswer> memberUpdate(io.vetcd.proto.etcdserverpb.MemberUpdateRequest request) {
+    for (String url : request.getPeerURLsList()) {
+      if (!validPeerUrl(url)) {
+        return Future.failedFuture(EtcdError.MEMBER_BAD_URLS.exception());
+      }
+    }
+    return memberRequest(io.vetcd.proto.internal.MemberRequest.newBuilder().setUpdate(request).build());
+  }
+
+  public Future<io.vetcd.proto.internal.MemberAnswer> memberPromote(io.vetcd.proto.etcdserverpb.MemberPromoteRequest request) {
+    return memberRequest(io.vetcd.proto.internal.MemberRequest.newBuilder().setPromote(request).build());
+  }
+
+  /** etcd's types.NewURLs: a URL with scheme http or https, a host and a port, and no path. */
+  private static boolean validPeerUrl(String url) {
+    try {
+      java.net.URI uri = new java.net.URI(url);
+      return ("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) && uri.getHost() != null
+          && uri.getPort() > 0 && (uri.getRawPath() == null || uri.getRawPath().isEmpty());
+    } catch (java.net.URISyntaxException e) {
+      return false;
+    }
+  }
+
+  /**
+   * A membership request is judged by the leader (which alone knows whether the others are connected
+   * and a learner is in sync), asked again while there is none; this member then proposes the change
+   * itself and answers once it has applied it. Its own apply, not an answer from the leader: a leader
+   * that removes itself may never deliver one, and a member list read from this member next shows the
+   * change. A change proposed after a check that a racing change made stale is refused when it applies.
+   */
+  private Future<io.vetcd.proto.internal.MemberAnswer> memberRequest(io.vetcd.proto.internal.MemberRequest request) {
+    LeaseForward.Builder check = LeaseForward.newBuilder().setMemberRequest(request);
+    return untilLeaderAnswers(() -> answerLocally(check.build()), () -> raft.forwardMemberRequest(check.clone()), false)
+        .compose(judged -> proposeMemberChange(request));
+  }
+
+  /** On the leader: why it refuses a membership request (the future fails with it), or nothing. */
+  private Future<LeaseForward> judgeOnLeader(io.vetcd.proto.internal.MemberRequest request) {
+    return raft.onLoop(() -> refusal(request)).compose(refused -> refused != null
+        ? Future.failedFuture(refused.exception())
+        : Future.succeededFuture(LeaseForward.newBuilder()
+            .setMemberAnswer(io.vetcd.proto.internal.MemberAnswer.getDefaultInstance()).build()));
+  }
+
+  /** Proposes a judged membership change; completes (on the caller's context) once it is applied here. */
+  private Future<io.vetcd.proto.internal.MemberAnswer> proposeMemberChange(io.vetcd.proto.internal.MemberRequest request) {
+    long requestId = raft.nextRequestId();
+    io.vetcd.raft.ConfChange change;
+    io.vetcd.proto.etcdserverpb.Member added = null;
+    switch (request.getKindCase()) {
+      case ADD -> {
+        added = io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(request.getNewId())
+            .addAllPeerURLs(request.getAdd().getPeerURLsList()).setIsLearner(request.getAdd().getIsLearner()).build();
+        change = ClusterMembers.change(request.getAdd().getIsLearner()
+            ? io.vetcd.raft.ConfChange.Type.ADD_LEARNER : io.vetcd.raft.ConfChange.Type.ADD_VOTER, requestId, added);
+      }
+      case REMOVE -> change = ClusterMembers.change(io.vetcd.raft.ConfChange.Type.REMOVE, requestId,
+          io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(request.getRemove().getID()).build());
+      case PROMOTE -> change = ClusterMembers.promotion(requestId, request.getPromote().getID());
+      case UPDATE -> {
+        return propose(InternalRequest.newBuilder().setMemberUpdate(request.getUpdate()))
+            .map(r -> answer((ClusterRecord) r, null));
+      }
+      default -> {
+        return Future.failedFuture(new IllegalArgumentException("empty membership request"));
+      }
+    }
+    Context caller = vertx.getOrCreateContext();
+    Promise<Message> applied = Promise.promise();
+    raft.proposeConfChange(requestId, change, result -> caller.runOnContext(v -> applied.handle(result)));
+    io.vetcd.proto.etcdserverpb.Member member = added;
+    return applied.future().map(r -> answer((ClusterRecord) r, member));
+  }
+
+  private static io.vetcd.proto.internal.MemberAnswer answer(ClusterRecord record, io.vetcd.proto.etcdserverpb.Member added) {
+    io.vetcd.proto.internal.MemberAnswer.Builder answer = io.vetcd.proto.internal.MemberAnswer.newBuilder().setRecord(record);
+    if (added != null) {
+      answer.setAdded(added);
+    }
+    return answer.build();
+  }
+
+  /**
+   * Why the leader refuses a membership request now, or null; on the consensus loop (it reads the
+   * core's progress and the peers heard from). The same checks run again when the change applies.
+   */
+  private EtcdError refusal(io.vetcd.proto.internal.MemberRequest request) {
+    if (!raft.isLeader()) {
+      return EtcdError.NOT_LEADER; // asked again of the new leader
+    }
+    ClusterRecord record = raft.cluster();
+    long now = System.nanoTime();
+    boolean strict = config.strictReconfigCheck();
+    switch (request.getKindCase()) {
+      case ADD -> {
+        io.vetcd.proto.etcdserverpb.Member m = io.vetcd.proto.etcdserverpb.Member.newBuilder()
+            .setID(request.getNewId()).addAllPeerURLs(request.getAdd().getPeerURLsList()).build();
+        io.vetcd.raft.ConfChange.Type type = request.getAdd().getIsLearner()
+            ? io.vetcd.raft.ConfChange.Type.ADD_LEARNER : io.vetcd.raft.ConfChange.Type.ADD_VOTER;
+        // etcd's order: the strict checks, then what the apply checks.
+        if (strict && !request.getAdd().getIsLearner() && !readyToAddVoter(record)) {
+          return EtcdError.MEMBER_NOT_ENOUGH_STARTED;
+        }
+        if (strict && !raft.connectedFullySince(now - HEALTH_INTERVAL_NANOS)) {
+          return EtcdError.UNHEALTHY; // a learner too: etcd asks every voter to be connected for 5 s
+        }
+        return ClusterMembers.check(record, type, m);
+      }
+      case REMOVE -> {
+        long target = request.getRemove().getID();
+        io.vetcd.proto.etcdserverpb.Member m = ClusterMembers.find(record, target);
+        EtcdError invalid = ClusterMembers.check(record, io.vetcd.raft.ConfChange.Type.REMOVE,
+            io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(target).build());
+        if (!strict || m == null || m.getIsLearner()) {
+          return invalid;
+        }
+        if (!readyToRemoveVoter(record, target)) {
+          return EtcdError.MEMBER_NOT_ENOUGH_STARTED;
+        }
+        if (target != id && !raft.heardRecently(target)) {
+          return null; // a member that is down is not part of the active quorum: safe to remove
+        }
+        int active = raft.votersConnectedSince(now - HEALTH_INTERVAL_NANOS);
+        int voters = ClusterMembers.confState(record).voters().size();
+        if (active - 1 < 1 + (voters - 1) / 2) {
+          return EtcdError.UNHEALTHY;
+        }
+        return null;
+      }
+      case PROMOTE -> {
+        long target = request.getPromote().getID();
+        // etcd's order: in sync (a member the leader does not track passes), enough started, then what
+        // the apply checks (a member, a learner).
+        if (raft.tracks(target) && !learnerReady(target)) {
+          return EtcdError.LEARNER_NOT_READY;
+        }
+        if (strict && !readyToPromote(record)) {
+          return EtcdError.MEMBER_NOT_ENOUGH_STARTED;
+        }
+        return ClusterMembers.checkPromotion(record, target);
+      }
+      case UPDATE -> {
+        return ClusterMembers.checkUpdate(record, request.getUpdate().getID(), request.getUpdate().getPeerURLsList());
+      }
+      default -> {
+        return EtcdError.MEMBER_NOT_FOUND;
+      }
+    }
+  }
+
+  /** Whether a learner's log matches enough of the leader's to vote (etcd's isLearnerReady). Raft loop only. */
+  private boolean learnerReady(long learner) {
+    long leaderMatch = raft.lastIndex();
+    return raft.matchIndex(learner) >= leaderMatch * LEARNER_READY_PERCENT;
+  }
+
+  /**
+   * etcd's IsReadyToAddVotingMember: with the new voter, the voters that have started (published their
+   * name) must still be a quorum; a single member may always take a second.
+   */
+  private static boolean readyToAddVoter(ClusterRecord record) {
+    int voters = 1;
+    int started = 0;
+    for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
+      if (!m.getIsLearner()) {
+        voters++;
+        started += m.getName().isEmpty() ? 0 : 1;
+      }
+    }
+    return (started == 1 && voters == 2) || started >= voters / 2 + 1;
+  }
+
+  /** etcd's IsReadyToPromoteMember: counting the learner as a started voter, the started voters are a quorum. */
+  private static boolean readyToPromote(ClusterRecord record) {
+    int voters = 1;
+    int started = 1;
+    for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
+      if (!m.getIsLearner()) {
+        voters++;
+        started += m.getName().isEmpty() ? 0 : 1;
+      }
+    }
+    return started >= voters / 2 + 1;
+  }
+
+  /** etcd's IsReadyToRemoveVotingMember: without it, the voters that have started must be a quorum. */
+  private static boolean readyToRemoveVoter(ClusterRecord record, long removed) {
+    int voters = -1;
+    int started = 0;
+    for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
+      if (!m.getIsLearner()) {
+        voters++;
+        started += m.getName().isEmpty() || m.getID() == removed ? 0 : 1;
+      }
+    }
+    return started >= voters / 2 + 1;
+  }
+
+  /**
+   * vetcd's --auto-promote-learners: the leader promotes a learner once it is in sync (as {@code etcdctl
+   * member promote} would be let through), once a second at most.
+   */
+  private void startAutoPromotion() {
+    if (!config.autoPromoteLearners()) {
+      return;
+    }
+    java.util.concurrent.atomic.AtomicBoolean promoting = new java.util.concurrent.atomic.AtomicBoolean();
+    vertx.setPeriodic(1000, t -> raft.onLoop(() -> {
+      if (!raft.isLeader() || promoting.get()) {
+        return 0L;
+      }
+      for (io.vetcd.proto.etcdserverpb.Member m : raft.cluster().getMembersList()) {
+        if (m.getIsLearner() && learnerReady(m.getID())) {
+          return m.getID();
+        }
+      }
+      return 0L;
+    }).onSuccess(learner -> {
+      if (learner != 0 && promoting.compareAndSet(false, true)) {
+        LOG.info("promoting learner {}: it is in sync with the leader (--auto-promote-learners)", Long.toHexString(learner));
+        memberPromote(io.vetcd.proto.etcdserverpb.MemberPromoteRequest.newBuilder().setID(learner).build())
+            .onComplete(ar -> promoting.set(false))
+            .onFailure(e -> LOG.info("promoting learner {} did not go through: {}", Long.toHexString(learner), e.getMessage()));
+      }
+    }));
   }
 
   /** Whether the member stopped on a failure of its log or keyspace ({@link FailStop}). */

@@ -9,7 +9,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
+import io.vetcd.proto.internal.ClusterRecord;
 import io.vetcd.proto.internal.LeaseForward;
+import io.vetcd.raft.ConfChange;
 import io.vetcd.raft.HardState;
 import io.vetcd.raft.MessageType;
 import io.vetcd.raft.RaftNode;
@@ -103,9 +105,21 @@ final class RaftVerticle extends VerticleBase {
   private long proposedBytes;
   /** Set before start: who answers lease requests forwarded to this member while it leads. */
   private Function<LeaseForward, Future<LeaseForward>> leaseAnswerer;
+  /** The member list as applied (ClusterMembers); read by API threads. */
+  private volatile ClusterRecord cluster;
+  /** Called once this member applied its own removal from the cluster. */
+  private Runnable removedHandler = () -> { };
+  /**
+   * For each peer, since when (nanoTime) it has been heard from without a gap of an election timeout,
+   * and when it was last heard from: what etcd's "connected fully since" asks of a leader's peers before
+   * a membership change that could cost the quorum.
+   */
+  private final Map<Long, long[]> heard = new java.util.HashMap<>();
 
-  RaftVerticle(RaftNode node, Wal wal, Keyspace keyspace, Peers peers, Options options, FailStop failStop) {
+  RaftVerticle(RaftNode node, Wal wal, Keyspace keyspace, Peers peers, Options options, FailStop failStop,
+      ClusterRecord cluster) {
     this.node = node;
+    this.cluster = cluster;
     this.wal = wal;
     this.keyspace = keyspace;
     this.peers = peers;
@@ -139,6 +153,11 @@ final class RaftVerticle extends VerticleBase {
           public void held(long requestId) {
             requests.keepWaiting(requestId);
           }
+
+          @Override
+          public void membership(ApplyThread.MembershipChange change) {
+            post(() -> membershipApplied(change));
+          }
         }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);
@@ -147,6 +166,7 @@ final class RaftVerticle extends VerticleBase {
       @Override
       public void message(long from, byte[] payload) {
         try {
+          heardFrom(from);
           PeerMessage m = RaftCodec.parse(payload);
           if (m.getType() == RaftCodec.LEASE_FORWARD) {
             leases.received(from, m.getContext().toByteArray());
@@ -184,6 +204,24 @@ final class RaftVerticle extends VerticleBase {
       @Override
       public void unreachable(long peer) {
         node.reportUnreachable(peer);
+        heard.remove(peer); // not connected now: a membership change must wait for it (connectedFullySince)
+      }
+
+      @Override
+      public byte[] members() {
+        ClusterRecord current = cluster;
+        return current.getMembersCount() == 0 ? null : current.toByteArray();
+      }
+
+      @Override
+      public boolean removed(long from) {
+        return ClusterMembers.removed(cluster, from);
+      }
+
+      @Override
+      public void removedFromCluster(long by) {
+        LOG.warn("member {} says this member was removed from the cluster", Long.toHexString(by));
+        removedHandler.run();
       }
     });
     leases = new LeaseForwarder((to, frame) -> transport.send(to, RaftCodec.encodeLease(peers.selfId(), to, frame)));
@@ -287,7 +325,7 @@ final class RaftVerticle extends VerticleBase {
         promise.fail(EtcdError.NOT_LEADER.exception());
         return;
       }
-      if (!peers.urls().containsKey(target)) {
+      if (!node.confState().voters().contains(target)) {
         promise.fail(EtcdError.BAD_LEADER_TRANSFEREE.exception());
         return;
       }
@@ -366,6 +404,18 @@ final class RaftVerticle extends VerticleBase {
    * with "no leader" when there is none (or it is this member), or "request timed out".
    */
   Future<LeaseForward> forwardLease(LeaseForward.Builder request) {
+    return forwardToLeader(request, LeaseForwarder.TIMEOUT_NANOS);
+  }
+
+  /**
+   * Asks the leader to judge a membership request; completes on this context with its answer, or fails
+   * ("no leader" when there is none, "request timed out", or the leader's refusal).
+   */
+  Future<LeaseForward> forwardMemberRequest(LeaseForward.Builder request) {
+    return forwardToLeader(request, options.requestTimeoutMs() * 1_000_000L);
+  }
+
+  private Future<LeaseForward> forwardToLeader(LeaseForward.Builder request, long timeoutNanos) {
     Promise<LeaseForward> promise = Promise.promise();
     context.runOnContext(v -> {
       long to = leader;
@@ -373,7 +423,7 @@ final class RaftVerticle extends VerticleBase {
         promise.fail(EtcdError.NO_LEADER.exception());
         return;
       }
-      leases.forward(to, request).onComplete(promise);
+      leases.forward(to, request, timeoutNanos).onComplete(promise);
     });
     return promise.future();
   }
@@ -478,6 +528,8 @@ final class RaftVerticle extends VerticleBase {
     io.vetcd.raft.Snapshot snapshot = rd.snapshot();
     snapshotTransfer.install(applyThread, snapshot, applied -> post(() -> {
       appliedIndex = Math.max(appliedIndex, applied);
+      node.reportApplied(appliedIndex);
+      membershipInstalled();
       snapshots.installed(snapshot.index());
       io.vetcd.raft.Snapshot point = snapshot.withData(new byte[0]);
       appendThread.submit(point, true, rd.hardState(), rd.entries(), () -> post(() -> afterPersist(rd, true)));
@@ -512,7 +564,163 @@ final class RaftVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * A committed entry changed the member list: the core takes a change of who votes, the transport
+   * learns where members are, the caller hears; a member that applied its own removal leaves.
+   */
+  private void membershipApplied(ApplyThread.MembershipChange change) {
+    ConfChange cc = change.change();
+    if (cc != null) {
+      node.applyConfChange(cc);
+      if (cc.type() == ConfChange.Type.REMOVE && cc.member() != peers.selfId()) {
+        transport.removePeer(cc.member());
+        heard.remove(cc.member());
+      }
+      LOG.info("applied membership change at index {}: {}; voters {}, learners {}", change.index(), cc,
+          hex(node.confState().voters()), hex(node.confState().learners()));
+    }
+    cluster = change.record();
+    transport.addPeers(peerUrls(cluster));
+    if (change.answer() != null) {
+      requests.answer(List.of(change.answer()));
+    }
+    scheduleReady();
+    if (cc != null && cc.type() == ConfChange.Type.REMOVE && cc.member() == peers.selfId()) {
+      removedHandler.run();
+    }
+  }
+
+  /** The keyspace was replaced by a leader's snapshot: its member list is the one to work with. */
+  private void membershipInstalled() {
+    cluster = keyspace.clusterRecord();
+    Map<Long, List<String>> urls = peerUrls(cluster);
+    transport.retainPeers(urls.keySet());
+    transport.addPeers(urls);
+  }
+
+  static Map<Long, List<String>> peerUrls(ClusterRecord cluster) {
+    Map<Long, List<String>> urls = new java.util.LinkedHashMap<>();
+    cluster.getMembersList().forEach(m -> urls.put(m.getID(), m.getPeerURLsList()));
+    return urls;
+  }
+
+  private static List<String> hex(List<Long> ids) {
+    return ids.stream().map(Long::toHexString).toList();
+  }
+
+  private void heardFrom(long peer) {
+    long now = System.nanoTime();
+    long[] times = heard.computeIfAbsent(peer, p -> new long[] {now, now});
+    if (now - times[1] > options.electionTimeoutMs() * 1_000_000L) {
+      times[0] = now; // a gap: connected again only from now
+    }
+    times[1] = now;
+  }
+
+  /**
+   * Whether every voter but this member has been heard from without a gap since {@code sinceNanos}
+   * (etcd's isConnectedFullySince, over the messages this member received). Raft loop only.
+   */
+  boolean connectedFullySince(long sinceNanos) {
+    long now = System.nanoTime();
+    for (long voter : node.confState().voters()) {
+      if (voter == peers.selfId()) {
+        continue;
+      }
+      long[] times = heard.get(voter);
+      if (times == null || times[0] - sinceNanos > 0 || now - times[1] > options.electionTimeoutMs() * 1_000_000L) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** How many voters (this member included) were heard from without a gap since {@code sinceNanos}. */
+  int votersConnectedSince(long sinceNanos) {
+    long now = System.nanoTime();
+    int connected = 0;
+    for (long voter : node.confState().voters()) {
+      long[] times = heard.get(voter);
+      if (voter == peers.selfId() || (times != null && times[0] - sinceNanos <= 0
+          && now - times[1] <= options.electionTimeoutMs() * 1_000_000L)) {
+        connected++;
+      }
+    }
+    return connected;
+  }
+
+  /** Whether {@code peer} was heard from within an election timeout. Raft loop only. */
+  boolean heardRecently(long peer) {
+    long[] times = heard.get(peer);
+    return times != null && System.nanoTime() - times[1] <= options.electionTimeoutMs() * 1_000_000L;
+  }
+
+  /**
+   * Runs {@code work} on the consensus loop and completes with its result there; how the member's
+   * membership checks read the loop's state (progress, peers heard from).
+   */
+  <T> Future<T> onLoop(java.util.function.Supplier<T> work) {
+    Promise<T> promise = Promise.promise();
+    context.runOnContext(v -> {
+      try {
+        promise.complete(work.get());
+      } catch (RuntimeException e) {
+        promise.fail(e);
+      }
+    });
+    return promise.future();
+  }
+
+  /** The leader's record of how far {@code member}'s log matches its own (0 if not tracked). Raft loop only. */
+  long matchIndex(long member) {
+    return node.matchIndex(member);
+  }
+
+  /** Whether this member leads and tracks {@code member}'s progress. Raft loop only. */
+  boolean tracks(long member) {
+    return node.tracks(member);
+  }
+
+  /** The last index of this member's log. Raft loop only. */
+  long lastIndex() {
+    return node.lastIndex();
+  }
+
+  /** Whether this member leads. Raft loop only. */
+  boolean isLeader() {
+    return node.isLeader();
+  }
+
+  /** The member list as applied. */
+  ClusterRecord cluster() {
+    return cluster;
+  }
+
+  /** Sets what happens once this member applied its own removal (before the loop starts). */
+  void onRemoved(Runnable handler) {
+    this.removedHandler = handler;
+  }
+
+  /**
+   * Proposes a membership change (its context carries request {@code id}); {@code handler} gets the
+   * member list after it once it is applied here, or the etcd error, as {@link #propose}'s does.
+   */
+  void proposeConfChange(long id, ConfChange cc, Handler<AsyncResult<Message>> handler) {
+    context.runOnContext(v -> {
+      if (failStop.stopped()) {
+        handler.handle(Future.failedFuture(EtcdError.STOPPED.exception()));
+        return;
+      }
+      requests.register(id, handler);
+      if (!node.proposeConfChange(cc)) {
+        requests.fail(id, EtcdError.NO_LEADER.exception());
+      }
+      scheduleReady();
+    });
+  }
+
   private void onApplied(long index) {
+    node.reportApplied(index);
     heldAcks.release(applyThread.queuedBytes()).forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
     appliedIndex = Math.max(appliedIndex, index);
     reads.applied(appliedIndex);

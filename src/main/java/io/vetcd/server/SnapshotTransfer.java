@@ -55,13 +55,17 @@ final class SnapshotTransfer {
    * loop), on its own stream; completes when it was sent. The copy's directory goes afterwards.
    */
   Future<Void> send(RaftMessage m, PeerTransport transport) {
-    record Copy(Path dir, long applied) {}
+    record Copy(Path dir, long applied, io.vetcd.raft.ConfState conf) {}
     long floor = keyspace.store().appliedIndex();
     sendingFrom.merge(floor, 1, Integer::sum);
     return vertx.executeBlocking(() -> {
       Path out = Files.createTempDirectory(dir, "out-");
       try {
-        return new Copy(out, keyspace.store().copyTo(out));
+        long applied = keyspace.store().copyTo(out);
+        // The membership as of the copy, which the receiver's core adopts with it: the record the copy
+        // holds, not the sender's membership now (a change may have applied since).
+        byte[] record = io.vetcd.mvcc.MvccStore.recordOf(out.resolve("data.mdb"), LocalMember.CLUSTER_RECORD);
+        return new Copy(out, applied, ClusterMembers.confState(Keyspace.clusterRecordOf(record)));
       } catch (IOException | RuntimeException e) {
         deleteTree(out); // a copy cut short (a full disk) must not stay behind
         throw e;
@@ -72,7 +76,7 @@ final class SnapshotTransfer {
       if (term < 0) {
         sent = Future.failedFuture("the entry at the copy's applied index " + copy.applied() + " is compacted");
       } else {
-        Snapshot s = new Snapshot(copy.applied(), term, m.snapshot().voters(), m.snapshot().learners(), new byte[0]);
+        Snapshot s = new Snapshot(copy.applied(), term, copy.conf().voters(), copy.conf().learners(), new byte[0]);
         LOG.info("sending a snapshot at index {} (term {}) to {}", s.index(), s.term(), Long.toHexString(m.to()));
         sent = transport.sendSnapshot(m.to(), RaftCodec.encode(m.toBuilder().snapshot(s).build()),
             copy.dir().resolve("data.mdb"));

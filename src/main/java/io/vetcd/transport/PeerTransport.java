@@ -40,6 +40,13 @@ public final class PeerTransport {
   private static final Logger LOG = LoggerFactory.getLogger(PeerTransport.class);
   static final byte MESSAGE = 1;
   static final byte SNAPSHOT = 2;
+  /**
+   * A member starting with --initial-cluster-state existing asks for the member list (its cluster id is
+   * not known yet: 0); the answer comes back on the same stream, which then closes.
+   */
+  static final byte MEMBERS = 3;
+  /** Written back on a stream from a member the cluster removed: it learns why nobody answers it. */
+  static final byte REMOVED = 4;
   private static final int HEADER = 1 + 8 + 8;
   private static final long MIN_BACKOFF_MS = 50;
   /**
@@ -87,6 +94,19 @@ public final class PeerTransport {
 
     /** A send to {@code peer} failed: the peer is unreachable for now. */
     void unreachable(long peer);
+
+    /** The member list to give a member that joins (an encoded ClusterRecord); null: none to give. */
+    default byte[] members() {
+      return null;
+    }
+
+    /** Whether {@code from} was removed from the cluster: its frames are refused and it is told so. */
+    default boolean removed(long from) {
+      return false;
+    }
+
+    /** Peer {@code by} says this member was removed from the cluster. */
+    default void removedFromCluster(long by) {}
   }
 
   private final Vertx vertx;
@@ -127,6 +147,76 @@ public final class PeerTransport {
               new IllegalStateException("cannot listen for peer traffic on " + url + ": " + e.getMessage(), e))));
     }
     return Future.all(all).mapEmpty();
+  }
+
+  /**
+   * Starts sending to the members in {@code peerUrls} not known yet, and to a known one at its new URL
+   * if it changed (etcd's MemberUpdate); this member itself is skipped.
+   */
+  public void addPeers(Map<Long, List<String>> peerUrls) {
+    peerUrls.forEach((id, urls) -> {
+      if (id == selfId || urls.isEmpty()) {
+        return;
+      }
+      URI uri = URI.create(urls.get(0));
+      Peer known = peers.get(id);
+      if (known == null || !known.uri.equals(uri)) {
+        if (known != null) {
+          known.close();
+        }
+        peers.put(id, new Peer(id, uri));
+      }
+    });
+  }
+
+  /** Stops sending to a member (it was removed from the cluster). */
+  public void removePeer(long id) {
+    Peer known = peers.remove(id);
+    if (known != null) {
+      known.close();
+    }
+  }
+
+  /** Stops sending to every member not in {@code ids}. */
+  public void retainPeers(java.util.Set<Long> ids) {
+    for (Long id : List.copyOf(peers.keySet())) {
+      if (!ids.contains(id)) {
+        removePeer(id);
+      }
+    }
+  }
+
+  /**
+   * Asks the member at {@code peerUrl} for the cluster's member list (an encoded ClusterRecord), as a
+   * member started with --initial-cluster-state existing does before anything else. Blocking, with
+   * {@code timeoutMs} for the dial and the answer each; throws IOException if there is none.
+   */
+  public static byte[] fetchMembers(String peerUrl, int timeoutMs) throws IOException {
+    URI uri = URI.create(peerUrl);
+    try (java.net.Socket socket = new java.net.Socket()) {
+      socket.connect(new java.net.InetSocketAddress(uri.getHost(), uri.getPort()), timeoutMs);
+      socket.setSoTimeout(timeoutMs);
+      java.io.DataOutputStream out = new java.io.DataOutputStream(socket.getOutputStream());
+      out.writeInt(HEADER);
+      out.writeByte(MEMBERS);
+      out.writeLong(0);
+      out.writeLong(0);
+      out.flush();
+      java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
+      int length = in.readInt();
+      if (length < HEADER || length > MAX_FRAME) {
+        throw new IOException("malformed answer (frame length " + length + ")");
+      }
+      byte kind = in.readByte();
+      in.readLong(); // the cluster id, which the record holds too
+      in.readLong();
+      byte[] record = new byte[length - HEADER];
+      in.readFully(record);
+      if (kind != MEMBERS) {
+        throw new IOException("the peer answered with a frame of kind " + kind);
+      }
+      return record;
+    }
   }
 
   /** Queues a message for {@code to}; all messages queued in this loop turn leave in one write. */
@@ -190,6 +280,8 @@ public final class PeerTransport {
     private byte[] body;
     private int bodyRead;
     private boolean closed;
+    /** Whether this stream's sender was told it is removed (once is enough). */
+    private boolean toldRemoved;
     SnapshotStream.Inbound snapshot;
     /** Bytes of the snapshot copy (and its checksum) still to come. */
     long snapshotLeft;
@@ -250,6 +342,15 @@ public final class PeerTransport {
     }
 
     private void deliver(byte kind, long cluster, long from, byte[] frame) {
+      if (kind == MEMBERS) {
+        byte[] record = receiver.members();
+        if (record == null) {
+          close();
+          return;
+        }
+        socket.write(frame(MEMBERS, record)).onComplete(v -> close());
+        return;
+      }
       if (cluster != clusterId) {
         LOG.warn("dropped a peer frame of cluster {} (this is cluster {})",
             Long.toHexString(cluster), Long.toHexString(clusterId));
@@ -282,6 +383,15 @@ public final class PeerTransport {
         close();
         return;
       }
+      if (receiver.removed(from)) {
+        if (!toldRemoved) {
+          toldRemoved = true;
+          LOG.warn("refused messages from member {}, which was removed from the cluster; telling it so",
+              Long.toHexString(from));
+          socket.write(frame(REMOVED, new byte[0]));
+        }
+        return;
+      }
       receiver.message(from, frame);
     }
   }
@@ -309,6 +419,8 @@ public final class PeerTransport {
     boolean connecting;
     long backoffMs = MIN_BACKOFF_MS;
     long retryAtNanos;
+    /** Removed from the transport: never dialled again. */
+    boolean gone;
     Buffer pending;
     /**
      * What the last turn sent this peer: the next turn's buffer starts a half bigger, so that it rarely
@@ -322,6 +434,17 @@ public final class PeerTransport {
     Peer(long id, URI uri) {
       this.id = id;
       this.uri = uri;
+    }
+
+    /** No more frames to this peer: the member left, or moved. */
+    void close() {
+      pending = null;
+      dialling = null;
+      if (socket != null) {
+        socket.close();
+        socket = null;
+      }
+      gone = true; // never dialled again
     }
 
     void queue(byte kind, byte[] payload) {
@@ -377,7 +500,7 @@ public final class PeerTransport {
     }
 
     void connect() {
-      if (connecting || closed || System.nanoTime() - retryAtNanos < 0) {
+      if (connecting || closed || gone || System.nanoTime() - retryAtNanos < 0) {
         return;
       }
       connecting = true;
@@ -385,7 +508,11 @@ public final class PeerTransport {
         connecting = false;
         Buffer held = dialling;
         dialling = null;
-        if (ar.failed() || closed) {
+        if (ar.succeeded() && gone) {
+          ar.result().close();
+          return;
+        }
+        if (ar.failed() || closed || gone) {
           retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
           backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
           if (held != null) {
@@ -396,9 +523,19 @@ public final class PeerTransport {
         backoffMs = MIN_BACKOFF_MS;
         socket = ar.result();
         socket.setWriteQueueMaxSize(WRITE_QUEUE_BYTES);
-        socket.closeHandler(v -> socket = null);
+        socket.closeHandler(v -> {
+          socket = null;
+          if (!gone && !closed) {
+            receiver.unreachable(id); // at once: the peer went away (exited, restarted, cut off)
+          }
+        });
         socket.exceptionHandler(e -> LOG.debug("peer stream to {} failed: {}", Long.toHexString(id), e.toString()));
-        socket.handler(b -> { }); // outbound only: the peer answers on its own stream
+        // Outbound only: the peer answers on its own stream. All it ever writes back here is REMOVED.
+        socket.handler(b -> {
+          if (b.length() > 4 && b.getByte(4) == REMOVED) {
+            receiver.removedFromCluster(id);
+          }
+        });
         if (held != null) {
           socket.write(held);
         }

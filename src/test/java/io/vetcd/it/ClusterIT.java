@@ -62,7 +62,7 @@ class ClusterIT {
             "etcdserver: request timed out|context deadline exceeded|etcdserver: no leader");
 
     /** What a member logs when it applies a snapshot sent by the leader (etcd: "applying snapshot at index"). */
-    private static final Pattern SNAPSHOT_APPLIED = Pattern.compile(
+    static final Pattern SNAPSHOT_APPLIED = Pattern.compile(
             "(?i)(applying|applied|installing|installed) (a |the )?(received |incoming )?snapshot");
 
     private ClusterProcess cluster;

@@ -42,6 +42,11 @@ import java.util.stream.Stream;
 final class ClusterProcess implements AutoCloseable {
 
     static final int SIZE = 3;
+    /**
+     * Member numbers go up to this: member 4 is not started with the others but joins later
+     * ({@link #launchExisting}), as {@code Procfile.learner}'s infra4 does.
+     */
+    static final int SLOTS = SIZE + 1;
     static final int HEARTBEAT_MS = 100;
     static final int ELECTION_TIMEOUT_MS = 1000;
 
@@ -62,13 +67,15 @@ final class ClusterProcess implements AutoCloseable {
     /** Where each member keeps its data (null: under the cluster's temp dir). */
     private final java.util.function.IntFunction<Path> dataDirs;
     private final Path rootDir;
-    private final int[] clientPorts = new int[SIZE + 1];
-    private final int[] peerPorts = new int[SIZE + 1];
+    private final int[] clientPorts = new int[SLOTS + 1];
+    private final int[] peerPorts = new int[SLOTS + 1];
     /** Where each member listens for peers: its advertised peer port, unless a {@link PeerRelay} is in front. */
-    private final int[] listenPeerPorts = new int[SIZE + 1];
-    private final Process[] processes = new Process[SIZE + 1];
+    private final int[] listenPeerPorts = new int[SLOTS + 1];
+    private final Process[] processes = new Process[SLOTS + 1];
     /** Member ids as the members report them in response headers (unsigned decimal, as etcdctl's JSON prints them). */
-    private final String[] memberIds = new String[SIZE + 1];
+    private final String[] memberIds = new String[SLOTS + 1];
+    /** The highest member number launched so far. */
+    private int highest = SIZE;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     /** Safety net for when the test JVM is stopped before @AfterEach runs (e.g. fork timeout). */
     private final Thread killOnJvmExit = new Thread(() -> {
@@ -148,7 +155,10 @@ final class ClusterProcess implements AutoCloseable {
         this.testName = testName;
         this.extraArgs = extraArgs;
         this.token = "it-" + testName + "-" + UUID.randomUUID().toString().substring(0, 8);
-        int[] ports = MemberProcess.freePorts(2 * SIZE);
+        int[] ports = MemberProcess.freePorts(2 * SLOTS);
+        clientPorts[SLOTS] = ports[2 * SIZE];
+        peerPorts[SLOTS] = ports[2 * SIZE + 1]; // a joining member is not behind the relay
+        listenPeerPorts[SLOTS] = peerPorts[SLOTS];
         for (int i = 1; i <= SIZE; i++) {
             clientPorts[i] = ports[2 * (i - 1)];
             peerPorts[i] = relay == null ? ports[2 * (i - 1) + 1] : relay.advertisedPort(i);
@@ -159,7 +169,7 @@ final class ClusterProcess implements AutoCloseable {
         }
         this.rootDir = Files.createTempDirectory("vetcd-cluster-" + testName + "-");
         Files.createDirectories(MemberProcess.LOG_DIR);
-        for (int i = 1; i <= SIZE; i++) {
+        for (int i = 1; i <= SLOTS; i++) {
             Files.deleteIfExists(logFile(i));
         }
         Runtime.getRuntime().addShutdownHook(killOnJvmExit);
@@ -212,7 +222,7 @@ final class ClusterProcess implements AutoCloseable {
 
     /** The members that are running now, in order. */
     List<Integer> running() {
-        return IntStream.rangeClosed(1, SIZE).filter(this::isRunning).boxed().toList();
+        return IntStream.rangeClosed(1, highest).filter(this::isRunning).boxed().toList();
     }
 
     /** SIGKILL: no shutdown hooks, no flushing — simulates a crash. Returns once the process is gone. */
@@ -322,7 +332,7 @@ final class ClusterProcess implements AutoCloseable {
 
     /** The last lines of every member's log. */
     String logTails() {
-        return IntStream.rangeClosed(1, SIZE).mapToObj(this::logTail).collect(Collectors.joining("\n"));
+        return IntStream.rangeClosed(1, highest).mapToObj(this::logTail).collect(Collectors.joining("\n"));
     }
 
     @Override
@@ -332,7 +342,7 @@ final class ClusterProcess implements AutoCloseable {
         } catch (IllegalStateException jvmAlreadyExiting) {
             // the hook is running or will run; nothing to undo
         }
-        for (int i = 1; i <= SIZE; i++) {
+        for (int i = 1; i <= SLOTS; i++) {
             if (isRunning(i)) {
                 kill9(i);
             }
@@ -351,6 +361,45 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     /**
+     * Starts member {@code member} (a stopped one, or {@link #SLOTS} for the fourth) with
+     * {@code --initial-cluster-state existing} and {@code initialCluster}, as {@code etcdctl member add}
+     * prints it (ETCD_INITIAL_CLUSTER), without waiting for it; its data dir is used as it is.
+     */
+    Process launchExisting(int member, String initialCluster) throws IOException {
+        highest = Math.max(highest, checkIndex(member));
+        List<String> command = command(member);
+        command.set(command.indexOf("--initial-cluster") + 1, initialCluster);
+        command.set(command.indexOf("--initial-cluster-state") + 1, "existing");
+        return start(member, command);
+    }
+
+    /** Removes a stopped member's data dir, as an operator replacing a disk does. */
+    void wipeDataDir(int member) throws IOException {
+        if (isRunning(member)) {
+            throw new IllegalStateException(name(member) + " is still running");
+        }
+        Path dir = dataDir(member);
+        if (Files.exists(dir)) {
+            try (Stream<Path> paths = Files.walk(dir)) {
+                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    /** Waits until a member started with {@link #launchExisting} answers /health, and learns its id. */
+    void awaitJoined(int member) throws IOException, InterruptedException {
+        awaitHealthy(member, System.nanoTime() + READY_TIMEOUT.toNanos());
+        memberIds[member] = ownMemberId(member);
+    }
+
+    /** The process of a member (null: never started), e.g. to wait for the exit of a removed one. */
+    Process process(int member) {
+        return processes[checkIndex(member)];
+    }
+
+    /**
      * Starts a stopped member with extra JVM arguments (vetcd: a failpoint), without waiting for it:
      * for a member expected to fail. Returns its process.
      */
@@ -361,6 +410,13 @@ final class ClusterProcess implements AutoCloseable {
         List<String> command = command(member);
         if (kind == MemberProcess.Kind.VETCD) {
             command.addAll(command.indexOf("-jar"), jvmArgs);
+        }
+        return start(member, command);
+    }
+
+    private Process start(int member, List<String> command) throws IOException {
+        if (isRunning(member)) {
+            throw new IllegalStateException(name(member) + " is still running");
         }
         Files.writeString(logFile(member), "=== starting: " + String.join(" ", command) + "\n",
                 StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
@@ -451,7 +507,7 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     private int indexOfMemberId(String id) {
-        for (int i = 1; i <= SIZE; i++) {
+        for (int i = 1; i <= SLOTS; i++) {
             if (id.equals(memberIds[i])) {
                 return i;
             }
@@ -495,8 +551,8 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     private static int checkIndex(int member) {
-        if (member < 1 || member > SIZE) {
-            throw new IllegalArgumentException("members are numbered 1.." + SIZE + ", not " + member);
+        if (member < 1 || member > SLOTS) {
+            throw new IllegalArgumentException("members are numbered 1.." + SLOTS + ", not " + member);
         }
         return member;
     }

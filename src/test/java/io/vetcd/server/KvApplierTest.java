@@ -651,12 +651,19 @@ class KvApplierTest {
   }
 
   @Test
-  void emptyAndConfChangeEntriesAdvanceTheAppliedIndexOnly() {
+  void emptyAndMembershipEntriesUseNoRevision() {
+    io.vetcd.proto.etcdserverpb.Member founding = io.vetcd.proto.etcdserverpb.Member.newBuilder()
+        .setID(7).addPeerURLs("http://127.0.0.1:2380").build();
     List<ApplyThread.Result> results = applyAll(List.of(Entry.empty(1, 1),
-        new Entry(1, 2, Entry.Type.CONF_CHANGE, new byte[] {1, 2}), entry(3, putRequest("a", "1"))));
-    assertEquals(1, results.size());
+        new Entry(1, 2, Entry.Type.CONF_CHANGE, founding.toByteArray()), entry(3, putRequest("a", "1"))));
+    assertEquals(1, results.size(), "only the put is answered");
     assertEquals(3, store.appliedIndex());
     assertEquals(2, revision());
+    try (MvccStore.ReadView view = store.read()) {
+      assertEquals(List.of(founding),
+          Keyspace.clusterRecordOf(view.record(LocalMember.CLUSTER_RECORD)).getMembersList(),
+          "the member list changed in the same transaction");
+    }
   }
 
   @Test
