@@ -23,6 +23,11 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) throws Exception {
+    if (args.length > 0 && args[0].equals("snapshot")) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+      System.exit(SnapshotCli.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+      return;
+    }
     Flags.Command command;
     try {
       command = Flags.parse(args, System.getenv());

@@ -150,6 +150,14 @@ public final class ClientServer extends VerticleBase {
         .put("etcdcluster", "3.4.0")));
     // etcd 3.4 serves its gateway under /v3beta too.
     router.routeWithRegex("/v3(beta)?/watch").handler(ctx -> {
+      if (member.isLearner()) {
+        // etcd's gateway goes through the gRPC stream interceptor, which refuses every stream on a learner.
+        EtcdError error = EtcdError.NOT_SUPPORTED_FOR_LEARNER;
+        ctx.response().setStatusCode(503).putHeader("content-type", "application/json")
+            .end(new JsonObject().put("error", error.message()).put("message", error.message())
+                .put("code", error.status().code).encode());
+        return;
+      }
       boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
       if ("websocket".equalsIgnoreCase(ctx.request().getHeader("upgrade"))) {
         ctx.request().toWebSocket()

@@ -1,7 +1,16 @@
 package io.vetcd.api;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.file.AsyncFile;
+import io.vertx.core.file.OpenOptions;
+import io.vertx.core.streams.WriteStream;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServerResponse;
+import io.vetcd.backup.EtcdSnapshot;
+import io.vetcd.proto.etcdserverpb.SnapshotRequest;
+import io.vetcd.proto.etcdserverpb.SnapshotResponse;
 import io.vetcd.mvcc.MvccException;
 import io.vetcd.mvcc.MvccStore;
 import io.vetcd.proto.etcdserverpb.AlarmRequest;
@@ -17,7 +26,7 @@ import io.vetcd.server.KvApplier;
 import io.vetcd.server.EtcdError;
 import io.vetcd.server.LocalMember;
 
-/** etcd's Maintenance service: status, keyspace hash and alarms (none are raised yet). */
+/** etcd's Maintenance service: status, keyspace hash, alarms, leadership transfer and snapshots. */
 final class MaintenanceGrpc extends MaintenanceService {
 
   private final Vertx vertx;
@@ -68,6 +77,61 @@ final class MaintenanceGrpc extends MaintenanceService {
         throw KvApplier.toEtcd(e);
       }
     }, false));
+  }
+
+  /** What one response of a snapshot stream carries (etcd's snapshotSendBufferSize). */
+  private static final int SNAPSHOT_CHUNK = 32 * 1024;
+
+  /**
+   * etcd's Snapshot: the keyspace as a bbolt file in etcd's layout (see EtcdSnapshot), written from one
+   * consistent read off the event loop (writers go on meanwhile), then streamed in 32 KiB responses with
+   * the bytes still to come, and last the file's SHA-256, which {@code etcdctl snapshot save} checks for.
+   * The file is made under the member's snap directory (emptied at every start) and removed after.
+   */
+  @Override
+  protected void snapshot(SnapshotRequest request, WriteStream<SnapshotResponse> response) {
+    java.nio.file.Path file = member.config().dataDir().resolve("member").resolve("snap")
+        .resolve("backup-" + System.nanoTime() + ".db");
+    vertx.executeBlocking(() -> EtcdSnapshot.write(member.store(), file), false)
+        .compose(written -> vertx.fileSystem().open(file.toString(), new OpenOptions().setRead(true).setWrite(false))
+            .compose(in -> stream(in, written.size(), response)))
+        .onComplete(ar -> {
+          vertx.fileSystem().delete(file.toString());
+          if (ar.failed() && response instanceof GrpcServerResponse<?, ?> grpc) {
+            grpc.status(GrpcStatus.UNKNOWN).statusMessage(String.valueOf(ar.cause().getMessage())).end();
+          }
+        });
+  }
+
+  /** Streams {@code in} ({@code total} bytes) as snapshot responses, then its SHA-256, and ends. */
+  private static Future<Void> stream(AsyncFile in, long total, WriteStream<SnapshotResponse> response) {
+    Promise<Void> done = Promise.promise();
+    java.security.MessageDigest sha;
+    try {
+      sha = java.security.MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      return Future.failedFuture(e);
+    }
+    long[] sent = {0};
+    in.setReadBufferSize(SNAPSHOT_CHUNK);
+    in.handler(chunk -> {
+      byte[] bytes = chunk.getBytes();
+      sha.update(bytes);
+      sent[0] += bytes.length;
+      response.write(SnapshotResponse.newBuilder().setRemainingBytes(total - sent[0])
+          .setBlob(com.google.protobuf.ByteString.copyFrom(bytes)).build());
+      if (response.writeQueueFull()) {
+        in.pause();
+        response.drainHandler(v -> in.resume());
+      }
+    });
+    in.exceptionHandler(done::tryFail);
+    in.endHandler(v -> {
+      response.end(SnapshotResponse.newBuilder()
+          .setBlob(com.google.protobuf.ByteString.copyFrom(sha.digest())).build());
+      done.tryComplete();
+    });
+    return done.future().eventually(in::close);
   }
 
   /** Leadership transfer: asked of the leader, answered once the target leads. */

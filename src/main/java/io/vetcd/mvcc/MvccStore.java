@@ -450,6 +450,40 @@ public final class MvccStore implements AutoCloseable {
     return appliedIndexOf(dir.resolve("data.mdb"));
   }
 
+  /** Hears each revision record of an {@link #export}, oldest first. */
+  public interface RevisionSink {
+    /** {@code keyValue}: the encoded mvccpb.KeyValue (for a tombstone, the key alone). */
+    void revision(long main, long sub, boolean tombstone, byte[] keyValue) throws IOException;
+  }
+
+  /** What an {@link #export} covered: one consistent state. */
+  public record ExportPoint(long appliedIndex, long revision, long compactRevision, List<LeaseRecord> leases) {}
+
+  /**
+   * Hands out every revision record a read can still reach (what etcd's key bucket holds after the
+   * compaction), oldest first, and the leases, all from one read transaction: one consistent state,
+   * whatever is written meanwhile (writers are not held up; the pages it reads stay until it ends).
+   */
+  public ExportPoint export(RevisionSink sink) throws IOException {
+    Tables t = hold();
+    try (ReadView view = read(t)) {
+      long compacted = view.compactRevision();
+      boolean pending = t.metadata.get(view.txn, COMPACT_PENDING) != null;
+      try (Cursor<byte[]> cursor = t.revisions.openCursor(view.txn)) {
+        for (boolean found = cursor.first(); found; found = cursor.next()) {
+          byte[] k = cursor.key().clone();
+          byte[] v = cursor.val().clone();
+          Revision r = Revision.fromBytes(k);
+          if (pending && r.main() <= compacted && !view.keptAtCompaction(k, v, compacted)) {
+            continue;
+          }
+          sink.revision(r.main(), r.sub(), v[0] == TOMBSTONE, Arrays.copyOfRange(v, 1, v.length));
+        }
+      }
+      return new ExportPoint(view.appliedIndex(), view.revision(), compacted, view.leases());
+    }
+  }
+
   /** The applied index a copy made by {@link #copyTo} holds. */
   private static long appliedIndexOf(Path copy) throws IOException {
     byte[] applied = metadataOf(copy, APPLIED_INDEX);
@@ -1017,6 +1051,43 @@ public final class MvccStore implements AutoCloseable {
       }
       t.leases.delete(txn, id);
       return true;
+    }
+
+    /**
+     * Restores one revision record of a backup exactly as it was (revisions, version, lease), records
+     * coming in revision order: how {@code snapshot restore} rebuilds a keyspace. The batch's revision
+     * follows the records, not this txn (whose {@link #end} is not called).
+     */
+    public void restore(long main, long sub, boolean tombstone, KeyValue kv) {
+      Revision revision = new Revision(main, sub);
+      byte[] key = kv.getKey().toByteArray();
+      KeyIndex index = t.keys.get(txn, key);
+      KeyValue live = index != null && index.isLive() ? load(index.find(Long.MAX_VALUE)) : null;
+      if (tombstone) {
+        if (live == null) {
+          throw new IllegalArgumentException("a deletion of " + kv.getKey().toStringUtf8() + " at revision "
+              + revision + " without a live value before it");
+        }
+        index.tombstone(revision);
+      } else {
+        index = index == null ? new KeyIndex() : index;
+        index.put(revision);
+      }
+      t.keys.put(txn, key, index);
+      t.revisions.put(txn, revision.toBytes(), encodeValue(tombstone ? TOMBSTONE : PUT, kv));
+      long lease = tombstone ? 0 : kv.getLease();
+      if (live != null && live.getLease() != 0 && live.getLease() != lease) {
+        t.leases.detach(txn, live.getLease(), key);
+      }
+      if (lease != 0) {
+        t.leases.attach(txn, lease, key);
+      }
+      batch.current = Math.max(batch.current, main);
+    }
+
+    /** Restores a backup's compaction point: reads below it fail, as they did where it was taken. */
+    public void restoreCompaction(long revision) {
+      t.putLong(txn, COMPACT_REVISION, revision);
     }
 
     /** Ends the request: if it changed anything, the store moves to its revision. */

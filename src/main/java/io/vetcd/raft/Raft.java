@@ -879,6 +879,11 @@ final class Raft {
     broadcastAppend();
   }
 
+  /** The server's applied membership (see RaftNode#resetConfState). */
+  void resetConfState(ConfState conf) {
+    switchTo(conf.voters(), conf.learners());
+  }
+
   /** A snapshot from the leader replaced the log: its membership is the one as of its index. */
   private void restoreConfState(Snapshot s) {
     if (!s.voters().isEmpty()) {

@@ -136,6 +136,15 @@ public final class RaftNode {
     raft.serverApplied = Math.max(raft.serverApplied, index);
   }
 
+  /**
+   * Adopts the membership the server's applied state holds (after it installed a snapshot from the
+   * leader, or kept its own keyspace for being newer): the keyspace, not the snapshot's metadata, is
+   * what later membership entries apply to.
+   */
+  public void resetConfState(ConfState conf) {
+    raft.resetConfState(conf);
+  }
+
   /** The membership the core works with now. */
   public ConfState confState() {
     return raft.confState();

@@ -308,9 +308,12 @@ final class ApplyThread implements AutoCloseable {
           } else if (e.data().length > 0) {
             try {
               Result result = applyRequest(batch, lessor, alarms, e, attemptLeaseChanges, failures.get(e.index()));
-              attemptResults.add(result);
               if (result.response() instanceof ClusterRecord updated) {
-                attemptMembership.add(new MembershipChange(e.index(), updated, null, null)); // names, URLs
+                // A publish or MemberUpdate: answered once the consensus loop has the new list (a member
+                // list read next from this member shows it), like a CONF_CHANGE.
+                attemptMembership.add(new MembershipChange(e.index(), updated, null, result));
+              } else {
+                attemptResults.add(result);
               }
             } catch (RequestFailed f) {
               failures.put(e.index(), f.error);

@@ -88,8 +88,10 @@ final class ClusterMembers {
       } catch (InvalidProtocolBufferException e) {
         throw new IllegalStateException("a founding membership entry does not decode", e);
       }
-      if (find(record, founding.getID()) != null) {
-        return new Applied(record, null, 0, null); // bootstrap wrote the record already
+      if (find(record, founding.getID()) != null || removed(record, founding.getID())) {
+        // Bootstrap wrote the record already, or it is a list fetched by a member that joined later
+        // (a founder removed since must not come back).
+        return new Applied(record, null, 0, null);
       }
       return new Applied(record.toBuilder().addMembers(founding).build(),
           new ConfChange(ConfChange.Type.ADD_VOTER, founding.getID(), null), 0, null);
@@ -134,7 +136,13 @@ final class ClusterMembers {
         return null;
       }
       case REMOVE -> {
-        return existing == null ? EtcdError.MEMBER_NOT_FOUND : null;
+        if (existing == null) {
+          return EtcdError.MEMBER_NOT_FOUND;
+        }
+        boolean lastVoter = !existing.getIsLearner()
+            && record.getMembersList().stream().filter(m -> !m.getIsLearner()).count() == 1;
+        // Nobody would be left to commit anything (the strict checks refuse it before; without them too).
+        return lastVoter ? EtcdError.MEMBER_NOT_ENOUGH_STARTED : null;
       }
       default -> throw new IllegalArgumentException(String.valueOf(type));
     }

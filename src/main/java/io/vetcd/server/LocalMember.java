@@ -102,6 +102,7 @@ public final class LocalMember {
     FailStop failStop = FailStop.exitingProcess(config.dataDir());
     return vertx.executeBlocking(() -> open(vertx, config, failStop))
         .compose(m -> vertx.deployVerticle(m.raft).map(id -> m))
+        .onSuccess(LocalMember::leaveIfRemoved)
         .onSuccess(LocalMember::startLeaseExpiry)
         .onSuccess(LocalMember::startAutoPromotion);
   }
@@ -143,6 +144,7 @@ public final class LocalMember {
         self = Joining.ownId(cluster, initial, config.name(), config.initialAdvertisePeerUrls());
         keyspaceRecord = ClusterRecord.newBuilder().setClusterId(cluster.getClusterId()).build();
         writeRecordIfAbsent(store, keyspaceRecord); // before the log says who we are: see Joining
+        store.sync();
         wal.append(new Wal.Identity(cluster.getClusterId(), self, cluster.toByteArray()));
         wal.sync();
         LOG.info("joining cluster {} as member {}", Long.toHexString(cluster.getClusterId()), Long.toHexString(self));
@@ -237,6 +239,16 @@ public final class LocalMember {
     return member;
   }
 
+  /**
+   * A member restarted after it applied its own removal (it crashed within the second before it would
+   * have exited) stops again at once: nobody would ever answer it.
+   */
+  private void leaveIfRemoved() {
+    if (ClusterMembers.removed(raft.cluster(), id)) {
+      failStop.leave(REMOVED_MESSAGE);
+    }
+  }
+
   /** What a member that was removed from the cluster says as it stops (etcd's words). */
   static final String REMOVED_MESSAGE = "the member has been permanently removed from the cluster";
 
@@ -258,7 +270,7 @@ public final class LocalMember {
    * in member/db. Without it a power loss can take a whole fresh data dir with everything synced in
    * it; the log syncs its own directory, not the ones above it.
    */
-  private static void syncDirectories(Path dataDir) {
+  static void syncDirectories(Path dataDir) {
     Path member = dataDir.resolve("member");
     List<Path> dirs = new java.util.ArrayList<>(List.of(member.resolve("db"), member.resolve("wal"), member,
         dataDir.toAbsolutePath()));
@@ -292,7 +304,7 @@ public final class LocalMember {
    * happens in term 2. A power loss before the sync leaves an empty log: the next start bootstraps
    * again, having told nobody anything.
    */
-  private static ClusterRecord bootstrap(Wal wal, Membership initial, long self) {
+  static ClusterRecord bootstrap(Wal wal, Membership initial, long self) {
     ClusterRecord.Builder record = ClusterRecord.newBuilder().setClusterId(initial.clusterId());
     for (Membership.MemberInfo m : initial.members()) {
       record.addMembers(io.vetcd.proto.etcdserverpb.Member.newBuilder().setID(m.id()).addAllPeerURLs(m.peerUrls()));
@@ -730,6 +742,9 @@ public final class LocalMember {
   }
 
   public Future<io.vetcd.proto.internal.MemberAnswer> memberUpdate(io.vetcd.proto.etcdserverpb.MemberUpdateRequest request) {
+    if (request.getPeerURLsCount() == 0) {
+      return Future.failedFuture(EtcdError.MEMBER_BAD_URLS.exception());
+    }
     for (String url : request.getPeerURLsList()) {
       if (!validPeerUrl(url)) {
         return Future.failedFuture(EtcdError.MEMBER_BAD_URLS.exception());

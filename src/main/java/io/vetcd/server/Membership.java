@@ -25,7 +25,9 @@ public record Membership(long clusterId, List<MemberInfo> members) {
     Map<String, List<String>> byName = new LinkedHashMap<>();
     for (String part : initialCluster.split(",")) {
       int eq = part.indexOf('=');
-      if (eq <= 0) {
+      // An empty name is allowed, as etcd allows it: `member add` prints a member that has not started
+      // yet as "=http://..." in ETCD_INITIAL_CLUSTER.
+      if (eq < 0) {
         throw new IllegalArgumentException("--initial-cluster entry \"" + part + "\" is not name=peer-url");
       }
       byName.computeIfAbsent(part.substring(0, eq).trim(), k -> new ArrayList<>()).add(part.substring(eq + 1).trim());

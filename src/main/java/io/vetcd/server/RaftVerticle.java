@@ -109,6 +109,8 @@ final class RaftVerticle extends VerticleBase {
   private volatile ClusterRecord cluster;
   /** Called once this member applied its own removal from the cluster. */
   private Runnable removedHandler = () -> { };
+  /** Membership changes at or below this index were superseded by a snapshot the core restored. */
+  private long membershipFloor;
   /**
    * For each peer, since when (nanoTime) it has been heard from without a gap of an election timeout,
    * and when it was last heard from: what etcd's "connected fully since" asks of a leader's peers before
@@ -197,13 +199,23 @@ final class RaftVerticle extends VerticleBase {
         }
         snapshotTransfer.received(m.snapshot(), file);
         node.step(m);
-        snapshotTransfer.stepped(m.snapshot(), node.restoring(m.snapshot()));
+        boolean restoring = node.restoring(m.snapshot());
+        if (restoring) {
+          // The core took the snapshot's membership: changes at or below it that the apply thread still
+          // hands over (queued before the install) must not take it back.
+          membershipFloor = Math.max(membershipFloor, m.snapshot().index());
+        }
+        snapshotTransfer.stepped(m.snapshot(), restoring);
         scheduleReady();
       }
 
       @Override
       public void unreachable(long peer) {
         node.reportUnreachable(peer);
+      }
+
+      @Override
+      public void disconnected(long peer) {
         heard.remove(peer); // not connected now: a membership change must wait for it (connectedFullySince)
       }
 
@@ -235,6 +247,7 @@ final class RaftVerticle extends VerticleBase {
       scheduleReady();
     });
     vertx.setPeriodic(200, id -> expire());
+    vertx.setPeriodic(Math.max(1000, 2 * options.electionTimeoutMs()), id -> probeIfAlone());
     if (peers.alone()) {
       node.campaign(); // nobody to wait for: lead at once, as etcd's single member does
     }
@@ -570,6 +583,11 @@ final class RaftVerticle extends VerticleBase {
    */
   private void membershipApplied(ApplyThread.MembershipChange change) {
     ConfChange cc = change.change();
+    if (change.index() <= membershipFloor) {
+      cc = null; // superseded by a snapshot the core took already (see membershipInstalled)
+    } else {
+      cluster = change.record();
+    }
     if (cc != null) {
       node.applyConfChange(cc);
       if (cc.type() == ConfChange.Type.REMOVE && cc.member() != peers.selfId()) {
@@ -579,7 +597,6 @@ final class RaftVerticle extends VerticleBase {
       LOG.info("applied membership change at index {}: {}; voters {}, learners {}", change.index(), cc,
           hex(node.confState().voters()), hex(node.confState().learners()));
     }
-    cluster = change.record();
     transport.addPeers(peerUrls(cluster));
     if (change.answer() != null) {
       requests.answer(List.of(change.answer()));
@@ -593,6 +610,12 @@ final class RaftVerticle extends VerticleBase {
   /** The keyspace was replaced by a leader's snapshot: its member list is the one to work with. */
   private void membershipInstalled() {
     cluster = keyspace.clusterRecord();
+    // The keyspace's list is the truth (the core took the snapshot's, which is older if the keyspace
+    // was kept for being newer).
+    io.vetcd.raft.ConfState conf = ClusterMembers.confState(cluster);
+    if (!conf.voters().isEmpty() && !conf.equals(node.confState())) {
+      node.resetConfState(conf);
+    }
     Map<Long, List<String>> urls = peerUrls(cluster);
     transport.retainPeers(urls.keySet());
     transport.addPeers(urls);
@@ -647,6 +670,23 @@ final class RaftVerticle extends VerticleBase {
       }
     }
     return connected;
+  }
+
+  /**
+   * A member that may not campaign (a learner, a member that joined and has not applied its addition, a
+   * removed one) and hears no leader sends nothing on its own: it asks every peer for nothing, once in
+   * a while, so that one that removed it can say so (etcd's peers answer a removed member's streams
+   * with 410 Gone). The others ignore the frame.
+   */
+  private void probeIfAlone() {
+    if (leader == 0 && !node.confState().voters().contains(peers.selfId())) {
+      byte[] probe = RaftCodec.encodeLease(peers.selfId(), 0, LeaseForward.getDefaultInstance().toByteArray());
+      for (long peer : peerUrls(cluster).keySet()) {
+        if (peer != peers.selfId()) {
+          transport.send(peer, probe);
+        }
+      }
+    }
   }
 
   /** Whether {@code peer} was heard from within an election timeout. Raft loop only. */

@@ -166,7 +166,7 @@ final class SnapshotTransfer {
     }
   }
 
-  private static Void deleteTree(Path root) throws IOException {
+  static Void deleteTree(Path root) throws IOException {
     try (var paths = Files.walk(root)) {
       for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
         Files.deleteIfExists(p);

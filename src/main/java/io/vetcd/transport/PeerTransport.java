@@ -107,6 +107,9 @@ public final class PeerTransport {
 
     /** Peer {@code by} says this member was removed from the cluster. */
     default void removedFromCluster(long by) {}
+
+    /** The stream to {@code peer} closed, or a dial failed: not connected now. */
+    default void disconnected(long peer) {}
   }
 
   private final Vertx vertx;
@@ -129,7 +132,7 @@ public final class PeerTransport {
     this.receiver = receiver;
     this.client = vertx.createNetClient(new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true));
     peerUrls.forEach((id, urls) -> {
-      if (id != selfId) {
+      if (id != selfId && !urls.isEmpty()) {
         peers.put(id, new Peer(id, URI.create(urls.get(0))));
       }
     });
@@ -513,6 +516,9 @@ public final class PeerTransport {
           return;
         }
         if (ar.failed() || closed || gone) {
+          if (ar.failed()) {
+            receiver.disconnected(id);
+          }
           retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
           backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
           if (held != null) {
@@ -527,6 +533,7 @@ public final class PeerTransport {
           socket = null;
           if (!gone && !closed) {
             receiver.unreachable(id); // at once: the peer went away (exited, restarted, cut off)
+            receiver.disconnected(id);
           }
         });
         socket.exceptionHandler(e -> LOG.debug("peer stream to {} failed: {}", Long.toHexString(id), e.toString()));

@@ -127,10 +127,31 @@ final class ClusterProcess implements AutoCloseable {
         return start(kind, testName, relay, null, extraArgs);
     }
 
+    /** Something to do once the ports and data dirs are chosen, before any member starts. */
+    interface Preparation {
+        void prepare(ClusterProcess cluster) throws IOException, InterruptedException;
+    }
+
+    /**
+     * As {@link #start(MemberProcess.Kind, String, String...)}, running {@code prepare} first (e.g. a
+     * snapshot restore into each member's data dir, which needs the cluster's peer URLs).
+     */
+    static ClusterProcess startPrepared(MemberProcess.Kind kind, String testName, Preparation prepare,
+            String... extraArgs) throws IOException, InterruptedException {
+        return start(kind, testName, null, null, prepare, extraArgs);
+    }
+
     private static ClusterProcess start(MemberProcess.Kind kind, String testName, PeerRelay relay,
             java.util.function.IntFunction<Path> dataDirs, String... extraArgs) throws IOException, InterruptedException {
+        return start(kind, testName, relay, dataDirs, c -> { }, extraArgs);
+    }
+
+    private static ClusterProcess start(MemberProcess.Kind kind, String testName, PeerRelay relay,
+            java.util.function.IntFunction<Path> dataDirs, Preparation prepare, String... extraArgs)
+            throws IOException, InterruptedException {
         ClusterProcess cluster = new ClusterProcess(kind, testName, relay, List.of(extraArgs), dataDirs);
         try {
+            prepare.prepare(cluster);
             for (int i = 1; i <= SIZE; i++) {
                 cluster.launch(i);
             }
@@ -430,11 +451,21 @@ final class ClusterProcess implements AutoCloseable {
         return processes[member];
     }
 
-    /** etcd's Procfile line for infraN, on this cluster's ports, data dir and token. */
-    private List<String> command(int member) {
-        String initialCluster = IntStream.rangeClosed(1, SIZE)
+    /** The founding members' {@code --initial-cluster}. */
+    String initialCluster() {
+        return IntStream.rangeClosed(1, SIZE)
                 .mapToObj(i -> name(i) + "=" + peerUrl(i))
                 .collect(Collectors.joining(","));
+    }
+
+    /** The cluster's {@code --initial-cluster-token}. */
+    String token() {
+        return token;
+    }
+
+    /** etcd's Procfile line for infraN, on this cluster's ports, data dir and token. */
+    private List<String> command(int member) {
+        String initialCluster = initialCluster();
         List<String> command = MemberProcess.serverCommand(kind);
         command.addAll(List.of(
                 "--name", name(member),

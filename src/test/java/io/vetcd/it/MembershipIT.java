@@ -96,8 +96,10 @@ class MembershipIT {
             Etcdctl.Result removed = retryWhile(1, "unhealthy cluster", "member", "remove", third);
             assertEquals(String.format("Member %16s removed from cluster %16s\n", third, printed.group(2)),
                     removed.stdout());
-            assertTrue(cluster.process(3).waitFor(EXIT_TIMEOUT.toSeconds(), TimeUnit.SECONDS),
-                    "the removed member exits\n" + cluster.logTail(3));
+            assertExitsCleanly(3);
+            // Started again on its data dir, it stops again: it is no member any more.
+            cluster.launchWith(3, List.of());
+            assertExitsCleanly(3);
             Map<String, Boolean> members = learnerFlags(1);
             assertEquals(3, members.size(), members.toString());
             assertFalse(members.containsKey(third), members.toString());
@@ -156,7 +158,7 @@ class MembershipIT {
         assertTrue(Etcdctl.run(cluster.endpoint(1), "put", "before", "1").ok());
         String old = cluster.memberIdHex(3);
         retryWhile(1, "unhealthy cluster", "member", "remove", old);
-        assertTrue(cluster.process(3).waitFor(EXIT_TIMEOUT.toSeconds(), TimeUnit.SECONDS), cluster.logTail(3));
+        assertExitsCleanly(3);
         cluster.wipeDataDir(3);
         cluster.leaderIndex(); // a new one, if the removed member led
         Etcdctl.Result added = retryWhile(1, "unhealthy cluster|possibly due to previous leader failure",
@@ -176,7 +178,7 @@ class MembershipIT {
     }
 
     @Test
-    void aLearnerJoinsFromASnapshotAndEveryoneRestartsWithTheNewMembership() throws Exception {
+    void aLearnerJoinsFromASnapshotAndMembersRestartWithTheMembershipTheyApplied() throws Exception {
         cluster = ClusterProcess.start(ClusterProcess.candidateKind(), "membership-snapshot", "--snapshot-count", "50");
         KvLoad.Outcome before;
         try (KvLoad load = new KvLoad(cluster.endpoint(1))) {
@@ -212,6 +214,23 @@ class MembershipIT {
     }
 
     @Test
+    void theLeaderRemovesItselfAndTheOthersGoOnAtOnce() throws Exception {
+        cluster = ClusterProcess.start(ClusterProcess.candidateKind(), "membership-leader");
+        int leader = cluster.leaderIndex();
+        int other = cluster.anyRunningExcept(leader);
+        String leaderId = cluster.memberIdHex(leader);
+        retryWhile(other, "etcdserver: unhealthy cluster", "member", "remove", leaderId);
+        assertExitsCleanly(leader);
+        int next = cluster.leaderIndex();
+        assertFalse(next == leader);
+        Etcdctl.Result put = Etcdctl.run(cluster.endpoint(other), "put", "after-the-leader-left", "yes");
+        assertTrue(put.ok(), put.toString());
+        Map<String, Boolean> members = learnerFlags(other);
+        assertEquals(2, members.size(), members.toString());
+        assertFalse(members.containsKey(leaderId), members.toString());
+    }
+
+    @Test
     void autoPromotesALearnerInSync() throws Exception {
         Assumptions.assumeTrue(ClusterProcess.candidateKind() == MemberProcess.Kind.VETCD,
                 "--auto-promote-learners is vetcd's own");
@@ -240,6 +259,14 @@ class MembershipIT {
         cluster.launchExisting(4, printed.group(3));
         cluster.awaitJoined(4);
         return printed;
+    }
+
+    /** A removed member stops on its own, with status 0 (etcd's: it is not a crash to restart from). */
+    private void assertExitsCleanly(int member) throws InterruptedException {
+        Process process = cluster.process(member);
+        assertTrue(process.waitFor(EXIT_TIMEOUT.toSeconds(), TimeUnit.SECONDS),
+                "the removed member exits\n" + cluster.logTail(member));
+        assertEquals(0, process.exitValue(), "exit status of the removed member\n" + cluster.logTail(member));
     }
 
     /** Each member's id (hex) → whether it is a learner, from {@code member list -w json} on {@code member}. */

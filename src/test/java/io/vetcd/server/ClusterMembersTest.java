@@ -98,6 +98,26 @@ class ClusterMembersTest {
   }
 
   @Test
+  void aFoundingEntryNeverBringsBackAFounderRemovedSince() {
+    // A member that joined later fetched a list without founder 2, then applies the log from index 1.
+    ClusterRecord fetchedLater = apply(THREE,
+        ClusterMembers.change(ConfChange.Type.REMOVE, 1, Member.newBuilder().setID(2).build())).record();
+    ClusterMembers.Applied founding = ClusterMembers.apply(fetchedLater, voter(2, "http://b:2380").toByteArray());
+    assertFalse(founding.took());
+    assertNull(ClusterMembers.find(founding.record(), 2));
+  }
+
+  @Test
+  void theLastVoterIsNeverRemoved() {
+    ClusterRecord one = ClusterRecord.newBuilder().setClusterId(9).addMembers(voter(1, "http://a:2380"))
+        .addMembers(added(4, "http://d:2380").toBuilder().setIsLearner(true)).build();
+    ClusterMembers.Applied last = apply(one,
+        ClusterMembers.change(ConfChange.Type.REMOVE, 1, Member.newBuilder().setID(1).build()));
+    assertEquals(EtcdError.MEMBER_NOT_ENOUGH_STARTED, last.refused());
+    assertSame(one, last.record());
+  }
+
+  @Test
   void anUpdateNeedsTheMemberAndUrlsNobodyElseHas() {
     assertNull(ClusterMembers.checkUpdate(THREE, 2, List.of("http://b:2380", "http://b2:2380")));
     assertEquals(EtcdError.PEER_URL_EXISTS, ClusterMembers.checkUpdate(THREE, 2, List.of("http://c:2380")));

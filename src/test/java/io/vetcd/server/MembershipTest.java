@@ -86,7 +86,14 @@ class MembershipTest {
   @Test
   void malformedInitialClusterIsRefused() {
     assertThrows(IllegalArgumentException.class, () -> Membership.initial("http://a:2380", "t"));
-    assertThrows(IllegalArgumentException.class, () -> Membership.initial("=http://a:2380", "t"));
+  }
+
+  @Test
+  void aMemberWithoutANameIsOneThatHasNotStartedYet() {
+    // etcdctl member add prints an added member that never started as "=url" in ETCD_INITIAL_CLUSTER.
+    Membership m = Membership.initial("a=http://a:2380,=http://b:2380", "t");
+    assertEquals(2, m.members().size());
+    assertEquals("", m.members().get(1).name());
   }
 
   @Test
