@@ -7,9 +7,11 @@
 #   - does the same for a single member, plus memory (RSS) after 1M keys and restart time;
 #   - scale (issue 21): puts of 1 KiB, 64 KiB and 1 MiB values, a member away during 400 MiB of writes,
 #     keyspaces of 1 and 4 GB; memory per member, the longest event-loop stall, leader changes;
+#   - defrag (issue 14): puts at a fixed rate while one member of three defragments a 50 MB keyspace
+#     that had as much again deleted: the slowest put, the defragmentation's duration, the sizes;
 #   - writes bench/RESULTS.md: medians and the vetcd/etcd ratio per metric.
 # Usage: bench/compare.sh            (RUNS=3 by default; RUNS=1 for a quick look)
-#        SECTIONS="scale" bench/compare.sh   (any of: cluster single memory scale; all by default)
+#        SECTIONS="scale" bench/compare.sh   (any of: cluster single memory scale defrag; all by default)
 #        SCALE_KEYSPACE_MIB="1024 4096" (the keyspaces the scale section grows; 8 GB of disk for 4 GB)
 #        SCALE_PARTS="puts catchup keyspace" (the parts of the scale section to run)
 # Needs: etcd and etcdctl 3.4 on PATH (apt-get install -y etcd-server etcd-client), java, mvn, python3.
@@ -17,7 +19,8 @@ set -euo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$home"
 RUNS="${RUNS:-3}"
-SECTIONS="${SECTIONS:-cluster single memory scale}"
+SECTIONS="${SECTIONS:-cluster single memory scale defrag}"
+DEFRAG_RUNS="${DEFRAG_RUNS:-2}"
 SCALE_RUNS="${SCALE_RUNS:-2}"
 SCALE_KEYSPACE_MIB="${SCALE_KEYSPACE_MIB:-1024 4096}"
 SCALE_PARTS="${SCALE_PARTS:-puts catchup keyspace}"
@@ -470,6 +473,51 @@ scale_keyspace() {
   rm -rf "$work/data/$name"
 }
 
+# db_size ENDPOINT: the member's dbSize (bytes of its file in use) from endpoint status.
+db_size() {
+  etcdctl --endpoints="$1" endpoint status -w json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])'
+}
+
+# defrag_run SYSTEM ROUND: a fresh 3-member cluster; 100,000 puts of 1 KiB, half of them deleted and
+# compacted away; then puts at 500/s for 30 s (1 KiB, on the live half) while the first member
+# defragments, 5 s in. etcd blocks its writes for the whole defragmentation; vetcd must not (issue 14).
+defrag_run() {
+  local system="$1" round="$2" out rev before after t0 t1 load
+  log "defrag: $system round $round"
+  start_cluster "$system" 3 "$system-defrag-$round"
+  local ep="$ENDPOINTS" first="${ENDPOINTS%%,*}"
+  "${bench[@]}" --endpoints="$ep" --no-progress --conns=4 --clients=32 put --total=100000 --val-size=1024 \
+    --key-space-size=100000 --sequential-keys >>"$work/bench.log" 2>&1
+  etcdctl --endpoints="$first" del 00050000 00100000 >/dev/null
+  rev=$(etcdctl --endpoints="$first" endpoint status -w json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
+  etcdctl --endpoints="$first" --command-timeout=120s compaction --physical "$rev" >/dev/null
+  before=$(db_size "$first")
+  "${bench[@]}" --endpoints="$ep" --json --no-progress --conns=4 --clients=8 put --total=15000 --val-size=1024 \
+    --key-space-size=50000 --rate=500 >"$work/defrag-load.json" 2>>"$work/bench.log" &
+  load=$!
+  sleep 5
+  t0=$(date +%s%N)
+  etcdctl --endpoints="$first" --command-timeout=300s defrag >>"$work/bench.log" 2>&1 || log "defrag: $system defrag failed"
+  t1=$(date +%s%N)
+  after=$(db_size "$first")
+  if wait "$load" && out=$(cat "$work/defrag-load.json") && [ -n "$out" ]; then
+    record defrag put-during-defrag "$system" "$round" "$out" "$(awk -v d=$((t1 - t0)) -v b="$before" -v a="$after" \
+      'BEGIN {printf "{\"defrag_s\": %.3f, \"db_before_mib\": %.1f, \"db_after_mib\": %.1f}", d / 1e9, b / 1048576, a / 1048576}')"
+  else
+    log "defrag: $system load failed (see $work/bench.log)"
+  fi
+  stop_cluster
+  rm -rf "$work/data/$system-defrag-$round"
+}
+
+defrag() {
+  local round
+  for ((round = 1; round <= DEFRAG_RUNS; round++)); do
+    if ((round % 2 == 1)); then defrag_run vetcd "$round"; defrag_run etcd "$round"
+    else defrag_run etcd "$round"; defrag_run vetcd "$round"; fi
+  done
+}
+
 scale() {
   local round mib part
   for ((round = 1; round <= SCALE_RUNS; round++)); do
@@ -495,13 +543,14 @@ for section in $SECTIONS; do
     single) compare_setup single 1 ;;
     memory) memory_and_restart vetcd; memory_and_restart etcd ;;
     scale) scale ;;
-    *) log "unknown section $section (cluster single memory scale)"; exit 2 ;;
+    defrag) defrag ;;
+    *) log "unknown section $section (cluster single memory scale defrag)"; exit 2 ;;
   esac
 done
 
 # Sections not run this time keep their figures from the run recorded before (RESULTS.md says which).
 carried=""
-for section in cluster single memory scale; do
+for section in cluster single memory scale defrag; do
   [[ " $SECTIONS " == *" $section "* ]] || carried+="${carried:+ }$section"
 done
 if [ -n "$carried" ] && [ -f "$home/bench/results-raw.jsonl" ]; then
@@ -509,8 +558,8 @@ if [ -n "$carried" ] && [ -f "$home/bench/results-raw.jsonl" ]; then
 import json, sys
 old, raw, carried = sys.argv[1], sys.argv[2], sys.argv[3].split()
 def section(r):
-    if r["setup"] == "scale":
-        return "scale"
+    if r["setup"] in ("scale", "defrag"):
+        return r["setup"]
     if r["workload"] == "memory-1m":
         return "memory"
     return "cluster" if r["setup"].startswith("cluster") else "single"

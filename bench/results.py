@@ -63,6 +63,11 @@ ROWS = [
     ("scale", "keyspace-4096", "RSS with a 4 GB keyspace (MiB)", "rss_mib", "lower", 1.0),
     ("scale", "keyspace-4096", "RSS right after a restart, 4 GB keyspace (MiB)", "rss_after_restart_mib", "lower", None),
     ("scale", "keyspace-4096", "HashKV, 4 GB keyspace (ms)", "hashkv_ms", "lower", None),
+    ("defrag", "put-during-defrag", "slowest put while a member defragments, 500 puts/s, 3 members (ms; target 100)", "max", "lower", None),
+    ("defrag", "put-during-defrag", "put p99.9 while a member defragments (ms)", "p999", "lower", None),
+    ("defrag", "put-during-defrag", "defragmentation of 50 MB live + 50 MB deleted (s)", "defrag_s", "lower", None),
+    ("defrag", "put-during-defrag", "size in use before defragmentation (MiB)", "db_before_mib", "lower", None),
+    ("defrag", "put-during-defrag", "size in use after defragmentation (MiB)", "db_after_mib", "lower", None),
 ]
 
 
@@ -75,7 +80,7 @@ def metric(result, name):
         return cpu / ops * 1000 if cpu is not None and ops else None
     if name == "rps":
         return result.get("requests_per_sec")
-    if name in ("p50", "p90", "p99", "p999"):
+    if name in ("p50", "p90", "p99", "p999", "max"):
         return (result.get("latency_ms") or {}).get(name)
     return result.get(name)
 

@@ -53,6 +53,11 @@ public final class Lessor {
   }
 
   /** The TTL a grant asking for {@code requested} seconds gets. */
+  /** The shortest TTL a lease gets. */
+  public long minTtlSeconds() {
+    return minTtlSeconds;
+  }
+
   public long grantedTtl(long requested) {
     return Math.max(requested, minTtlSeconds);
   }

@@ -524,6 +524,16 @@ public final class MvccStore implements AutoCloseable {
     if (appliedIndexOf(file) <= appliedIndex()) {
       return false;
     }
+    replace(file);
+    return true;
+  }
+
+  /**
+   * Replaces the keyspace with {@code file}, a copy made by {@link #copyTo} and brought to the same
+   * state (a defragmented copy): as {@link #install}, without comparing applied indexes. Apply thread
+   * only.
+   */
+  public void replace(Path file) throws IOException {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
       ch.force(true);
     }
@@ -539,7 +549,6 @@ public final class MvccStore implements AutoCloseable {
     old.retire();
     bytesInUse = -1; // counted again on the next ask
     settleInstall(dir); // the files move; both environments keep theirs open
-    return true;
   }
 
   /**

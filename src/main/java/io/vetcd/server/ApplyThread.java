@@ -88,8 +88,12 @@ final class ApplyThread implements AutoCloseable {
   /** Committed entries to apply; consecutive ones are applied in one transaction. */
   private record Committed(List<Entry> entries) implements Item {}
 
-  /** Other work on the keyspace (a snapshot install), after the entries queued before it. */
-  private record KeyspaceWork(Runnable work) implements Item {}
+  /**
+   * Other work on the keyspace (a snapshot install, a defragmentation's swap), after the entries queued
+   * before it; {@code replacesKeyspace}: it puts another keyspace in place (a defragmentation under way
+   * then copies the wrong one and gives up).
+   */
+  private record KeyspaceWork(Runnable work, boolean replacesKeyspace) implements Item {}
 
   /** Apply what came before, then end the thread. */
   private record Stop() implements Item {}
@@ -102,6 +106,8 @@ final class ApplyThread implements AutoCloseable {
   private final FailStop failStop;
   private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
   private final AtomicLong queuedBytes = new AtomicLong();
+  private final java.util.concurrent.atomic.AtomicReference<Defragmenter.Retained> retained =
+      new java.util.concurrent.atomic.AtomicReference<>();
   private final Thread thread;
   /** Whether a physical compaction is under way: a step of it runs between batches (see run). */
   private boolean compacting;
@@ -136,7 +142,24 @@ final class ApplyThread implements AutoCloseable {
    * submitted before it, before those submitted after.
    */
   void submit(Runnable work) {
-    queue.add(new KeyspaceWork(work));
+    queue.add(new KeyspaceWork(work, true));
+  }
+
+  /** As {@link #submit(Runnable)}, for work that leaves the keyspace's state as it is. */
+  void submitKeepingState(Runnable work) {
+    queue.add(new KeyspaceWork(work, false));
+  }
+
+  /**
+   * Starts handing every batch applied from now on to {@code retained} as well (a defragmentation
+   * replays them onto its copy), until {@link #stopRetaining}. Returns false if one is under way.
+   */
+  boolean startRetaining(Defragmenter.Retained retained) {
+    return this.retained.compareAndSet(null, retained);
+  }
+
+  void stopRetaining() {
+    this.retained.set(null);
   }
 
   /**
@@ -167,6 +190,10 @@ final class ApplyThread implements AutoCloseable {
           applyAndReport(entries);
           entries.clear();
           if (item instanceof KeyspaceWork w) {
+            Defragmenter.Retained r = retained.get();
+            if (r != null && w.replacesKeyspace()) {
+              r.abandon("a snapshot from the leader replaced the keyspace");
+            }
             w.work().run();
             compactionFromStore(); // a snapshot brings its own compaction state
           } else {
@@ -195,6 +222,10 @@ final class ApplyThread implements AutoCloseable {
         compacting = true;
       }
       alarms.committed(applied.alarms());
+      Defragmenter.Retained r = retained.get();
+      if (r != null) {
+        r.add(List.copyOf(entries)); // the caller reuses its list
+      }
       applied.membership().forEach(sink::membership);
       watches.publish(applied.events(), applied.compactRevision());
       queuedBytes.addAndGet(-Entry.size(entries));

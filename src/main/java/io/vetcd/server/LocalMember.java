@@ -406,6 +406,20 @@ public final class LocalMember {
     return promise.future();
   }
 
+  /**
+   * etcd's Defragment, without holding writes up (see Defragmenter); completes on the caller's context
+   * with the keyspace's size (pages in use) before and after.
+   */
+  public Future<long[]> defragment() {
+    if (failStop.stopped()) {
+      return Future.failedFuture(EtcdError.STOPPED.exception());
+    }
+    Context caller = vertx.getOrCreateContext();
+    Promise<long[]> promise = Promise.promise();
+    raft.defragment().onComplete(result -> caller.runOnContext(v -> promise.handle(result)));
+    return promise.future();
+  }
+
   /** etcd's MoveLeader; completes on the caller's context. */
   public Future<Void> moveLeader(long target) {
     Context caller = vertx.getOrCreateContext();

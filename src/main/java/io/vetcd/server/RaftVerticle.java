@@ -79,6 +79,7 @@ final class RaftVerticle extends VerticleBase {
   private LeaseForwarder leases;
   private SnapshotPolicy snapshots;
   private SnapshotTransfer snapshotTransfer;
+  private Defragmenter defragmenter;
   private Context context;
 
   private final HeldAcks heldAcks = new HeldAcks();
@@ -162,6 +163,8 @@ final class RaftVerticle extends VerticleBase {
           }
         }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
+    defragmenter = new Defragmenter(vertx, keyspace.store(), applyThread, options.snapshotDir(),
+        keyspace.lessor().minTtlSeconds());
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), options.snapshotDir(),
         new PeerTransport.Receiver() {
@@ -687,6 +690,11 @@ final class RaftVerticle extends VerticleBase {
         }
       }
     }
+  }
+
+  /** etcd's Defragment (see {@link Defragmenter}): completes with the keyspace's size before and after. */
+  Future<long[]> defragment() {
+    return defragmenter.defragment();
   }
 
   /** Whether {@code peer} was heard from within an election timeout. Raft loop only. */
