@@ -128,6 +128,8 @@ final class MaintenanceGrpc extends MaintenanceService {
       }
     });
     in.exceptionHandler(done::tryFail);
+    // A client that goes away (a reset stream, a closed connection) ends it: the file is closed and removed.
+    response.exceptionHandler(done::tryFail);
     in.endHandler(v -> {
       response.end(SnapshotResponse.newBuilder()
           .setBlob(com.google.protobuf.ByteString.copyFrom(sha.digest())).build());

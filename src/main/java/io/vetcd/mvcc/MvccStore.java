@@ -72,6 +72,8 @@ public final class MvccStore implements AutoCloseable {
   /** The keyspace's directory, and the map size its environments are opened with. */
   private final Path dir;
   private final long mapSize;
+  /** How many times the keyspace was replaced (a snapshot installed, a defragmented copy swapped in). */
+  private final java.util.concurrent.atomic.AtomicLong generation = new java.util.concurrent.atomic.AtomicLong();
   /**
    * The environment in use. Replaced whole when a copy from the leader is installed ({@link
    * #install}); readers and writers hold the one they started on until they are done with it.
@@ -450,6 +452,16 @@ public final class MvccStore implements AutoCloseable {
     return appliedIndexOf(dir.resolve("data.mdb"));
   }
 
+  /** How many times the keyspace was replaced so far: a copy made before a replacement is of another. */
+  public long generation() {
+    return generation.get();
+  }
+
+  /** The map size the store was opened with (a copy of it needs as much). */
+  public long mapSize() {
+    return mapSize;
+  }
+
   /** Hears each revision record of an {@link #export}, oldest first. */
   public interface RevisionSink {
     /** {@code keyValue}: the encoded mvccpb.KeyValue (for a tombstone, the key alone). */
@@ -534,6 +546,7 @@ public final class MvccStore implements AutoCloseable {
    * only.
    */
   public void replace(Path file) throws IOException {
+    generation.incrementAndGet();
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
       ch.force(true);
     }
@@ -1074,10 +1087,14 @@ public final class MvccStore implements AutoCloseable {
       KeyValue live = index != null && index.isLive() ? load(index.find(Long.MAX_VALUE)) : null;
       if (tombstone) {
         if (live == null) {
-          throw new IllegalArgumentException("a deletion of " + kv.getKey().toStringUtf8() + " at revision "
-              + revision + " without a live value before it");
+          // A deletion whose put a compaction under way had removed already (etcd deletes in batches):
+          // nothing to delete.
+          batch.current = Math.max(batch.current, main);
+          return;
         }
         index.tombstone(revision);
+        // etcd keeps a tombstone as its key alone; vetcd's carry the revision (watch events read it).
+        kv = kv.toBuilder().setModRevision(main).build();
       } else {
         index = index == null ? new KeyIndex() : index;
         index.put(revision);
@@ -1094,9 +1111,15 @@ public final class MvccStore implements AutoCloseable {
       batch.current = Math.max(batch.current, main);
     }
 
-    /** Restores a backup's compaction point: reads below it fail, as they did where it was taken. */
+    /**
+     * Restores a backup's compaction point: reads below it fail, as they did where it was taken, and
+     * the history it drops that is still there (a compaction under way when it was taken) is deleted in
+     * steps, as after any compaction. The revision is at least the compaction's, as etcd's is.
+     */
     public void restoreCompaction(long revision) {
       t.putLong(txn, COMPACT_REVISION, revision);
+      t.metadata.put(txn, COMPACT_PENDING, pendingCompaction(revision, new byte[0]));
+      batch.current = Math.max(batch.current, revision);
     }
 
     /** Ends the request: if it changed anything, the store moves to its revision. */

@@ -33,8 +33,10 @@ final class Defragmenter {
 
   /** The most entry bytes kept for the copy to catch up with. */
   static final long MAX_RETAINED_BYTES = 64L << 20;
-  /** Rounds end once one has this few batches left: the rest go on the apply thread. */
-  private static final int LAST_ROUND_BATCHES = 4;
+  /** Rounds end once this little is left to apply: the rest goes on the apply thread. */
+  private static final long LAST_ROUND_BYTES = 1L << 20;
+  /** Rounds that do not get there mean writes outpace the copy: it is given up. */
+  private static final int MAX_ROUNDS = 20;
 
   /** The batches applied since the copy began, for the copy to apply too. */
   static final class Retained {
@@ -56,15 +58,13 @@ final class Defragmenter {
       }
     }
 
-    /** Applies what is waiting to {@code copy}; returns how many batches it applied. */
-    int applyTo(MvccStore copy, Lessor scratch) {
-      int n = 0;
+    /** Applies what is waiting to {@code copy}; returns the entry bytes still waiting after. */
+    long applyTo(MvccStore copy, Lessor scratch) {
       for (List<Entry> entries = batches.poll(); entries != null; entries = batches.poll()) {
         bytes.addAndGet(-Entry.size(entries));
         ApplyThread.apply(copy, scratch, entries); // entries the copy already holds are skipped
-        n++;
       }
-      return n;
+      return bytes.get();
     }
   }
 
@@ -74,9 +74,12 @@ final class Defragmenter {
   private final Path workDir;
   /** The member's lessor's shortest TTL: a replayed grant must store the TTL the keyspace got. */
   private final long minTtlSeconds;
+  private final FailStop failStop;
   private Future<long[]> running;
 
-  Defragmenter(Vertx vertx, MvccStore store, ApplyThread applyThread, Path workDir, long minTtlSeconds) {
+  Defragmenter(Vertx vertx, MvccStore store, ApplyThread applyThread, Path workDir, long minTtlSeconds,
+      FailStop failStop) {
+    this.failStop = failStop;
     this.vertx = vertx;
     this.store = store;
     this.applyThread = applyThread;
@@ -97,6 +100,7 @@ final class Defragmenter {
       return Future.failedFuture(new IllegalStateException("a defragmentation is under way"));
     }
     long before = store.dbSize();
+    long generation = store.generation(); // a snapshot install meanwhile makes the copy one of another keyspace
     Promise<long[]> done = Promise.promise();
     running = done.future();
     vertx.executeBlocking(() -> copyAndCatchUp(retained), false).onComplete(ar -> {
@@ -110,13 +114,30 @@ final class Defragmenter {
       applyThread.submitKeepingState(() -> {
         try {
           applyThread.stopRetaining();
-          try (MvccStore copy = MvccStore.open(copyDir, 2 * Config.DEFAULT_QUOTA_BYTES)) {
+          if (store.generation() != generation) {
+            retained.abandon("a snapshot from the leader replaced the keyspace");
+          }
+          try (MvccStore copy = MvccStore.open(copyDir, store.mapSize())) {
             retained.applyTo(copy, scratchLessor());
+            // The copy must be the keyspace now, or it does not take its place (a replayed write that
+            // failed where it had succeeded, e.g. for room, would otherwise be lost).
+            try (MvccStore.ReadView live = store.read(); MvccStore.ReadView copied = copy.read()) {
+              if (live.appliedIndex() != copied.appliedIndex() || live.revision() != copied.revision()) {
+                retained.abandon("the copy is at applied index " + copied.appliedIndex() + ", revision "
+                    + copied.revision() + ", the keyspace at " + live.appliedIndex() + ", " + live.revision());
+              }
+            }
           }
           if (retained.abandoned != null) {
             throw new IllegalStateException("defragmentation given up: " + retained.abandoned);
           }
-          store.replace(copyDir.resolve("data.mdb"));
+          try {
+            store.replace(copyDir.resolve("data.mdb"));
+          } catch (java.io.IOException | RuntimeException e) {
+            // Past its point of no return the copy is what a restart would find: stop rather than write on.
+            failStop.stop("swapping in the defragmented keyspace failed", e);
+            throw e;
+          }
           long after = store.dbSize();
           LOG.info("defragmented the keyspace: {} bytes in use before, {} after", before, after);
           done.complete(new long[] {before, after});
@@ -136,10 +157,13 @@ final class Defragmenter {
     Path copyDir = Files.createTempDirectory(workDir, "defrag-");
     try {
       store.copyTo(copyDir);
-      try (MvccStore copy = MvccStore.open(copyDir, 2 * Config.DEFAULT_QUOTA_BYTES)) {
+      try (MvccStore copy = MvccStore.open(copyDir, store.mapSize())) {
         Lessor scratch = scratchLessor();
-        while (retained.abandoned == null && retained.applyTo(copy, scratch) > LAST_ROUND_BATCHES) {
-          // again: what was applied while this round ran
+        int rounds = 0;
+        while (retained.abandoned == null && retained.applyTo(copy, scratch) > LAST_ROUND_BYTES) {
+          if (++rounds == MAX_ROUNDS) {
+            retained.abandon("writes outpaced the copy for " + MAX_ROUNDS + " rounds");
+          }
         }
       }
       if (retained.abandoned != null) {

@@ -164,7 +164,7 @@ final class RaftVerticle extends VerticleBase {
         }, failStop);
     failStop.onStop(this::answerEveryoneStopped);
     defragmenter = new Defragmenter(vertx, keyspace.store(), applyThread, options.snapshotDir(),
-        keyspace.lessor().minTtlSeconds());
+        keyspace.lessor().minTtlSeconds(), failStop);
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), options.snapshotDir(),
         new PeerTransport.Receiver() {

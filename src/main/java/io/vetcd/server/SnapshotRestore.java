@@ -145,14 +145,19 @@ public final class SnapshotRestore {
     long records;
     long revision;
     try (BoltReader bolt = BoltReader.open(snapshot);
-        MvccStore store = MvccStore.open(member.resolve("db"), 2 * Config.DEFAULT_QUOTA_BYTES)) {
+        // Room for the snapshot's data several times over (a member's own map size comes with its flags).
+        MvccStore store = MvccStore.open(member.resolve("db"),
+            Math.max(2 * Config.DEFAULT_QUOTA_BYTES, 4 * Files.size(snapshot)))) {
       try (Wal wal = Wal.open(member.resolve("wal"))) {
         cluster = LocalMember.bootstrap(wal, initial, self);
       }
+      // The compaction point: the scheduled one if a compaction was under way (etcd deletes in batches,
+      // so the file may hold part of what it drops; restoreCompaction finishes the job).
       long[] compacted = {0};
       bolt.forEach("meta", (k, v) -> {
-        if (new String(k, java.nio.charset.StandardCharsets.US_ASCII).equals("finishedCompactRev") && v.length >= 8) {
-          compacted[0] = ByteBuffer.wrap(v).getLong();
+        String name = new String(k, java.nio.charset.StandardCharsets.US_ASCII);
+        if ((name.equals("finishedCompactRev") || name.equals("scheduledCompactRev")) && v.length >= 8) {
+          compacted[0] = Math.max(compacted[0], ByteBuffer.wrap(v).getLong());
         }
       });
       Importer importer = new Importer(store);
