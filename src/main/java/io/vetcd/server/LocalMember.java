@@ -920,41 +920,34 @@ public final class LocalMember {
    * name) must still be a quorum; a single member may always take a second.
    */
   private static boolean readyToAddVoter(ClusterRecord record) {
-    int voters = 1;
-    int started = 0;
-    for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
-      if (!m.getIsLearner()) {
-        voters++;
-        started += m.getName().isEmpty() ? 0 : 1;
-      }
-    }
-    return (started == 1 && voters == 2) || started >= voters / 2 + 1;
+    int[] vs = startedVoters(record, 0);
+    int voters = vs[0] + 1;
+    return (vs[1] == 1 && voters == 2) || vs[1] >= voters / 2 + 1;
   }
 
   /** etcd's IsReadyToPromoteMember: counting the learner as a started voter, the started voters are a quorum. */
   private static boolean readyToPromote(ClusterRecord record) {
-    int voters = 1;
-    int started = 1;
-    for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
-      if (!m.getIsLearner()) {
-        voters++;
-        started += m.getName().isEmpty() ? 0 : 1;
-      }
-    }
-    return started >= voters / 2 + 1;
+    int[] vs = startedVoters(record, 0);
+    return vs[1] + 1 >= (vs[0] + 1) / 2 + 1;
   }
 
   /** etcd's IsReadyToRemoveVotingMember: without it, the voters that have started must be a quorum. */
   private static boolean readyToRemoveVoter(ClusterRecord record, long removed) {
-    int voters = -1;
+    int[] vs = startedVoters(record, removed);
+    return vs[1] >= vs[0] / 2 + 1;
+  }
+
+  /** The voters of {@code record} but {@code excluded}, and how many of them have started (have a name). */
+  private static int[] startedVoters(ClusterRecord record, long excluded) {
+    int voters = 0;
     int started = 0;
     for (io.vetcd.proto.etcdserverpb.Member m : record.getMembersList()) {
-      if (!m.getIsLearner()) {
+      if (!m.getIsLearner() && m.getID() != excluded) {
         voters++;
-        started += m.getName().isEmpty() || m.getID() == removed ? 0 : 1;
+        started += m.getName().isEmpty() ? 0 : 1;
       }
     }
-    return started >= voters / 2 + 1;
+    return new int[] {voters, started};
   }
 
   /**

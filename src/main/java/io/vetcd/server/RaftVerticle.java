@@ -648,31 +648,25 @@ final class RaftVerticle extends VerticleBase {
    * (etcd's isConnectedFullySince, over the messages this member received). Raft loop only.
    */
   boolean connectedFullySince(long sinceNanos) {
-    long now = System.nanoTime();
-    for (long voter : node.confState().voters()) {
-      if (voter == peers.selfId()) {
-        continue;
-      }
-      long[] times = heard.get(voter);
-      if (times == null || times[0] - sinceNanos > 0 || now - times[1] > options.electionTimeoutMs() * 1_000_000L) {
-        return false;
-      }
-    }
-    return true;
+    return votersConnectedSince(sinceNanos) == node.confState().voters().size();
   }
 
   /** How many voters (this member included) were heard from without a gap since {@code sinceNanos}. */
   int votersConnectedSince(long sinceNanos) {
-    long now = System.nanoTime();
     int connected = 0;
     for (long voter : node.confState().voters()) {
-      long[] times = heard.get(voter);
-      if (voter == peers.selfId() || (times != null && times[0] - sinceNanos <= 0
-          && now - times[1] <= options.electionTimeoutMs() * 1_000_000L)) {
+      if (voter == peers.selfId() || connectedSince(voter, sinceNanos)) {
         connected++;
       }
     }
     return connected;
+  }
+
+  /** Whether {@code peer} was heard from without a gap since {@code sinceNanos}, the last time recently. */
+  private boolean connectedSince(long peer, long sinceNanos) {
+    long[] times = heard.get(peer);
+    return times != null && times[0] - sinceNanos <= 0
+        && System.nanoTime() - times[1] <= options.electionTimeoutMs() * 1_000_000L;
   }
 
   /**
@@ -699,8 +693,7 @@ final class RaftVerticle extends VerticleBase {
 
   /** Whether {@code peer} was heard from within an election timeout. Raft loop only. */
   boolean heardRecently(long peer) {
-    long[] times = heard.get(peer);
-    return times != null && System.nanoTime() - times[1] <= options.electionTimeoutMs() * 1_000_000L;
+    return connectedSince(peer, System.nanoTime());
   }
 
   /**
