@@ -117,6 +117,34 @@ final class Raft {
     return new SoftState(lead, role);
   }
 
+  /**
+   * Whether a membership change this member knows committed is not yet applied by the server
+   * (etcd-io/raft's hasUnappliedConfChanges): then it must not campaign. It would count votes, and as
+   * leader commits, with a member list one or two changes old, whose majority need not meet the
+   * current one's: a write acknowledged through it could be lost. It campaigns once its apply thread
+   * caught up.
+   */
+  private boolean confChangeToApply() {
+    long lo = Math.max(serverApplied, log.firstIndex() - 1) + 1;
+    long hi = log.committed();
+    while (lo <= hi) {
+      List<Entry> batch = log.entriesFrom(lo, (int) Math.min(1024, hi - lo + 1), Long.MAX_VALUE);
+      if (batch == null || batch.isEmpty()) {
+        return false; // compacted: a snapshot the server installs stands for them, with its member list
+      }
+      for (Entry e : batch) {
+        if (e.index() > hi) {
+          return false;
+        }
+        if (e.type() == Entry.Type.CONF_CHANGE) {
+          return true;
+        }
+      }
+      lo = batch.get(batch.size() - 1).index() + 1;
+    }
+    return false;
+  }
+
   /** Whether this member may campaign: it is a voter (a learner or a removed member never is). */
   boolean promotable() {
     return voters.contains(id);
@@ -260,7 +288,7 @@ final class Raft {
 
   /** Starts an election if this member may (the tick timeout and {@link RaftNode#campaign()}). */
   void hup() {
-    if (role == Role.LEADER || !promotable()) {
+    if (role == Role.LEADER || !promotable() || confChangeToApply()) {
       return;
     }
     campaign(config.preVote() ? CampaignKind.PRE_ELECTION : CampaignKind.ELECTION);
@@ -334,11 +362,14 @@ final class Raft {
         becomeFollower(m.term(), 0);
       }
     } else if (m.term() < term && !isTermless(m.type())) {
-      if ((config.checkQuorum() || config.preVote())
+      if ((config.checkQuorum() || config.preVote() || !promotable())
           && (m.type() == MessageType.APP || m.type() == MessageType.HEARTBEAT)) {
         // A leader of an old term is talking to us. With the lease or pre-vote, a member that raised
         // its term alone (partitioned) could never win nor learn the leader; answering with our term
-        // makes that stale leader step down so the cluster can converge.
+        // makes that stale leader step down so the cluster can converge. A learner, or a member that
+        // joined and knows no voters yet, can never campaign to end the gap itself: it always answers
+        // (found by RaftSimulationTest's membership sweep: a joiner whose term a removed member's vote
+        // request raised ignored the leader for good).
         send(out(MessageType.APP_RESP).to(m.from()).term(term).build());
       } else if (m.type() == MessageType.PRE_VOTE) {
         // Tell the pre-candidate our term so it catches up instead of retrying forever.
@@ -403,7 +434,7 @@ final class Raft {
         handleSnapshot(m);
       }
       case TIMEOUT_NOW -> {
-        if (promotable()) {
+        if (promotable() && !confChangeToApply()) {
           // Thesis §3.10: the leader asked us to take over; we know it is alive, so no pre-vote.
           campaign(CampaignKind.TRANSFER);
         }
@@ -835,6 +866,14 @@ final class Raft {
   private void switchTo(List<Long> newVoters, List<Long> newLearners) {
     voters = newVoters.stream().sorted().toList();
     learners = newLearners.stream().sorted().toList();
+    if (role == Role.CANDIDATE || role == Role.PRE_CANDIDATE) {
+      if (!voters.contains(id)) {
+        // Removed (or made a learner) while campaigning: the votes it still gets must not make it a
+        // leader with no progress of its own to count (found by RaftSimulationTest's membership sweep).
+        becomeFollower(term, 0);
+      }
+      return;
+    }
     if (role != Role.LEADER) {
       return;
     }

@@ -78,7 +78,7 @@ final class ApplyThread implements AutoCloseable {
   /**
    * A change of the member list at {@code index}: {@code change}, when the core must take it (a
    * CONF_CHANGE entry that was not refused); {@code answer}, for the caller of a CONF_CHANGE, refused
-   * or not (null: nobody waits, or it was answered already).
+   * or not, and of a publish or MemberUpdate (null: nobody waits, or it was answered already).
    */
   record MembershipChange(long index, ClusterRecord record, io.vetcd.raft.ConfChange change, Result answer) {}
 

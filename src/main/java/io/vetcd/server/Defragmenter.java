@@ -153,10 +153,8 @@ final class Defragmenter {
 
   /** Copies the keyspace, then applies to the copy what was applied meanwhile, until little is left. */
   private Path copyAndCatchUp(Retained retained) throws Exception {
-    Files.createDirectories(workDir);
-    Path copyDir = Files.createTempDirectory(workDir, "defrag-");
+    Path copyDir = compactingCopy(store, workDir);
     try {
-      store.copyTo(copyDir);
       try (MvccStore copy = MvccStore.open(copyDir, store.mapSize())) {
         Lessor scratch = scratchLessor();
         int rounds = 0;
@@ -172,6 +170,40 @@ final class Defragmenter {
       return copyDir;
     } catch (Exception e) {
       deleteQuietly(copyDir);
+      throw e;
+    }
+  }
+
+  /**
+   * LMDB's compacting copy of the keyspace, with its physical compaction, if one is under way, run to
+   * its end in the copy and the pages that freed left out by copying once more. Otherwise the history
+   * the compaction deletes would be copied and deleted only after the swap, inside a file as large as
+   * before (a compaction requested through another member may still be under way on this one). Its
+   * steps commute with the writes replayed after: those have revisions after the compacted one.
+   */
+  static Path compactingCopy(MvccStore store, Path workDir) throws Exception {
+    Files.createDirectories(workDir);
+    Path first = Files.createTempDirectory(workDir, "defrag-");
+    Path second = null;
+    try {
+      store.copyTo(first);
+      try (MvccStore copy = MvccStore.open(first, store.mapSize())) {
+        if (!copy.compactionPending()) {
+          return first;
+        }
+        while (copy.compactStep()) {
+          // one bounded step at a time, as on the apply thread
+        }
+        second = Files.createTempDirectory(workDir, "defrag-");
+        copy.copyTo(second);
+      }
+      deleteQuietly(first);
+      return second;
+    } catch (Exception e) {
+      deleteQuietly(first);
+      if (second != null) {
+        deleteQuietly(second);
+      }
       throw e;
     }
   }

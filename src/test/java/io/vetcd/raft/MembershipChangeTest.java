@@ -192,6 +192,76 @@ class MembershipChangeTest {
     assertTrue(net.sent.stream().anyMatch(m -> m.type() == MessageType.SNAP && m.to() == 4));
   }
 
+  /**
+   * Removed while campaigning (the removal committed and applied before the answers came): the votes
+   * granted afterwards must not make it a leader it cannot be, with no progress of its own to count.
+   * Found by RaftSimulationTest's membership sweep (the core threw on becoming leader).
+   */
+  @Test
+  void aCandidateRemovedWhileCampaigningStopsCampaigning() {
+    RaftNode n = new RaftNode(RaftConfig.builder(1, List.of(1L, 2L, 3L)).preVote(false).randomSeed(7).build());
+    n.campaign();
+    assertEquals(Role.CANDIDATE, n.role());
+    n.applyConfChange(new ConfChange(ConfChange.Type.REMOVE, 1, null));
+    assertEquals(Role.FOLLOWER, n.role());
+    for (long voter : new long[] {2, 3}) {
+      n.step(RaftMessage.builder(MessageType.VOTE_RESP).from(voter).to(1).term(n.term()).build());
+    }
+    assertFalse(n.isLeader());
+    n.tick(); // and it never campaigns again
+    for (int i = 0; i < 50; i++) {
+      n.tick();
+    }
+    assertEquals(Role.FOLLOWER, n.role());
+  }
+
+  /**
+   * A learner (or a joining member that knows no voters yet) whose term a vote request raised can never
+   * campaign to close the gap: it answers a leader of an older term with its own, even without
+   * pre-vote and CheckQuorum, so that the leader steps down and the next one reaches it. Without that
+   * it ignored the leader for good (found by RaftSimulationTest's membership sweep).
+   */
+  @Test
+  void aLearnerWithAHigherTermAnswersAnOlderLeaderWithIt() {
+    RaftNode n = new RaftNode(RaftConfig.builder(4, List.of(1L, 2L, 3L)).learners(List.of(4L))
+        .preVote(false).checkQuorum(false).randomSeed(7).build());
+    n.step(RaftMessage.builder(MessageType.VOTE).from(3).to(4).term(5).index(0).logTerm(0).build());
+    assertEquals(5, n.term());
+    n.advance(n.ready());
+    n.step(RaftMessage.builder(MessageType.HEARTBEAT).from(1).to(4).term(1).build());
+    List<RaftMessage> out = n.ready().messages();
+    assertTrue(out.stream().anyMatch(m -> m.to() == 1 && m.type() == MessageType.APP_RESP && m.term() == 5), out.toString());
+  }
+
+  /**
+   * A member that knows a membership change committed but has not applied it yet (its apply thread is
+   * behind) does not campaign, not even when told to take over: it would count votes, and then
+   * commits, with a member list whose majority need not meet the current one's (voters 1-3, 4 added and
+   * 3 removed: a member still on {1, 2, 3} elected by 2 and 3 could commit with them alone, while 1 and
+   * 4 elect another leader). etcd-io/raft's rule; found missing by review. It campaigns once the server
+   * reports the change applied.
+   */
+  @Test
+  void aMemberWithACommittedChangeNotYetAppliedDoesNotCampaign() {
+    RaftConfig config = RaftConfig.builder(2, List.of(1L, 2L, 3L)).randomSeed(7).build();
+    List<Entry> log = List.of(new Entry(1, 1, Entry.Type.NORMAL, bytes("x")),
+        new Entry(1, 2, Entry.Type.CONF_CHANGE, new ConfChange(ConfChange.Type.ADD_VOTER, 4, null).encode()));
+    RaftNode n = new RaftNode(config, new HardState(1, 0, 2), null, log, 1);
+    n.campaign();
+    assertEquals(Role.FOLLOWER, n.role());
+    n.step(RaftMessage.builder(MessageType.TIMEOUT_NOW).from(1).to(2).term(1).build());
+    assertEquals(Role.FOLLOWER, n.role());
+    for (int i = 0; i < 100; i++) {
+      n.tick();
+    }
+    assertEquals(Role.FOLLOWER, n.role(), "its election timeouts pass too");
+
+    n.applyConfChange(new ConfChange(ConfChange.Type.ADD_VOTER, 4, null));
+    n.reportApplied(2);
+    n.campaign();
+    assertTrue(n.role() == Role.PRE_CANDIDATE || n.role() == Role.CANDIDATE, n.role().toString());
+  }
+
   @Test
   void aChangeEncodesAndDecodes() {
     ConfChange cc = new ConfChange(ConfChange.Type.ADD_LEARNER, 0x8e9e05c52164694dL, bytes("{\"name\":\"infra4\"}"));

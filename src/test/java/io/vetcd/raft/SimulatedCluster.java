@@ -28,7 +28,9 @@ final class SimulatedCluster {
   /** What a step does. Weights are per mille of steps, some drawn per schedule. */
   private enum Kind {
     DELIVER, TICK, READY, PERSIST, APPLY, PROPOSE, READ, DUPLICATE, PARTITION, HEAL, CRASH,
-    POWER_FAILURE, RESTART, COMPACT, TRIM, TRANSFER, CAMPAIGN, UNREACHABLE
+    POWER_FAILURE, RESTART, COMPACT, TRIM, TRANSFER, CAMPAIGN, UNREACHABLE,
+    /** An operator's membership change (membership schedules only: weight 0 otherwise). */
+    MEMBERSHIP
   }
 
   /** Counters summed over schedules, to show what a sweep exercised. */
@@ -52,6 +54,11 @@ final class SimulatedCluster {
     long duplicated;
     long lostToCuts;
     long settleTicks;
+    long membershipChanges;
+    long membershipChangesCommitted;
+    long membersJoined;
+    long membersRetired;
+    long fromRemovedDropped;
 
     synchronized void add(Stats o) {
       schedules += o.schedules;
@@ -73,6 +80,11 @@ final class SimulatedCluster {
       duplicated += o.duplicated;
       lostToCuts += o.lostToCuts;
       settleTicks += o.settleTicks;
+      membershipChanges += o.membershipChanges;
+      membershipChangesCommitted += o.membershipChangesCommitted;
+      membersJoined += o.membersJoined;
+      membersRetired += o.membersRetired;
+      fromRemovedDropped += o.fromRemovedDropped;
     }
 
     @Override
@@ -85,7 +97,10 @@ final class SimulatedCluster {
           + " crashes (" + lostReadies + " unpersisted Readies lost), " + partitions
           + " partitions, " + transfers + " transfer requests, " + dropped + " messages dropped, "
           + duplicated + " duplicated, " + lostToCuts + " lost to cuts; " + settleTicks
-          + " ticks to recover in total";
+          + " ticks to recover in total" + (membershipChanges == 0 ? "" : "; " + membershipChanges
+          + " membership changes proposed, " + membershipChangesCommitted + " committed and taken, "
+          + membersJoined + " members joined, " + membersRetired + " removed members stopped, "
+          + fromRemovedDropped + " messages from removed members refused");
     }
   }
 
@@ -101,7 +116,12 @@ final class SimulatedCluster {
   }
 
   final long seed;
+  /** The founding voters, 1..size. */
   final int size;
+  /** Every member id there may be: the founding ones, then those a membership schedule may add. */
+  final int pool;
+  /** Whether operators change the membership (members added, promoted, removed) in this schedule. */
+  final boolean membershipChanges;
   private final Random rnd;
   private final boolean tracing;
   final SimulatedMember[] members;
@@ -142,14 +162,21 @@ final class SimulatedCluster {
   private final String profile;
 
   SimulatedCluster(long seed, int size, boolean tracing) {
+    this(seed, size, tracing, false);
+  }
+
+  /**
+   * {@code membershipChanges}: two more ids may join, and operators add (as learners or voters),
+   * promote and remove members while everything else goes on; otherwise the founding members stay and
+   * the schedule is the one recorded for its seed.
+   */
+  SimulatedCluster(long seed, int size, boolean tracing, boolean membershipChanges) {
     this.seed = seed;
     this.size = size;
+    this.membershipChanges = membershipChanges;
+    this.pool = membershipChanges ? size + 2 : size;
     this.rnd = new Random(seed * 0x5DEECE66DL + size);
     this.tracing = tracing;
-    List<Long> ids = new ArrayList<>();
-    for (long i = 1; i <= size; i++) {
-      ids.add(i);
-    }
     // Options every member must share (a member without CheckQuorum would vote inside the others'
     // leader lease), and the schedule's profile.
     boolean preVote = rnd.nextBoolean();
@@ -171,17 +198,21 @@ final class SimulatedCluster {
     int crashWeight = new int[] {1, 2, 4, 7}[rnd.nextInt(4)];
     int powerFailureWeight = rnd.nextInt(3) == 0 ? 1 : 0;
     int partitionWeight = new int[] {0, 2, 5}[rnd.nextInt(3)];
-    net = new SimulatedNetwork(rnd, size, drop, dup, maxDelay, longDelayRate, longDelay);
-    members = new SimulatedMember[size + 1];
-    for (long id : ids) {
-      RaftConfig c = RaftConfig.builder(id, ids).electionTick(electionTick)
+    net = new SimulatedNetwork(rnd, pool, drop, dup, maxDelay, longDelayRate, longDelay);
+    members = new SimulatedMember[pool + 1];
+    SimulatedMembership founding = SimulatedMembership.founding(size);
+    for (long id = 1; id <= pool; id++) {
+      long self = id;
+      java.util.function.Function<ConfState, RaftConfig> configs = conf -> RaftConfig.builder(self, conf.voters())
+          .learners(conf.learners()).electionTick(electionTick)
           .heartbeatTick(heartbeatTick).preVote(preVote).checkQuorum(checkQuorum)
           .maxEntriesPerMessage(maxEntries).maxInflightMessages(maxInflight).maxInflightBytes(maxInflightBytes)
           .randomSeed(seed)
           .build();
-      members[(int) id] = new SimulatedMember(c, durableStateMachine);
+      members[(int) id] = new SimulatedMember(id, configs, id <= size ? founding : SimulatedMembership.NONE,
+          durableStateMachine);
     }
-    inv = new SimulationInvariants(members, this::stateOf);
+    inv = new SimulationInvariants(members, this::stateOf, size);
     for (int i = 0; i < clients.length; i++) {
       clients[i] = new Client();
     }
@@ -206,6 +237,7 @@ final class SimulatedCluster {
     weight(Kind.TRANSFER, 2);
     weight(Kind.CAMPAIGN, 2);
     weight(Kind.UNREACHABLE, 3);
+    weight(Kind.MEMBERSHIP, membershipChanges ? 4 : 0);
     // About one election timeout, in events: then a client gives up and looks for the leader again.
     clientTimeout = electionTick * totalWeight * size / weights[Kind.TICK.ordinal()];
     profile = "preVote=" + preVote + " checkQuorum=" + checkQuorum + " electionTick="
@@ -214,7 +246,7 @@ final class SimulatedCluster {
         + " durableStateMachine=" + durableStateMachine + " drop=" + drop + " dup=" + dup
         + " maxDelay=" + maxDelay + " longDelayRate=" + longDelayRate + " crashWeight="
         + crashWeight + " powerFailureWeight=" + powerFailureWeight + " partitionWeight="
-        + partitionWeight;
+        + partitionWeight + (membershipChanges ? " membershipChanges=true" : "");
   }
 
   private void weight(Kind k, int w) {
@@ -254,10 +286,11 @@ final class SimulatedCluster {
     stats.committed = inv.committed.size();
     stats.acknowledged = inv.acknowledged;
     stats.leaderTerms = inv.leaderTerms();
+    stats.membershipChangesCommitted = inv.membershipChanges;
     stats.dropped = net.dropped;
     stats.duplicated = net.duplicated;
     stats.lostToCuts = net.lostToCuts;
-    for (int id = 1; id <= size; id++) {
+    for (int id = 1; id <= pool; id++) {
       stats.entriesReadBack += members[id].entriesReadBack;
     }
   }
@@ -314,7 +347,7 @@ final class SimulatedCluster {
       case POWER_FAILURE -> {
         // Every member at once: whatever no member had made durable is gone everywhere.
         boolean any = false;
-        for (int id = 1; id <= size; id++) {
+        for (int id = 1; id <= pool; id++) {
           any |= crash(members[id].up() ? members[id] : null);
         }
         if (tracing) {
@@ -322,12 +355,13 @@ final class SimulatedCluster {
         }
         yield any;
       }
-      case RESTART -> restart(members[1 + rnd.nextInt(size)]);
+      case RESTART -> restart(members[1 + rnd.nextInt(pool)]);
       case COMPACT -> compact(anyUp());
       case TRIM -> trim(anyUp());
       case TRANSFER -> transfer(anyUp());
       case CAMPAIGN -> campaign(anyUp());
       case UNREACHABLE -> unreachable(anyUp());
+      case MEMBERSHIP -> changeMembership(anyUp());
     };
   }
 
@@ -345,7 +379,7 @@ final class SimulatedCluster {
     inv.afterEvent(touched);
     if (tracing) {
       StringBuilder b = new StringBuilder().append(now).append(' ').append(what).append(" |");
-      for (int id = 1; id <= size; id++) {
+      for (int id = 1; id <= pool; id++) {
         b.append(' ').append(members[id].describe());
       }
       b.append(" | cuts ").append(net.describeCuts(now)).append(" | wire ").append(net.inFlight());
@@ -367,7 +401,7 @@ final class SimulatedCluster {
 
   /** A random member that is up, or null (the event does nothing). */
   private SimulatedMember anyUp() {
-    SimulatedMember m = members[1 + rnd.nextInt(size)];
+    SimulatedMember m = members[1 + rnd.nextInt(pool)];
     return m.up() ? m : null;
   }
 
@@ -380,9 +414,9 @@ final class SimulatedCluster {
    * are not wasted on idle members); null if none.
    */
   private SimulatedMember withWork(int kind) {
-    int start = rnd.nextInt(size);
-    for (int i = 0; i < size; i++) {
-      SimulatedMember m = members[1 + (start + i) % size];
+    int start = rnd.nextInt(pool);
+    for (int i = 0; i < pool; i++) {
+      SimulatedMember m = members[1 + (start + i) % pool];
       if (!m.up()) {
         continue;
       }
@@ -403,7 +437,7 @@ final class SimulatedCluster {
   private void send(SimulatedMember from, RaftMessage m) {
     boolean forwarded = m.type() == MessageType.PROP || m.type() == MessageType.READ_INDEX
         || m.type() == MessageType.TRANSFER_LEADER;
-    if (m.to() < 1 || m.to() > size || m.to() == from.id || (!forwarded && m.from() != from.id)) {
+    if (m.to() < 1 || m.to() > pool || m.to() == from.id || (!forwarded && m.from() != from.id)) {
       SimulationInvariants.fail("member " + from.id + " sends a misaddressed message " + m);
     }
     if (!net.send(from.id, m, from.life, now) && m.type() == MessageType.SNAP) {
@@ -445,6 +479,18 @@ final class SimulatedCluster {
       }
       return;
     }
+    if (to.membership.removed().contains(p.sender())) {
+      // vetcd's transport refuses a member it removed, and now and then tells it so (it then stops).
+      stats.fromRemovedDropped++;
+      if (tracing) {
+        note("refuse " + m + ": " + p.sender() + " was removed");
+      }
+      SimulatedMember from = members[(int) p.sender()];
+      if (rnd.nextInt(4) == 0 && from.up() && from.life == p.senderLife()) {
+        retire(from);
+      }
+      return;
+    }
     if (tracing) {
       note("deliver " + m);
     }
@@ -467,8 +513,8 @@ final class SimulatedCluster {
 
   private boolean partition() {
     long until = now + 20 + rnd.nextInt(400);
-    long a = 1 + rnd.nextInt(size);
-    long b = 1 + rnd.nextInt(size);
+    long a = 1 + rnd.nextInt(pool);
+    long b = 1 + rnd.nextInt(pool);
     stats.partitions++;
     switch (rnd.nextInt(5)) {
       case 0 -> {
@@ -484,7 +530,7 @@ final class SimulatedCluster {
         }
       }
       case 2 -> {
-        for (long o = 1; o <= size; o++) {
+        for (long o = 1; o <= pool; o++) {
           net.cutBothWays(a, o, until);
         }
         if (tracing) {
@@ -493,7 +539,7 @@ final class SimulatedCluster {
       }
       case 3 -> {
         boolean inbound = rnd.nextBoolean();
-        for (long o = 1; o <= size; o++) {
+        for (long o = 1; o <= pool; o++) {
           if (inbound) {
             net.cut(o, a, until);
           } else {
@@ -505,12 +551,12 @@ final class SimulatedCluster {
         }
       }
       default -> {
-        boolean[] side = new boolean[size + 1];
-        for (int i = 1; i <= size; i++) {
+        boolean[] side = new boolean[pool + 1];
+        for (int i = 1; i <= pool; i++) {
           side[i] = rnd.nextBoolean();
         }
-        for (int i = 1; i <= size; i++) {
-          for (int j = i + 1; j <= size; j++) {
+        for (int i = 1; i <= pool; i++) {
+          for (int j = i + 1; j <= pool; j++) {
             if (side[i] != side[j]) {
               net.cutBothWays(i, j, until);
             }
@@ -529,6 +575,13 @@ final class SimulatedCluster {
   private boolean tick(SimulatedMember m) {
     if (m == null) {
       return false;
+    }
+    if (m.leavingIn == 0) {
+      retire(m); // it applied its own removal a second ago: vetcd's member has left by now
+      return true;
+    }
+    if (m.leavingIn > 0) {
+      m.leavingIn--;
     }
     if (tracing) {
       note("tick " + m.id);
@@ -621,11 +674,49 @@ final class SimulatedCluster {
       m.state.clear();
       m.state.addAll(st);
       stats.snapshotsInstalled++;
+      // As vetcd's membershipInstalled: the installed state's member list is the one the core works with.
+      m.membership = SimulatedMembership.of(m.state, m.start, size);
+      if (!m.membership.voters().isEmpty() && !m.membership.confState().equals(m.node.confState())) {
+        m.node.resetConfState(m.membership.confState());
+      }
     }
     for (Entry e : rd.committedEntries()) {
       inv.checkApply(m, e);
       m.state.add(e);
+      applyMembership(m, e);
       applied(m, e);
+    }
+    if (!rd.committedEntries().isEmpty()) {
+      m.node.reportApplied(m.applied());
+    }
+  }
+
+  /**
+   * The member list side of applying {@code e}, as vetcd's apply thread and consensus loop do it: a
+   * joiner's first entry brings the founding voters; a CONF_CHANGE the apply-time checks let through
+   * changes the list and then the core; a member that applied its own removal leaves.
+   */
+  private void applyMembership(SimulatedMember m, Entry e) {
+    if (e.index() == 1 && m.start.voters().isEmpty()) {
+      SimulatedMembership.foundingChanges(size).forEach(m.node::applyConfChange);
+      m.membership = SimulatedMembership.founding(size);
+    }
+    if (e.type() != Entry.Type.CONF_CHANGE) {
+      return;
+    }
+    ConfChange cc = ConfChange.decode(e.data());
+    SimulatedMembership next = m.membership.apply(cc);
+    if (tracing) {
+      note(what + "; " + m.id + " applies " + cc + (next == null ? " (refused)" : ""));
+    }
+    if (next == null) {
+      return;
+    }
+    m.membership = next;
+    m.node.applyConfChange(cc);
+    touch(m.id);
+    if (cc.type() == ConfChange.Type.REMOVE && cc.member() == m.id) {
+      m.leavingIn = electionTick;
     }
   }
 
@@ -661,8 +752,10 @@ final class SimulatedCluster {
     }
     long index = lo + 1 + rnd.nextInt((int) (hi - lo));
     long id = ++nextSnapshotId;
-    Snapshot s = n.createSnapshot(index, ByteBuffer.allocate(8).putLong(id).array());
     List<Entry> st = List.copyOf(m.state.subList(0, (int) index));
+    // The membership as of the snapshot's index, from the applied state (vetcd's keyspace holds it).
+    ConfState conf = SimulatedMembership.of(st, m.start, size).confState();
+    Snapshot s = n.createSnapshot(index, conf, ByteBuffer.allocate(8).putLong(id).array());
     inv.checkSnapshotState(m.id, s, st);
     snapshotStates.put(id, st);
     if (tracing) {
@@ -742,7 +835,7 @@ final class SimulatedCluster {
 
 
   private boolean restart(SimulatedMember m) {
-    if (m.up()) {
+    if (m.up() || m.retired || (!m.started && !added(m.id))) {
       return false;
     }
     if (tracing) {
@@ -750,10 +843,35 @@ final class SimulatedCluster {
           + (m.disk.snapshot == null ? "no snapshot" : m.disk.snapshot) + " last "
           + m.disk.lastIndex() + " applied " + m.applied());
     }
-    m.restart(this::stateOf);
+    if (!m.started) {
+      stats.membersJoined++;
+    }
+    m.restart(this::stateOf, size);
     inv.afterRestart(m);
     touch(m.id);
+    if (m.membership.removed().contains(m.id)) {
+      retire(m); // vetcd's member that finds itself removed at start leaves
+    }
     return true;
+  }
+
+  /** Whether a member that never ran was added: some member applied its addition (the operator starts it then). */
+  private boolean added(long id) {
+    for (int i = 1; i <= pool; i++) {
+      if (members[i].up() && members[i].membership.isMember(id)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A removed member stops for good. */
+  private void retire(SimulatedMember m) {
+    if (tracing) {
+      note(what + "; " + m.id + " leaves the cluster");
+    }
+    m.retire();
+    stats.membersRetired++;
   }
 
   // ------------------------------------------------------------------ clients and operators
@@ -772,7 +890,7 @@ final class SimulatedCluster {
       }
       giveUp(c);
     }
-    long target = c.guess != 0 ? c.guess : 1 + rnd.nextInt(size);
+    long target = c.guess != 0 ? c.guess : 1 + rnd.nextInt(pool);
     SimulatedMember m = members[(int) target];
     if (!m.up()) {
       c.guess = 0;
@@ -858,7 +976,7 @@ final class SimulatedCluster {
     if (m == null) {
       return false;
     }
-    long target = 1 + rnd.nextInt(size);
+    long target = 1 + rnd.nextInt(pool);
     if (tracing) {
       note("transfer leadership to " + target + " via " + m.id);
     }
@@ -880,11 +998,98 @@ final class SimulatedCluster {
     return true;
   }
 
+  /**
+   * An operator changes the membership through member {@code m} (a follower forwards it to the
+   * leader): adds an id never used (as a learner, or straight as a voter) or promotes a learner, chosen
+   * from the list {@code m} applied; or, through the leader only, removes a learner or a voter, chosen
+   * from the list after the leader's whole log (the change goes right after it, and if it commits, all
+   * of that log is what it applies to). Never from two voters to one: if the one removed is the leader
+   * and the other has not heard that the change committed when it leaves, the other waits for its vote
+   * forever (etcd-io/raft's README documents this; etcd and vetcd share it, hence their advice of three
+   * or more). Now and then (always when nothing else is possible) the change is one the apply-time
+   * checks refuse: promoting a voter, adding a member again, removing a stranger. The leader drops a
+   * change while another is pending; nothing here waits for an answer.
+   */
+  private boolean changeMembership(SimulatedMember m) {
+    if (m == null) {
+      return false;
+    }
+    SimulatedMembership list = m.membership;
+    List<ConfChange> options = new ArrayList<>();
+    for (long id = size + 1; id <= pool; id++) {
+      if (!list.isMember(id) && !list.removed().contains(id) && !members[(int) id].started) {
+        options.add(new ConfChange(ConfChange.Type.ADD_LEARNER, id, null));
+        options.add(new ConfChange(ConfChange.Type.ADD_LEARNER, id, null));
+        options.add(new ConfChange(ConfChange.Type.ADD_VOTER, id, null));
+      }
+    }
+    for (long id : list.learners()) {
+      options.add(new ConfChange(ConfChange.Type.ADD_VOTER, id, null));
+      options.add(new ConfChange(ConfChange.Type.ADD_VOTER, id, null));
+    }
+    SimulatedMembership whole = m.node.isLeader() ? listAfterLog(m) : null;
+    if (whole != null) {
+      for (long id : whole.learners()) {
+        options.add(new ConfChange(ConfChange.Type.REMOVE, id, null));
+      }
+      if (whole.voters().size() > 2) {
+        options.add(new ConfChange(ConfChange.Type.REMOVE, whole.voters().get(rnd.nextInt(whole.voters().size())), null));
+      }
+    }
+    ConfChange cc;
+    if (options.isEmpty() || rnd.nextInt(10) == 0) {
+      long any = 1 + rnd.nextInt(pool);
+      if (list.voters().contains(any)) {
+        cc = new ConfChange(ConfChange.Type.ADD_VOTER, any, null);
+      } else if (list.isMember(any)) {
+        cc = new ConfChange(ConfChange.Type.ADD_LEARNER, any, null);
+      } else if (whole != null && !whole.isMember(any)) {
+        cc = new ConfChange(ConfChange.Type.REMOVE, any, null);
+      } else {
+        return false;
+      }
+    } else {
+      cc = options.get(rnd.nextInt(options.size()));
+    }
+    boolean ok = m.node.proposeConfChange(cc);
+    touch(m.id);
+    stats.membershipChanges++;
+    if (tracing) {
+      note("change membership via " + m.id + ": " + cc + (ok ? "" : ": refused"));
+    }
+    return true;
+  }
+
+  /**
+   * The member list after every entry of {@code m}'s log, applied or not (null if a snapshot it has not
+   * applied yet stands for some of them).
+   */
+  private SimulatedMembership listAfterLog(SimulatedMember m) {
+    RaftNode n = m.node;
+    if (m.applied() < n.snapshot().index()) {
+      return null;
+    }
+    List<Entry> log = new ArrayList<>(m.state);
+    long firstInMemory = n.firstInMemory();
+    if (m.applied() + 1 < firstInMemory) {
+      log.addAll(m.disk.entries(m.applied() + 1, firstInMemory - 1, Long.MAX_VALUE));
+    }
+    for (Entry e : n.entries()) {
+      if (e.index() > m.applied()) {
+        log.add(e);
+      }
+    }
+    if (log.size() != n.lastIndex()) {
+      return null; // not all of it at hand
+    }
+    return SimulatedMembership.of(log, m.start, size);
+  }
+
   private boolean unreachable(SimulatedMember m) {
     if (m == null) {
       return false;
     }
-    long other = 1 + rnd.nextInt(size);
+    long other = 1 + rnd.nextInt(pool);
     if (tracing) {
       note("report " + other + " unreachable to " + m.id);
     }
@@ -910,7 +1115,7 @@ final class SimulatedCluster {
       note("heal everything");
     }
     end();
-    for (int id = 1; id <= size; id++) {
+    for (int id = 1; id <= pool; id++) {
       begin();
       restart(members[id]);
       end();
@@ -919,15 +1124,24 @@ final class SimulatedCluster {
     long finalValue = 0;
     int proposedAt = 0;
     for (int round = 1; round <= maxRounds; round++) {
-      for (int id = 1; id <= size; id++) {
+      for (int id = 1; id <= pool; id++) {
+        if (!members[id].up()) {
+          if (membershipChanges) {
+            begin();
+            restart(members[id]); // added meanwhile: the operator starts it
+            end();
+          }
+          continue;
+        }
         begin();
         tick(members[id]);
         end();
       }
       drain();
-      if (finalAppliedBy == allMembers()) {
+      long target = finalMembers();
+      if (target != 0 && (finalAppliedBy & target) == target) {
         stats.settleTicks += round;
-        checkAcknowledgedEverywhere();
+        checkAcknowledgedEverywhere(target);
         return;
       }
       SimulatedMember leader = currentLeader();
@@ -949,30 +1163,45 @@ final class SimulatedCluster {
     }
     StringBuilder b = new StringBuilder("liveness: after healing, no final proposal was applied on "
         + "every member within " + maxRounds + " ticks; members:");
-    for (int id = 1; id <= size; id++) {
+    for (int id = 1; id <= pool; id++) {
       RaftNode n = members[id].node;
-      b.append("\n  ").append(n).append(" progress ").append(n.progressSummary());
+      b.append("\n  ").append(n == null ? members[id].describe() : n + " progress " + n.progressSummary());
     }
     SimulationInvariants.fail(b.toString());
   }
 
-  private long allMembers() {
+  /**
+   * The members that must apply a final value: every member of the committed list (all of them, in a
+   * schedule without membership changes).
+   */
+  private long finalMembers() {
+    SimulatedMembership list = inv.committedMembership();
     long all = 0;
-    for (int id = 1; id <= size; id++) {
+    for (long id : list.voters()) {
+      all |= 1L << id;
+    }
+    for (long id : list.learners()) {
       all |= 1L << id;
     }
     return all;
   }
 
-  /** The leader of the highest term any member is in, if there is one. */
+  /**
+   * The leader of the highest term any member is in, if there is one. Members the committed list
+   * removed do not count: one that never learned it may campaign on alone, at terms the others never
+   * hear of (its list names only members that are gone).
+   */
   private SimulatedMember currentLeader() {
     long maxTerm = 0;
-    for (int id = 1; id <= size; id++) {
-      maxTerm = Math.max(maxTerm, members[id].node.term());
+    Set<Long> removed = inv.committedMembership().removed();
+    for (int id = 1; id <= pool; id++) {
+      if (members[id].up() && !removed.contains((long) id)) {
+        maxTerm = Math.max(maxTerm, members[id].node.term());
+      }
     }
-    for (int id = 1; id <= size; id++) {
+    for (int id = 1; id <= pool; id++) {
       RaftNode n = members[id].node;
-      if (n.isLeader() && n.term() == maxTerm) {
+      if (n != null && n.isLeader() && n.term() == maxTerm && !removed.contains((long) id)) {
         return members[id];
       }
     }
@@ -983,8 +1212,11 @@ final class SimulatedCluster {
   private void drain() {
     for (int iteration = 0; iteration < 10_000; iteration++) {
       boolean moved = false;
-      for (int id = 1; id <= size; id++) {
+      for (int id = 1; id <= pool; id++) {
         SimulatedMember m = members[id];
+        if (!m.up()) {
+          continue; // removed, or not started
+        }
         if (m.node.hasReady()) {
           begin();
           handOut(m);
@@ -1024,9 +1256,12 @@ final class SimulatedCluster {
   }
 
   /** No acknowledged entry lost: at the end, every member's state machine holds each of them. */
-  private void checkAcknowledgedEverywhere() {
+  private void checkAcknowledgedEverywhere(long target) {
     for (Entry e : acknowledgedEntries) {
-      for (int id = 1; id <= size; id++) {
+      for (int id = 1; id <= pool; id++) {
+        if ((target & (1L << id)) == 0) {
+          continue; // removed, or never added
+        }
         List<Entry> st = members[id].state;
         Entry got = e.index() <= st.size() ? st.get((int) (e.index() - 1)) : null;
         if (got == null || !got.equals(e)) {

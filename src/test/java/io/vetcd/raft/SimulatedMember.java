@@ -19,13 +19,30 @@ import java.util.function.Function;
  *       applies its committed entries at a random later step.
  *   <li>A crash loses the node, both queues and everything in them: the member's durable state is
  *       exactly what the Readies it completed persisting wrote. Restart rebuilds the node from the
- *       disk's hard state, snapshot and entries and the state machine's applied index.
+ *       disk's hard state, snapshot and entries and the state machine's applied index, with the
+ *       membership its state machine applied ({@link SimulatedMembership}).
+ *   <li>In a schedule with membership changes a member may not be started yet (it joins once added,
+ *       knowing no voters, as vetcd's joining member) or be gone for good (removed).
  * </ul>
  */
 final class SimulatedMember {
 
   final long id;
-  final RaftConfig config;
+  /** The core's options with a membership: the voters and learners of what the member applied. */
+  private final Function<ConfState, RaftConfig> configs;
+  /** The member list with nothing applied: the founding one, or none for a member that joins later. */
+  final SimulatedMembership start;
+  /** The member list of what the state machine applied (vetcd's keyspace holds it). */
+  SimulatedMembership membership;
+  /** Never started: a member that will join the running cluster once added. */
+  boolean started;
+  /**
+   * Ticks left before a member that applied its own removal stops (vetcd's leaves a second later,
+   * about an election timeout, answering its peers meanwhile); -1 if it is not leaving.
+   */
+  int leavingIn = -1;
+  /** Gone for good: removed from the cluster (it never starts again). */
+  boolean retired;
   /**
    * Whether the state machine survives a crash (like the server's LMDB keyspace, which records its
    * applied index with the data) or is rebuilt from the disk's snapshot on restart.
@@ -63,11 +80,18 @@ final class SimulatedMember {
    */
   final ArrayList<Entry> state = new ArrayList<>();
 
-  SimulatedMember(RaftConfig config, boolean durableStateMachine) {
-    this.id = config.id();
-    this.config = config;
+  /** A member of the founding cluster ({@code start} its list), running; or a later one, not yet started. */
+  SimulatedMember(long id, Function<ConfState, RaftConfig> configs, SimulatedMembership start,
+      boolean durableStateMachine) {
+    this.id = id;
+    this.configs = configs;
+    this.start = start;
+    this.membership = start;
     this.durableStateMachine = durableStateMachine;
-    this.node = new RaftNode(config, HardState.EMPTY, null, List.of(), 0, readBack);
+    if (!start.voters().isEmpty()) {
+      this.node = new RaftNode(configs.apply(start.confState()), HardState.EMPTY, null, List.of(), 0, readBack);
+      this.started = true;
+    }
   }
 
   boolean up() {
@@ -84,6 +108,7 @@ final class SimulatedMember {
     node = null;
     unpersisted.clear();
     unapplied.clear();
+    leavingIn = -1;
     life++;
   }
 
@@ -93,7 +118,7 @@ final class SimulatedMember {
    * member crashed after persisting a leader's snapshot but before installing it), restarts from
    * that snapshot.
    */
-  void restart(Function<Snapshot, List<Entry>> stateOf) {
+  void restart(Function<Snapshot, List<Entry>> stateOf, int foundingSize) {
     Snapshot snap = disk.snapshot;
     long snapIndex = snap == null ? 0 : snap.index();
     if (!durableStateMachine || state.size() < snapIndex) {
@@ -102,13 +127,23 @@ final class SimulatedMember {
         state.addAll(stateOf.apply(snap));
       }
     }
-    node = new RaftNode(config, disk.hardState, snap, disk.entries, state.size(), readBack);
+    // As vetcd's: the core starts with the membership the keyspace applied; later changes come again.
+    membership = SimulatedMembership.of(state, start, foundingSize);
+    started = true;
+    node = new RaftNode(configs.apply(membership.confState()), disk.hardState, snap, disk.entries, state.size(),
+        readBack);
+  }
+
+  /** Removed from the cluster: the process ends and never starts again. */
+  void retire() {
+    crash();
+    retired = true;
   }
 
   /** "1:L5c12" — id, role, term, commit — or "1:down", for traces. */
   String describe() {
     if (node == null) {
-      return id + ":down";
+      return id + (retired ? ":gone" : started ? ":down" : ":new");
     }
     char role = switch (node.role()) {
       case LEADER -> 'L';

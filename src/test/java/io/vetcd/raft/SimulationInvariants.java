@@ -30,8 +30,15 @@ final class SimulationInvariants {
   private record Seen(Entry entry, long prevTerm) {}
 
   private final SimulatedMember[] members;
+  /** Member ids are 1..size: the founding members, and those a schedule may add. */
   private final int size;
-  private final int quorum;
+  /**
+   * The member list after the committed sequence's membership changes, and the one before the last of
+   * them: every committed entry must be durable on enough voters of both to meet every quorum of
+   * either (consecutive lists differ by one member, so their majorities overlap, thesis §4.1).
+   */
+  private SimulatedMembership committedMembership;
+  private SimulatedMembership previousMembership;
   /** The state machine content a snapshot stands for (the simulation's snapshot store). */
   private final Function<Snapshot, List<Entry>> stateOf;
 
@@ -61,15 +68,19 @@ final class SimulationInvariants {
   /** Whether a disk, the committed sequence or the acknowledged set changed since last checked. */
   private boolean durabilityDirty = true;
 
+  /** How many membership changes committed (and were not refused by the apply-time checks). */
+  int membershipChanges;
+
   /** The highest index of an acknowledged value, and how many values were acknowledged. */
   long maxAcknowledged;
   int acknowledged;
 
   @SuppressWarnings("unchecked")
-  SimulationInvariants(SimulatedMember[] members, Function<Snapshot, List<Entry>> stateOf) {
+  SimulationInvariants(SimulatedMember[] members, Function<Snapshot, List<Entry>> stateOf, int foundingSize) {
     this.members = members;
     this.size = members.length - 1;
-    this.quorum = size / 2 + 1;
+    this.committedMembership = SimulatedMembership.founding(foundingSize);
+    this.previousMembership = committedMembership;
     this.stateOf = stateOf;
     this.lastCommit = new long[size + 1];
     this.verifiedLog = new List[size + 1];
@@ -80,7 +91,12 @@ final class SimulationInvariants {
     Arrays.fill(diskMatchVersion, -1);
     this.diskMatchAt = new long[size + 1];
     this.diskMatch = new long[size + 1];
-    this.scratch = new long[size];
+    this.scratch = new long[size + 1];
+  }
+
+  /** The member list after the committed sequence's membership changes. */
+  SimulatedMembership committedMembership() {
+    return committedMembership;
   }
 
   static void fail(String message) {
@@ -297,6 +313,14 @@ final class SimulationInvariants {
         }
       } else {
         committed.add(e);
+        if (e.type() == Entry.Type.CONF_CHANGE) {
+          SimulatedMembership next = committedMembership.apply(ConfChange.decode(e.data()));
+          if (next != null) {
+            previousMembership = committedMembership;
+            committedMembership = next;
+            membershipChanges++;
+          }
+        }
         if (pos >= commitTerm.length) {
           commitTerm = Arrays.copyOf(commitTerm, commitTerm.length * 2);
         }
@@ -354,26 +378,39 @@ final class SimulationInvariants {
   /**
    * The premise of §5.4's safety argument and of "no acknowledged entry lost": every committed
    * entry (in particular every acknowledged one) is durable — on disk, as an entry or inside a
-   * snapshot — on a majority of members at all times, whoever crashed and whatever was lost with
-   * them (figure 2: persistent state is "updated on stable storage before responding to RPCs").
+   * snapshot — on enough voters that every quorum holds it, whoever crashed and whatever was lost with
+   * them (figure 2: persistent state is "updated on stable storage before responding to RPCs"). With
+   * a fixed membership: on a majority. Across a membership change: for the committed member list and
+   * the one before it (a leader counts with the list it applied, which may still be the older).
    */
   private void checkCommittedIsDurable() {
     if (!durabilityDirty) {
       return;
     }
     durabilityDirty = false;
-    for (int id = 1; id <= size; id++) {
-      scratch[id - 1] = diskMatch(id);
+    checkDurableOn(committedMembership);
+    if (previousMembership != committedMembership) {
+      checkDurableOn(previousMembership);
     }
-    Arrays.sort(scratch);
-    long quorumDurable = scratch[size - quorum];
+  }
+
+  private void checkDurableOn(SimulatedMembership list) {
+    List<Long> voters = list.voters();
+    int n = voters.size();
+    for (int i = 0; i < n; i++) {
+      scratch[i] = diskMatch(voters.get(i).intValue());
+    }
+    Arrays.sort(scratch, 0, n);
+    // Every quorum (n / 2 + 1 voters) meets the holders when n - n / 2 voters hold it.
+    int needed = n - n / 2;
+    long quorumDurable = scratch[n - needed];
     if (maxAcknowledged > quorumDurable) {
-      fail("acknowledged entry " + maxAcknowledged + " is durable on fewer than " + quorum
-          + " members (durable matching prefixes: " + Arrays.toString(scratch) + ")");
+      fail("acknowledged entry " + maxAcknowledged + " is durable on fewer than " + needed + " of the voters "
+          + voters + " (durable matching prefixes: " + Arrays.toString(Arrays.copyOf(scratch, n)) + ")");
     }
     if (committed.size() > quorumDurable) {
-      fail("committed entry " + committed.size() + " is durable on fewer than " + quorum
-          + " members (durable matching prefixes: " + Arrays.toString(scratch) + ")");
+      fail("committed entry " + committed.size() + " is durable on fewer than " + needed + " of the voters "
+          + voters + " (durable matching prefixes: " + Arrays.toString(Arrays.copyOf(scratch, n)) + ")");
     }
   }
 
