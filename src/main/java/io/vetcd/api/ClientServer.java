@@ -7,6 +7,7 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import io.vetcd.proto.etcdserverpb.ClusterGrpcService;
@@ -59,12 +60,18 @@ public final class ClientServer extends VerticleBase {
         .setMaxMessageSize(Math.max(GRPC_READ_CAP_BYTES, 2 * (member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))));
     published.onComplete(v -> answering = true);
     KvGrpc kv = new KvGrpc(vertx, member);
+    MaintenanceGrpc maintenance = new MaintenanceGrpc(vertx, member);
+    ClusterGrpc cluster = new ClusterGrpc(member);
+    LeaseGrpc lease = new LeaseGrpc(member);
     grpc.addService(KVGrpcService.of(kv));
-    grpc.addService(MaintenanceGrpcService.of(new MaintenanceGrpc(vertx, member)));
-    grpc.addService(ClusterGrpcService.of(new ClusterGrpc(member)));
+    grpc.addService(MaintenanceGrpcService.of(maintenance));
+    grpc.addService(ClusterGrpcService.of(cluster));
     grpc.addService(WatchGrpcService.of(new WatchGrpc(vertx, member)));
-    grpc.addService(LeaseGrpcService.of(new LeaseGrpc(member)));
-    Router router = httpRoutes();
+    grpc.addService(LeaseGrpcService.of(lease));
+    io.vetcd.metrics.GrpcServerMetrics.extensive("extensive".equals(member.config().metricsLevel()));
+    Health health = new Health(vertx, member, kv, io.vetcd.metrics.EtcdMetrics::healthChecked);
+    grpc.addService(io.vetcd.proto.health.HealthGrpcService.of(health));
+    Router router = httpRoutes(new JsonGateway(vertx, member, kv, lease, cluster, maintenance), health);
     List<Future<HttpServer>> listening = new ArrayList<>();
     for (String url : member.config().listenClientUrls()) {
       URI uri = URI.create(url);
@@ -102,16 +109,40 @@ public final class ClientServer extends VerticleBase {
           .recover(e -> Future.failedFuture(
               new IllegalStateException("cannot listen for client traffic on " + url + ": " + e.getMessage(), e))));
     }
+    // --listen-metrics-urls: a port with /metrics and the health endpoints only (plain HTTP/1.1).
+    Router metricsOnly = Router.router(vertx);
+    health.mount(metricsOnly);
+    mountMetrics(metricsOnly);
+    for (String url : member.config().listenMetricsUrls()) {
+      URI uri = URI.create(url);
+      HttpServer server = vertx.createHttpServer().requestHandler(metricsOnly);
+      servers.add(server);
+      listening.add(server.listen(uri.getPort(), uri.getHost())
+          .onSuccess(s -> LOG.info("listening for metrics on {}", url))
+          .recover(e -> Future.failedFuture(
+              new IllegalStateException("cannot listen for metrics on " + url + ": " + e.getMessage(), e))));
+    }
     return Future.all(listening);
+  }
+
+  /** Prometheus' text format, as etcd serves it on both ports. */
+  private static void mountMetrics(Router router) {
+    router.get("/metrics").handler(ctx -> ctx.response()
+        .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .end(io.vetcd.metrics.EtcdMetrics.scrape()));
   }
 
   private void dispatch(HttpServerRequest req, GrpcServer grpc, Router router) {
     String type = req.getHeader("content-type");
-    if (type != null && type.startsWith("application/grpc") && member.isLearner() && !servedByLearner(req.path())) {
+    boolean grpcCall = type != null && type.startsWith("application/grpc");
+    if (grpcCall) {
+      observe(req);
+    }
+    if (grpcCall && member.isLearner() && !servedByLearner(req.path())) {
       refuseForLearner(req);
     } else if (WatchHttp2.accepts(req)) {
       WatchHttp2.serve(vertx, member, req);
-    } else if (type != null && type.startsWith("application/grpc")) {
+    } else if (grpcCall) {
       grpc.handle(req);
     } else {
       router.handle(req);
@@ -119,11 +150,50 @@ public final class ClientServer extends VerticleBase {
   }
 
   /**
+   * Counts a gRPC call Vert.x serves (KvHttp2 counts its own): started now, handled with the status
+   * its trailers carry when the response ends (Canceled if the client reset it first), and its bytes.
+   */
+  private static void observe(HttpServerRequest req) {
+    io.vetcd.metrics.GrpcServerMetrics.Method metrics = io.vetcd.metrics.GrpcServerMetrics.of(req.path());
+    if (metrics == null) {
+      return;
+    }
+    long start = metrics.started();
+    boolean[] counted = {false};
+    Runnable done = () -> {
+      if (counted[0]) {
+        return;
+      }
+      counted[0] = true;
+      var response = req.response();
+      String status = response.trailers().get("grpc-status");
+      if (status == null) {
+        status = response.headers().get("grpc-status"); // a trailers-only answer
+      }
+      int code = GrpcStatus.CANCELLED.code;
+      if (status != null && response.ended()) {
+        try {
+          code = Integer.parseInt(status);
+        } catch (NumberFormatException e) {
+          code = GrpcStatus.UNKNOWN.code;
+        }
+      }
+      metrics.handled(code, start);
+      io.vetcd.metrics.EtcdMetrics.CLIENT_GRPC_RECEIVED.increment(req.bytesRead());
+      io.vetcd.metrics.EtcdMetrics.CLIENT_GRPC_SENT.increment(response.bytesWritten());
+    };
+    req.response().endHandler(v -> done.run());
+    req.response().closeHandler(v -> done.run());
+  }
+
+  /**
    * What a learner serves, as etcd 3.4's interceptors allow: Status, and the KV calls, whose
-   * serializable ranges KvGrpc lets through (and refuses the rest). No stream: no watch, no keep-alive.
+   * serializable ranges KvGrpc lets through (and refuses the rest); and the health service, which
+   * probes ask every member. No stream: no watch, no keep-alive.
    */
   private static boolean servedByLearner(String path) {
-    return "/etcdserverpb.Maintenance/Status".equals(path) || (path != null && path.startsWith("/etcdserverpb.KV/"));
+    return "/etcdserverpb.Maintenance/Status".equals(path)
+        || (path != null && (path.startsWith("/etcdserverpb.KV/") || path.startsWith("/grpc.health.v1.Health/")));
   }
 
   /** etcd's "rpc not supported for learner", as a trailers-only gRPC answer. */
@@ -136,18 +206,14 @@ public final class ClientServer extends VerticleBase {
         .end();
   }
 
-  private Router httpRoutes() {
+  private Router httpRoutes(JsonGateway gateway, Health health) {
     Router router = Router.router(vertx);
-    // etcd 3.4: healthy while there is a leader and no alarm; 503 otherwise. A member whose log or
-    // keyspace failed is never healthy, for the moment it takes to exit.
-    router.get("/health").handler(ctx -> {
-      boolean healthy = !member.stopped() && member.leaderId() != 0 && !member.noSpaceAlarm();
-      ctx.response().setStatusCode(healthy ? 200 : 503);
-      ctx.json(new JsonObject().put("health", String.valueOf(healthy)));
-    });
+    health.mount(router);
+    mountMetrics(router);
     router.get("/version").handler(ctx -> ctx.json(new JsonObject()
         .put("etcdserver", LocalMember.API_VERSION)
         .put("etcdcluster", "3.4.0")));
+    gateway.mount(router);
     // etcd 3.4 serves its gateway under /v3beta too.
     router.routeWithRegex("/v3(beta)?/watch").handler(ctx -> {
       if (member.isLearner()) {
@@ -174,6 +240,18 @@ public final class ClientServer extends VerticleBase {
     router.get("/ui/watch").handler(ctx -> ctx.response()
         .putHeader("content-type", "text/html; charset=utf-8")
         .end(io.vertx.core.buffer.Buffer.buffer(page)));
+    // Go's net/http words for what nothing serves (a known path with the wrong method included), never
+    // Vert.x's HTML page.
+    router.route().last().handler(ctx -> {
+      boolean known = List.of("/health", "/livez", "/readyz", "/version", "/metrics").contains(ctx.request().path());
+      if (known) {
+        ctx.response().setStatusCode(405).putHeader("allow", "GET")
+            .putHeader("content-type", "text/plain; charset=utf-8").end("Method Not Allowed\n");
+      } else {
+        ctx.response().setStatusCode(404).putHeader("content-type", "text/plain; charset=utf-8")
+            .end("404 page not found\n");
+      }
+    });
     return router;
   }
 

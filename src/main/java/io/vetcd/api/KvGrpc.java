@@ -42,6 +42,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<RangeResponse> range(RangeRequest request) {
+    io.vetcd.metrics.EtcdMetrics.RANGES.increment();
     return call(request, () -> {
       RequestChecks.range(request);
       return read(request.getSerializable(), request.getRangeEnd().isEmpty(), view -> KvApplier.range(view, request))
@@ -70,6 +71,7 @@ final class KvGrpc extends KVService {
 
   @Override
   public Future<TxnResponse> txn(TxnRequest request) {
+    io.vetcd.metrics.EtcdMetrics.TXNS.increment();
     return call(request, () -> {
       RequestChecks.txn(request, member.config().maxTxnOps());
       Future<TxnResponse> result;

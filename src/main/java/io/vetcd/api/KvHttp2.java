@@ -171,7 +171,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     if (type == null || !(GRPC.contentEquals(type) || GRPC_PROTO.contentEquals(type))) {
       return false;
     }
-    Call call = new Call(streamId, method, headers.get(GrpcWire.ENCODING));
+    Call call = new Call(streamId, method, headers.get(GrpcWire.ENCODING), io.vetcd.metrics.GrpcServerMetrics.of(path));
     if (endOfStream) {
       call.requestEnded();
     } else {
@@ -192,11 +192,15 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     private int messageRead;
     /** Its message is in (or it was refused): what else the client sends is read and dropped. */
     private boolean answering;
+    private final io.vetcd.metrics.GrpcServerMetrics.Method metrics;
+    private final long startNanos;
 
-    Call(int streamId, Method method, CharSequence encoding) {
+    Call(int streamId, Method method, CharSequence encoding, io.vetcd.metrics.GrpcServerMetrics.Method metrics) {
       this.streamId = streamId;
       this.method = method;
       this.encoding = encoding;
+      this.metrics = metrics;
+      this.startNanos = metrics.started();
     }
 
     void received(ByteBuf data) {
@@ -233,6 +237,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       }
       message = new byte[(int) length];
       messageRead = 0;
+      io.vetcd.metrics.EtcdMetrics.CLIENT_GRPC_RECEIVED.increment(PREFIX + length);
       return true;
     }
 
@@ -278,6 +283,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
         return;
       }
       if (!open()) {
+        metrics.handled(GrpcStatus.CANCELLED.code, startNanos); // the client reset the stream
         return;
       }
       int size = response.getSerializedSize();
@@ -300,6 +306,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       encoder.writeHeaders(http2, streamId, new DefaultHttp2Headers(false, 2).add(GrpcWire.STATUS, "0")
           .add(GrpcWire.MESSAGE, ""), 0, true, http2.newPromise());
       flush();
+      io.vetcd.metrics.EtcdMetrics.CLIENT_GRPC_SENT.increment(PREFIX + size);
+      metrics.handled(0, startNanos);
     }
 
     private void fail(StatusException refusal) {
@@ -309,6 +317,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     /** Ends the call with a gRPC error: one HEADERS frame carrying the status ("trailers only"). */
     private void fail(GrpcStatus status, String text) {
       answering = true;
+      metrics.handled(status.code, startNanos);
       if (!open()) {
         return;
       }

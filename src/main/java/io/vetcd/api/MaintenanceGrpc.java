@@ -65,6 +65,17 @@ final class MaintenanceGrpc extends MaintenanceService {
     }, false));
   }
 
+  /**
+   * etcd's Hash hashes its whole bbolt file, which no other store reproduces; vetcd answers with what
+   * HashKV answers at the current revision (equal on members that applied the same log), so that a
+   * client comparing members with it still finds a divergent one.
+   */
+  @Override
+  public Future<io.vetcd.proto.etcdserverpb.HashResponse> hash(io.vetcd.proto.etcdserverpb.HashRequest request) {
+    return hashKV(HashKVRequest.getDefaultInstance()).map(h -> io.vetcd.proto.etcdserverpb.HashResponse.newBuilder()
+        .setHeader(h.getHeader()).setHash(h.getHash()).build());
+  }
+
   @Override
   public Future<HashKVResponse> hashKV(HashKVRequest request) {
     return GrpcErrors.call(() -> vertx.executeBlocking(() -> {
@@ -101,6 +112,8 @@ final class MaintenanceGrpc extends MaintenanceService {
           vertx.fileSystem().delete(file.toString());
           if (ar.failed() && response instanceof GrpcServerResponse<?, ?> grpc) {
             grpc.status(GrpcStatus.UNKNOWN).statusMessage(String.valueOf(ar.cause().getMessage())).end();
+          } else if (ar.failed()) {
+            response.end(); // the JSON gateway's stream: cut short, as grpc-gateway's is
           }
         });
   }
@@ -159,7 +172,7 @@ final class MaintenanceGrpc extends MaintenanceService {
    */
   @Override
   public Future<AlarmResponse> alarm(AlarmRequest request) {
-    return GrpcErrors.call(() -> member.alarm(request)
-        .map(response -> response.toBuilder().setHeader(member.header(response.getHeader().getRevision())).build()));
+    // etcd 3.4 answers with no header at all (its Alarm never fills one in).
+    return GrpcErrors.call(() -> member.alarm(request).map(response -> response.toBuilder().clearHeader().build()));
   }
 }

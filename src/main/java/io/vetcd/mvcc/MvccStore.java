@@ -348,6 +348,16 @@ public final class MvccStore implements AutoCloseable {
     }
   }
 
+  /**
+   * The keys the key table holds (etcd_debugging_mvcc_keys_total): LMDB keeps the count, so this is
+   * cheap. A deleted key counts until a compaction drops its history, as in etcd's index.
+   */
+  public long keyCount() {
+    try (ReadView view = read()) {
+      return view.t.keys.dbi().stat(view.txn).entries;
+    }
+  }
+
   /** Whether a physical compaction is under way (see {@link #compactStep}). */
   public boolean compactionPending() {
     try (ReadView view = read()) {

@@ -91,7 +91,10 @@ final class AppendThread implements AutoCloseable {
         }
         if (sync) {
           Failpoints.check("append");
+          long syncStart = System.nanoTime();
           wal.sync();
+          io.vetcd.metrics.EtcdMetrics.WAL_FSYNC.record(System.nanoTime() - syncStart,
+              java.util.concurrent.TimeUnit.NANOSECONDS);
         }
         batches.forEach(b -> b.persisted().run());
         if (stop) {

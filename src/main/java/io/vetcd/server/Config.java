@@ -25,6 +25,9 @@ import java.util.List;
  * @param logLevel debug, info, warn, error
  * @param strictReconfigCheck refuse membership changes that could cost the quorum (etcd's default)
  * @param autoPromoteLearners promote a learner once it is in sync with the leader (vetcd's own)
+ * @param listenMetricsUrls URLs of a port serving only /metrics and the health endpoints (none: the
+ *     client port serves them alone)
+ * @param metricsLevel basic, or extensive (adds grpc_server_handling_seconds, as etcd)
  */
 public record Config(
     String name,
@@ -45,7 +48,9 @@ public record Config(
     long watchProgressNotifyIntervalMs,
     String logLevel,
     boolean strictReconfigCheck,
-    boolean autoPromoteLearners) {
+    boolean autoPromoteLearners,
+    List<String> listenMetricsUrls,
+    String metricsLevel) {
 
   /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
   public static final long DEFAULT_QUOTA_BYTES = 2L * 1024 * 1024 * 1024;

@@ -80,6 +80,10 @@ public final class Flags {
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
+    flag("listen-metrics-urls", "",
+        "List of URLs to listen on for the metrics and health endpoints (/metrics, /health, /livez, /readyz).");
+    flag("metrics", "basic",
+        "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.");
     bool("enable-pprof", "Accepted for etcd compatibility; Go's pprof has no JVM counterpart (ignored).");
     flag("config-file", "",
         "Path to the server configuration file (YAML, etcd's keys; see conf/vetcd.yaml). If given, "
@@ -219,7 +223,17 @@ public final class Flags {
         duration(v, "experimental-watch-progress-notify-interval"),
         level,
         "true".equalsIgnoreCase(get(v, "strict-reconfig-check")),
-        "true".equalsIgnoreCase(get(v, "auto-promote-learners")));
+        "true".equalsIgnoreCase(get(v, "auto-promote-learners")),
+        get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
+        metricsLevel(get(v, "metrics")));
+  }
+
+  private static String metricsLevel(String level) throws UsageException {
+    if (!level.equals("basic") && !level.equals("extensive")) {
+      throw new UsageException("vetcd: invalid value \"" + level + "\" for flag -metrics: "
+          + "valid values are \"basic\" or \"extensive\"", 2);
+    }
+    return level;
   }
 
   /** A Go duration ("10m", "1m30s", "250ms", "1h"), in milliseconds; it must be positive. */
@@ -297,6 +311,19 @@ public final class Flags {
       }
       out.append("\n    ").append(spec.help()).append('\n');
     }
+    out.append("""
+
+        Endpoints (each --listen-client-urls port serves gRPC and HTTP/1.1):
+          gRPC          etcd's KV, Watch, Lease, Cluster, Maintenance; grpc.health.v1.Health
+          POST /v3/...  etcd's JSON gateway (also /v3beta/): kv/range, kv/put, kv/deleterange, kv/txn,
+                        kv/compaction, lease/{grant,revoke,timetolive,leases,keepalive},
+                        cluster/member/{add,remove,update,list,promote}, maintenance/{status,alarm,
+                        defragment,hash,hashkv,snapshot,transfer-leadership}; ?encoding=utf8 for plain keys
+          /v3/watch     watch over a WebSocket or a streamed POST
+          GET /health   {"health":"true"} or 503; GET /livez, /readyz (?verbose, ?exclude=)
+          GET /metrics  Prometheus text format, etcd's metric names (also on --listen-metrics-urls)
+          GET /version, /ui/watch
+        """);
     return out.toString();
   }
 }

@@ -236,6 +236,9 @@ public final class LocalMember {
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
     raft.onRemoved(() -> failStop.leave(REMOVED_MESSAGE));
+    io.vetcd.metrics.EtcdMetrics.bind(new io.vetcd.metrics.EtcdMetrics.MemberState(Long.toHexString(self),
+        raft::leader, () -> raft.leader() == self, raft::commitIndex, raft::appliedIndex, raft::pendingProposals,
+        store::dbSize, store::dbSizeInUse, config.effectiveQuotaBytes(), store::keyCount));
     return member;
   }
 

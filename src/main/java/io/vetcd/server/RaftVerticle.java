@@ -71,6 +71,7 @@ final class RaftVerticle extends VerticleBase {
   private final Options options;
   private final FailStop failStop;
   private final RequestRegistry requests;
+  private final io.vetcd.metrics.PeerRoundTrips roundTrips = new io.vetcd.metrics.PeerRoundTrips();
   private final ReadIndexBatcher reads;
 
   private AppendThread appendThread;
@@ -177,7 +178,11 @@ final class RaftVerticle extends VerticleBase {
             leases.received(from, m.getContext().toByteArray());
             return;
           }
-          node.step(RaftCodec.toRaft(m));
+          io.vetcd.raft.RaftMessage message = RaftCodec.toRaft(m);
+          if (message.type() == MessageType.HEARTBEAT_RESP) {
+            roundTrips.answered(from);
+          }
+          node.step(message);
         } catch (InvalidProtocolBufferException e) {
           LOG.warn("dropped an undecodable message from {}: {}", Long.toHexString(from), e.getMessage());
           return;
@@ -297,6 +302,11 @@ final class RaftVerticle extends VerticleBase {
 
   long appliedIndex() {
     return appliedIndex;
+  }
+
+  /** Proposals that wait for their entry to apply. */
+  int pendingProposals() {
+    return requests.pending();
   }
 
   /** A fresh id for a request this member proposes: its entry's result is matched back by it. */
@@ -483,6 +493,9 @@ final class RaftVerticle extends VerticleBase {
           scheduleReady();
         });
       } else {
+        if (m.type() == MessageType.HEARTBEAT) {
+          roundTrips.sent(m.to());
+        }
         transport.send(m.to(), RaftCodec.encode(m));
       }
     }
@@ -519,6 +532,9 @@ final class RaftVerticle extends VerticleBase {
     }
     LOG.info("leader is now {} (term {}, this member is {})",
         leader == 0 ? "unknown" : Long.toHexString(leader), node.term(), soft.role());
+    if (leader != 0) {
+      io.vetcd.metrics.EtcdMetrics.LEADER_CHANGES.increment(); // as etcd: each new leader, not each loss
+    }
     long self = peers.selfId();
     if (leader == self) {
       // etcd's promote: a lease kept alive through the old leader must not expire in the failover.

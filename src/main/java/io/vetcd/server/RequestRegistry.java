@@ -62,6 +62,7 @@ final class RequestRegistry {
   void fail(long id, Throwable error) {
     Waiter w = waiting.remove(id);
     if (w != null) {
+      io.vetcd.metrics.EtcdMetrics.PROPOSALS_FAILED.increment();
       w.handler().handle(Future.failedFuture(error));
     }
   }
@@ -75,9 +76,15 @@ final class RequestRegistry {
       Waiter w = e.getValue();
       // remove(key, value): the apply thread may answer it at this very moment; only one of us does.
       if (w.deadlineNanos() != NO_DEADLINE && nowNanos - w.deadlineNanos() > 0 && waiting.remove(e.getKey(), w)) {
+        io.vetcd.metrics.EtcdMetrics.PROPOSALS_FAILED.increment();
         w.handler().handle(Future.failedFuture(EtcdError.TIMEOUT.exception()));
       }
     }
+  }
+
+  /** How many proposals wait for their entry to apply (etcd_server_proposals_pending). */
+  int pending() {
+    return waiting.size();
   }
 
   /** Fails every waiting request with {@code error} (the member stopped). */

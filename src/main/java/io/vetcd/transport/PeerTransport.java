@@ -434,9 +434,34 @@ public final class PeerTransport {
     /** Frames sent while the stream was being dialled: they go first once it connects (see {@link #DIAL_HOLD_BYTES}). */
     Buffer dialling;
 
+    /** etcd_network_peer_sent_bytes_total{To}; its send failures, registered at the first (as etcd's appear). */
+    private final io.micrometer.core.instrument.Counter sentBytes;
+    private io.micrometer.core.instrument.Counter sentFailures;
+
     Peer(long id, URI uri) {
       this.id = id;
       this.uri = uri;
+      this.sentBytes = io.vetcd.metrics.EtcdMetrics.peerSentBytes(Long.toHexString(id));
+    }
+
+    /** A message that did not go: Raft sends again once the peer answers. */
+    private void dropped() {
+      countFailure();
+      receiver.unreachable(id);
+    }
+
+    private void countFailure() {
+      if (sentFailures == null) {
+        sentFailures = io.vetcd.metrics.EtcdMetrics.peerSentFailures(Long.toHexString(id));
+      }
+      sentFailures.increment();
+    }
+
+    /** A write the stream refused (it closed under it): counted; the close handler reports the peer. */
+    private void written(io.vertx.core.AsyncResult<Void> ar) {
+      if (ar.failed()) {
+        countFailure();
+      }
     }
 
     /** No more frames to this peer: the member left, or moved. */
@@ -454,22 +479,24 @@ public final class PeerTransport {
       if (socket == null) {
         connect();
         if (connecting && heldWhileDialling(payload.length)) {
+          sentBytes.increment(4 + HEADER + payload.length);
           appendFrame(dialling, kind, payload);
           return;
         }
-        receiver.unreachable(id); // dropped: Raft resends once the peer answers again
+        dropped(); // Raft resends once the peer answers again
         return;
       }
       if (socket.writeQueueFull()) {
         // A slow or stuck peer: drop rather than buffer without bound. Reported, so the leader stops
         // counting on the pipeline and probes; Raft sends again what was lost.
-        receiver.unreachable(id);
+        dropped();
         return;
       }
+      sentBytes.increment(4 + HEADER + payload.length);
       if (payload.length >= LARGE_PAYLOAD) {
         flush(); // what is pending goes first: frames keep their order
         socket.write(appendFrameHeader(Buffer.buffer(4 + HEADER), kind, payload.length));
-        socket.write(BufferInternal.buffer(Unpooled.wrappedBuffer(payload)));
+        socket.write(BufferInternal.buffer(Unpooled.wrappedBuffer(payload))).onComplete(this::written);
         return;
       }
       if (pending == null) {
@@ -486,7 +513,7 @@ public final class PeerTransport {
         lastSent = Math.max(MIN_PENDING, out.length());
       }
       if (socket != null && out != null) {
-        socket.write(out);
+        socket.write(out).onComplete(this::written);
       }
     }
 
@@ -522,7 +549,7 @@ public final class PeerTransport {
           retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
           backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
           if (held != null) {
-            receiver.unreachable(id); // what waited for the dial is dropped: Raft resends
+            dropped(); // what waited for the dial is dropped: Raft resends
           }
           return;
         }

@@ -1,0 +1,647 @@
+package io.vetcd.api;
+
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.util.JsonFormat;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.StatusException;
+import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.CompactionRequest;
+import io.vetcd.proto.etcdserverpb.DefragmentRequest;
+import io.vetcd.proto.etcdserverpb.DeleteRangeRequest;
+import io.vetcd.proto.etcdserverpb.HashKVRequest;
+import io.vetcd.proto.etcdserverpb.HashRequest;
+import io.vetcd.proto.etcdserverpb.LeaseGrantRequest;
+import io.vetcd.proto.etcdserverpb.LeaseKeepAliveRequest;
+import io.vetcd.proto.etcdserverpb.LeaseKeepAliveResponse;
+import io.vetcd.proto.etcdserverpb.LeaseLeasesRequest;
+import io.vetcd.proto.etcdserverpb.LeaseRevokeRequest;
+import io.vetcd.proto.etcdserverpb.LeaseTimeToLiveRequest;
+import io.vetcd.proto.etcdserverpb.MemberAddRequest;
+import io.vetcd.proto.etcdserverpb.MemberListRequest;
+import io.vetcd.proto.etcdserverpb.MemberPromoteRequest;
+import io.vetcd.proto.etcdserverpb.MemberRemoveRequest;
+import io.vetcd.proto.etcdserverpb.MemberUpdateRequest;
+import io.vetcd.proto.etcdserverpb.MoveLeaderRequest;
+import io.vetcd.proto.etcdserverpb.PutRequest;
+import io.vetcd.proto.etcdserverpb.RangeRequest;
+import io.vetcd.proto.etcdserverpb.SnapshotRequest;
+import io.vetcd.proto.etcdserverpb.StatusRequest;
+import io.vetcd.proto.etcdserverpb.TxnRequest;
+import io.vetcd.server.EtcdError;
+import io.vetcd.server.LocalMember;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * etcd's JSON gateway (grpc-gateway, as etcd 3.4 mounts it under {@code /v3/} and {@code /v3beta/}):
+ * every KV, Lease, Cluster and Maintenance call as a {@code POST} of the request in protobuf's JSON
+ * mapping, answered by the same code as the gRPC call, in the same mapping as etcd writes it (the
+ * proto's field names, 64-bit integers as strings, bytes as base64, enums by name, fields at their
+ * default value left out). Streams (lease keep-alive, snapshot) answer one {@code {"result": ...}}
+ * line per message, as the gateway does; the watch has its own handler (WatchSocket).
+ *
+ * <p>Errors are the gateway's: {@code {"error": m, "message": m, "code": c}} with the HTTP status
+ * grpc-gateway gives gRPC code {@code c}. Beyond etcd: {@code ?encoding=utf8} reads and writes every
+ * bytes field (keys, values, range ends) as a plain string, as the watch endpoint does.
+ */
+final class JsonGateway {
+
+  /** A unary call: its request type and the service method that answers it. */
+  private record Unary(Message prototype, Function<Message, Future<? extends Message>> call, boolean learnerServes) {}
+
+  private static final JsonFormat.Parser PARSER = JsonFormat.parser().ignoringUnknownFields();
+  private static final JsonFormat.Printer PRINTER = JsonFormat.printer().preservingProtoFieldNames()
+      .omittingInsignificantWhitespace();
+
+  private final Vertx vertx;
+  private final LocalMember member;
+  private final MaintenanceGrpc maintenance;
+  private final Map<String, Unary> unary = new LinkedHashMap<>();
+
+  JsonGateway(Vertx vertx, LocalMember member, KvGrpc kv, LeaseGrpc lease, ClusterGrpc cluster,
+      MaintenanceGrpc maintenance) {
+    this.vertx = vertx;
+    this.member = member;
+    this.maintenance = maintenance;
+    // The paths are etcd 3.4's (rpc.proto's google.api.http options).
+    add("kv/range", RangeRequest.getDefaultInstance(), r -> kv.range((RangeRequest) r), true);
+    add("kv/put", PutRequest.getDefaultInstance(), r -> kv.put((PutRequest) r), true);
+    add("kv/deleterange", DeleteRangeRequest.getDefaultInstance(), r -> kv.deleteRange((DeleteRangeRequest) r), true);
+    add("kv/txn", TxnRequest.getDefaultInstance(), r -> kv.txn((TxnRequest) r), true);
+    add("kv/compaction", CompactionRequest.getDefaultInstance(), r -> kv.compact((CompactionRequest) r), true);
+    add("lease/grant", LeaseGrantRequest.getDefaultInstance(), r -> lease.leaseGrant((LeaseGrantRequest) r), false);
+    for (String path : new String[] {"lease/revoke", "kv/lease/revoke"}) {
+      add(path, LeaseRevokeRequest.getDefaultInstance(), r -> lease.leaseRevoke((LeaseRevokeRequest) r), false);
+    }
+    for (String path : new String[] {"lease/timetolive", "kv/lease/timetolive"}) {
+      add(path, LeaseTimeToLiveRequest.getDefaultInstance(),
+          r -> lease.leaseTimeToLive((LeaseTimeToLiveRequest) r), false);
+    }
+    for (String path : new String[] {"lease/leases", "kv/lease/leases"}) {
+      add(path, LeaseLeasesRequest.getDefaultInstance(), r -> lease.leaseLeases((LeaseLeasesRequest) r), false);
+    }
+    add("cluster/member/add", MemberAddRequest.getDefaultInstance(), r -> cluster.memberAdd((MemberAddRequest) r), false);
+    add("cluster/member/remove", MemberRemoveRequest.getDefaultInstance(),
+        r -> cluster.memberRemove((MemberRemoveRequest) r), false);
+    add("cluster/member/update", MemberUpdateRequest.getDefaultInstance(),
+        r -> cluster.memberUpdate((MemberUpdateRequest) r), false);
+    add("cluster/member/list", MemberListRequest.getDefaultInstance(), r -> cluster.memberList((MemberListRequest) r), false);
+    add("cluster/member/promote", MemberPromoteRequest.getDefaultInstance(),
+        r -> cluster.memberPromote((MemberPromoteRequest) r), false);
+    add("maintenance/alarm", AlarmRequest.getDefaultInstance(), r -> maintenance.alarm((AlarmRequest) r), false);
+    add("maintenance/status", StatusRequest.getDefaultInstance(), r -> maintenance.status((StatusRequest) r), true);
+    add("maintenance/defragment", DefragmentRequest.getDefaultInstance(),
+        r -> maintenance.defragment((DefragmentRequest) r), false);
+    add("maintenance/hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r), false);
+    add("maintenance/hashkv", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r), false);
+    add("maintenance/transfer-leadership", MoveLeaderRequest.getDefaultInstance(),
+        r -> maintenance.moveLeader((MoveLeaderRequest) r), false);
+  }
+
+  private void add(String path, Message prototype, Function<Message, Future<? extends Message>> call,
+      boolean learnerServes) {
+    unary.put(path, new Unary(prototype, call, learnerServes));
+  }
+
+  /** Mounts the gateway on {@code router}, under each of etcd's prefixes. */
+  void mount(Router router) {
+    router.routeWithRegex("/v3(beta)?/(.+)").handler(this::handle);
+  }
+
+  private void handle(RoutingContext ctx) {
+    String path = ctx.pathParam("param1");
+    if ("watch".equals(path)) {
+      ctx.next(); // the watch's own handler
+      return;
+    }
+    boolean known = unary.containsKey(path) || "lease/keepalive".equals(path) || "maintenance/snapshot".equals(path);
+    if (!known) {
+      notFound(ctx);
+      return;
+    }
+    if (ctx.request().method() == io.vertx.core.http.HttpMethod.OPTIONS) {
+      ctx.response().end(); // grpc-gateway answers a preflight with an empty 200
+      return;
+    }
+    if (ctx.request().method() != io.vertx.core.http.HttpMethod.POST) {
+      methodNotAllowed(ctx);
+      return;
+    }
+    boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
+    Unary call = unary.get(path);
+    if (member.isLearner() && (call == null || !call.learnerServes())) {
+      // etcd's interceptors refuse these on a learner before the call (KV and Status decide themselves).
+      fail(ctx.response(), new StatusException(EtcdError.NOT_SUPPORTED_FOR_LEARNER.status(),
+          EtcdError.NOT_SUPPORTED_FOR_LEARNER.message()));
+      return;
+    }
+    ctx.request().body().onSuccess(body -> {
+      if (call != null) {
+        unary(ctx.response(), call, body, utf8);
+      } else if ("lease/keepalive".equals(path)) {
+        keepAlive(ctx.response(), body, utf8);
+      } else {
+        snapshot(ctx.response(), body, utf8);
+      }
+    });
+  }
+
+  private void unary(HttpServerResponse response, Unary call, Buffer body, boolean utf8) {
+    Message request;
+    try {
+      request = parse(call.prototype(), body, utf8);
+    } catch (BadJson e) {
+      fail(response, new StatusException(GrpcStatus.INVALID_ARGUMENT, e.getMessage()));
+      return;
+    }
+    GrpcErrors.call(() -> call.call().apply(request)).onComplete(ar -> {
+      if (ar.failed()) {
+        fail(response, GrpcErrors.toStatus(ar.cause()));
+        return;
+      }
+      String text;
+      try {
+        text = print(ar.result(), utf8);
+      } catch (RuntimeException e) {
+        fail(response, GrpcErrors.toStatus(e)); // answered, never left hanging
+        return;
+      }
+      response.putHeader("content-type", "application/json")
+          .putHeader("grpc-metadata-content-type", "application/grpc").end(text);
+    });
+  }
+
+  /**
+   * Lease keep-alive: each request object of the body (one after another, as grpc-gateway reads a
+   * client stream) is answered in order, one {@code {"result": ...}} line each, then the stream ends.
+   */
+  private void keepAlive(HttpServerResponse response, Buffer body, boolean utf8) {
+    java.util.List<Message> requests;
+    try {
+      requests = parseStream(LeaseKeepAliveRequest.getDefaultInstance(), body, utf8);
+    } catch (BadJson e) {
+      // A stream's malformed first message is the gateway's own failure: Unknown, not InvalidArgument.
+      fail(response, new StatusException(GrpcStatus.UNKNOWN, e.getMessage()));
+      return;
+    }
+    response.setChunked(true).putHeader("content-type", "application/json");
+    Future<Void> done = Future.succeededFuture();
+    for (Message m : requests) {
+      long id = ((LeaseKeepAliveRequest) m).getID();
+      done = done.compose(v -> member.renewLease(id).map(ttl -> {
+        LeaseKeepAliveResponse reply = LeaseKeepAliveResponse.newBuilder()
+            .setHeader(member.header(member.watches().revision())).setID(id).setTTL(Math.max(0, ttl)).build();
+        response.write(result(reply, utf8));
+        return null;
+      }));
+    }
+    done.onSuccess(v -> response.end()).onFailure(e -> response.end(error(GrpcErrors.toStatus(e)) + "\n"));
+  }
+
+  /** The snapshot stream, one {@code {"result": ...}} line per 32 KiB chunk (blob in base64). */
+  private void snapshot(HttpServerResponse response, Buffer body, boolean utf8) {
+    try {
+      parse(SnapshotRequest.getDefaultInstance(), body, utf8);
+    } catch (BadJson e) {
+      fail(response, new StatusException(GrpcStatus.INVALID_ARGUMENT, e.getMessage()));
+      return;
+    }
+    response.setChunked(true).putHeader("content-type", "application/json");
+    maintenance.snapshot(SnapshotRequest.getDefaultInstance(),
+        new JsonLines<io.vetcd.proto.etcdserverpb.SnapshotResponse>(response, m -> result(m, false)));
+  }
+
+  // ---------------------------------------------------------------- JSON both ways
+
+  /** The body is not a request of that type. */
+  static final class BadJson extends Exception {
+    BadJson(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  /**
+   * The request the body's first JSON value describes (grpc-gateway ignores what follows it); an empty
+   * body or {@code null} is an empty request. Malformed and mistyped bodies are refused with the words
+   * of Go's encoding/json and jsonpb, which etcd's gateway answers with.
+   */
+  static Message parse(Message prototype, Buffer body, boolean utf8) throws BadJson {
+    Message.Builder b = prototype.newBuilderForType();
+    Object tree = firstValue(body);
+    if (tree == null) {
+      return b.build();
+    }
+    if (!(tree instanceof JsonObject object)) {
+      throw new BadJson("json: cannot unmarshal " + goKind(tree) + " into Go value of type map[string]json.RawMessage");
+    }
+    Descriptor type = prototype.getDescriptorForType();
+    if (utf8) {
+      bytesToBase64(object, type);
+    }
+    checkTypes(object, type);
+    try {
+      PARSER.merge(object.encode(), b);
+      return b.build();
+    } catch (InvalidProtocolBufferException | RuntimeException e) {
+      throw new BadJson(String.valueOf(e.getMessage()));
+    }
+  }
+
+  /** The body's first JSON value (a JsonObject, JsonArray, String, Number, Boolean), or null if none. */
+  private static Object firstValue(Buffer body) throws BadJson {
+    byte[] bytes = body.getBytes();
+    String literal = brokenLiteral(body.toString(StandardCharsets.UTF_8).strip());
+    if (literal != null) {
+      throw new BadJson(literal);
+    }
+    try (com.fasterxml.jackson.core.JsonParser p = new com.fasterxml.jackson.core.JsonFactory().createParser(bytes)) {
+      com.fasterxml.jackson.core.JsonToken token = p.nextToken();
+      if (token == null || token == com.fasterxml.jackson.core.JsonToken.VALUE_NULL) {
+        return null;
+      }
+      if (token != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+        // Only the kind matters: anything but an object is refused.
+        return switch (token) {
+          case START_ARRAY -> new JsonArray();
+          case VALUE_STRING -> "";
+          case VALUE_TRUE, VALUE_FALSE -> Boolean.TRUE;
+          default -> 0;
+        };
+      }
+      int start = (int) p.currentTokenLocation().getByteOffset();
+      p.skipChildren();
+      int end = (int) p.currentLocation().getByteOffset();
+      return new JsonObject(body.slice(start, end));
+    } catch (java.io.IOException | io.vertx.core.json.DecodeException e) {
+      throw new BadJson(goSyntaxError(e, bytes));
+    }
+  }
+
+  /**
+   * Go's words for a body that begins as {@code null}, {@code true} or {@code false} and is not: cut
+   * short ("unexpected EOF") or misspelt ("invalid character 'o' in literal null (expecting 'u')");
+   * null if it is not such a body.
+   */
+  private static String brokenLiteral(String text) {
+    for (String literal : new String[] {"null", "true", "false"}) {
+      if (text.isEmpty() || text.charAt(0) != literal.charAt(0) || text.startsWith(literal)) {
+        continue;
+      }
+      for (int i = 1; i < literal.length(); i++) {
+        if (i == text.length()) {
+          return "unexpected EOF";
+        }
+        if (text.charAt(i) != literal.charAt(i)) {
+          return "invalid character " + goChar((byte) text.charAt(i)) + " in literal " + literal
+              + " (expecting '" + literal.charAt(i) + "')";
+        }
+      }
+    }
+    return null;
+  }
+
+  /** Go's words for a syntax error: a body cut short is "unexpected EOF", else the character it met. */
+  private static String goSyntaxError(Exception e, byte[] body) {
+    String m = String.valueOf(e.getMessage());
+    if (m.contains("end-of-input") || m.contains("End-of-input") || m.contains("EOF")) {
+      return "unexpected EOF";
+    }
+    if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j && j.getLocation() != null) {
+      long at = j.getLocation().getByteOffset();
+      if (at >= 1 && at <= body.length) {
+        return "invalid character " + goChar(body[(int) at - 1]) + " looking for beginning of value";
+      }
+    }
+    return m.lines().findFirst().orElse(m);
+  }
+
+  private static String goChar(byte c) {
+    return c >= 0x20 && c < 0x7f ? "'" + (char) c + "'" : String.format("'\\x%02x'", c & 0xff);
+  }
+
+  private static String goKind(Object v) {
+    if (v instanceof JsonObject) {
+      return "object";
+    } else if (v instanceof JsonArray) {
+      return "array";
+    } else if (v instanceof String) {
+      return "string";
+    } else if (v instanceof Boolean) {
+      return "bool";
+    }
+    return "number";
+  }
+
+  /** Refuses, in jsonpb's words, a value whose JSON type its field cannot take. */
+  private static void checkTypes(JsonObject o, Descriptor type) throws BadJson {
+    for (FieldDescriptor f : type.getFields()) {
+      for (String name : names(f)) {
+        Object v = o.getValue(name);
+        if (v == null) {
+          continue;
+        }
+        if (f.isRepeated()) {
+          if (!(v instanceof JsonArray list)) {
+            throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type []json.RawMessage");
+          }
+          for (Object e : list) {
+            checkValue(f, e);
+          }
+        } else {
+          checkValue(f, v);
+        }
+      }
+    }
+  }
+
+  private static void checkValue(FieldDescriptor f, Object v) throws BadJson {
+    switch (f.getJavaType()) {
+      case BYTE_STRING -> {
+        if (!(v instanceof String s)) {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type []uint8");
+        }
+        int bad = badBase64(s);
+        if (bad >= 0) {
+          throw new BadJson("illegal base64 data at input byte " + bad);
+        }
+      }
+      case BOOLEAN -> {
+        if (!(v instanceof Boolean)) {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type bool");
+        }
+      }
+      case STRING -> {
+        if (!(v instanceof String)) {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type string");
+        }
+      }
+      case LONG, INT -> {
+        String goType = goIntType(f);
+        String text;
+        if (v instanceof Number n) {
+          text = n.toString();
+        } else if (v instanceof String s) {
+          // jsonpb reads a quoted integer as the JSON text inside the quotes.
+          if (s.isEmpty() || !(Character.isDigit(s.charAt(0)) || s.charAt(0) == '-')) {
+            throw new BadJson(s.isEmpty() ? "unexpected end of JSON input"
+                : "invalid character " + goChar((byte) s.charAt(0)) + " looking for beginning of value");
+          }
+          text = s;
+        } else {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type " + goType);
+        }
+        if (!fits(text, goType)) {
+          throw new BadJson("json: cannot unmarshal number " + text + " into Go value of type " + goType);
+        }
+      }
+      case ENUM -> {
+        if (v instanceof String s) {
+          if (f.getEnumType().findValueByName(s) == null) {
+            String goName = f.getEnumType().getFile().getPackage() + "."
+                + f.getEnumType().getFullName().substring(f.getEnumType().getFile().getPackage().length() + 1).replace('.', '_');
+            throw new BadJson("unknown value \"" + s + "\" for enum " + goName);
+          }
+        } else if (!(v instanceof Number)) {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type int32");
+        }
+      }
+      case MESSAGE -> {
+        if (!(v instanceof JsonObject child)) {
+          throw new BadJson("json: cannot unmarshal " + goKind(v) + " into Go value of type map[string]json.RawMessage");
+        }
+        checkTypes(child, f.getMessageType());
+      }
+      default -> { }
+    }
+  }
+
+  private static String goIntType(FieldDescriptor f) {
+    return switch (f.getType()) {
+      case UINT64, FIXED64 -> "uint64";
+      case UINT32, FIXED32 -> "uint32";
+      case INT32, SINT32, SFIXED32 -> "int32";
+      default -> "int64";
+    };
+  }
+
+  private static boolean fits(String text, String goType) {
+    try {
+      java.math.BigInteger n = new java.math.BigInteger(text);
+      java.math.BigInteger min = switch (goType) {
+        case "uint64", "uint32" -> java.math.BigInteger.ZERO;
+        case "int32" -> java.math.BigInteger.valueOf(Integer.MIN_VALUE);
+        default -> java.math.BigInteger.valueOf(Long.MIN_VALUE);
+      };
+      java.math.BigInteger max = switch (goType) {
+        case "uint64" -> java.math.BigInteger.ONE.shiftLeft(64).subtract(java.math.BigInteger.ONE);
+        case "uint32" -> java.math.BigInteger.valueOf(0xFFFFFFFFL);
+        case "int32" -> java.math.BigInteger.valueOf(Integer.MAX_VALUE);
+        default -> java.math.BigInteger.valueOf(Long.MAX_VALUE);
+      };
+      return n.compareTo(min) >= 0 && n.compareTo(max) <= 0;
+    } catch (NumberFormatException e) {
+      return false;
+    }
+  }
+
+  /**
+   * Where Go's strict, padded standard base64 decoder stops on {@code s}, or -1 if it decodes: the
+   * first character outside the alphabet, or the start of an incomplete last group.
+   */
+  private static int badBase64(String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      boolean alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+      boolean padding = c == '=' && i >= n - 2 && n % 4 == 0 && (i == n - 1 || s.charAt(n - 1) == '=');
+      if (!alphabet && !padding) {
+        return i;
+      }
+    }
+    return n % 4 == 0 ? -1 : n - n % 4;
+  }
+
+  /** Several request objects one after another (a client stream's body). */
+  private static java.util.List<Message> parseStream(Message prototype, Buffer body, boolean utf8) throws BadJson {
+    java.util.List<Message> out = new java.util.ArrayList<>();
+    com.fasterxml.jackson.core.JsonFactory factory = new com.fasterxml.jackson.core.JsonFactory();
+    byte[] bytes = body.getBytes();
+    try (com.fasterxml.jackson.core.JsonParser p = factory.createParser(bytes)) {
+      while (p.nextToken() != null) {
+        int start = (int) p.currentTokenLocation().getByteOffset();
+        p.skipChildren();
+        int end = (int) p.currentLocation().getByteOffset();
+        out.add(parse(prototype, body.slice(start, end), utf8));
+      }
+    } catch (java.io.IOException e) {
+      throw new BadJson(goSyntaxError(e, bytes));
+    }
+    return out;
+  }
+
+  static String print(Message m, boolean utf8) {
+    try {
+      String json = PRINTER.print(m);
+      return utf8 ? base64ToText(new JsonObject(json), m.getDescriptorForType()).encode() : json;
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("a response does not print as JSON", e);
+    }
+  }
+
+  private static String result(Message m, boolean utf8) {
+    return "{\"result\":" + print(m, utf8) + "}\n";
+  }
+
+  /** The names a field may have in JSON: the proto's, and protobuf's lowerCamelCase one if it differs. */
+  private static String[] names(FieldDescriptor f) {
+    return f.getName().equals(f.getJsonName()) ? new String[] {f.getName()} : new String[] {f.getName(), f.getJsonName()};
+  }
+
+  /** In UTF-8 mode, every bytes field given as a plain string becomes base64 for the parser. */
+  private static JsonObject bytesToBase64(JsonObject o, Descriptor type) {
+    return convert(o, type, s -> Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8)));
+  }
+
+  /** In UTF-8 mode, every bytes field the printer wrote as base64 becomes its plain string. */
+  private static JsonObject base64ToText(JsonObject o, Descriptor type) {
+    return convert(o, type, s -> new String(Base64.getDecoder().decode(s), StandardCharsets.UTF_8));
+  }
+
+  private static JsonObject convert(JsonObject o, Descriptor type, Function<String, String> bytes) {
+    for (FieldDescriptor f : type.getFields()) {
+      for (String name : names(f)) {
+        Object v = o.getValue(name);
+        if (v == null) {
+          continue;
+        }
+        if (f.getType() == FieldDescriptor.Type.BYTES) {
+          if (v instanceof String s) {
+            o.put(name, bytes.apply(s));
+          } else if (v instanceof JsonArray list) {
+            JsonArray converted = new JsonArray();
+            list.forEach(e -> converted.add(e instanceof String s ? bytes.apply(s) : e));
+            o.put(name, converted);
+          }
+        } else if (f.getType() == FieldDescriptor.Type.MESSAGE) {
+          if (v instanceof JsonObject child) {
+            convert(child, f.getMessageType(), bytes);
+          } else if (v instanceof JsonArray list) {
+            list.forEach(e -> {
+              if (e instanceof JsonObject child) {
+                convert(child, f.getMessageType(), bytes);
+              }
+            });
+          }
+        }
+      }
+    }
+    return o;
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  /** grpc-gateway's HTTP status for a gRPC code (runtime.HTTPStatusFromCode). */
+  static int httpStatus(GrpcStatus status) {
+    return switch (status) {
+      case OK -> 200;
+      case CANCELLED -> 408;
+      case INVALID_ARGUMENT, OUT_OF_RANGE -> 400;
+      case FAILED_PRECONDITION -> 412; // etcd's grpc-gateway (v1.9) still maps it so
+      case DEADLINE_EXCEEDED -> 504;
+      case NOT_FOUND -> 404;
+      case ALREADY_EXISTS, ABORTED -> 409;
+      case PERMISSION_DENIED -> 403;
+      case UNAUTHENTICATED -> 401;
+      case RESOURCE_EXHAUSTED -> 429;
+      case UNIMPLEMENTED -> 501;
+      case UNAVAILABLE -> 503;
+      default -> 500; // UNKNOWN, INTERNAL, DATA_LOSS
+    };
+  }
+
+  static String error(StatusException e) {
+    String message = e.message() == null ? "" : e.message();
+    return new JsonObject().put("error", message).put("message", message).put("code", e.status().code).encode();
+  }
+
+  static void fail(HttpServerResponse response, StatusException e) {
+    if (response.headWritten()) {
+      response.end(error(e) + "\n");
+      return;
+    }
+    response.setStatusCode(httpStatus(e.status())).putHeader("content-type", "application/json").end(error(e));
+  }
+
+  /** An unknown path under the gateway's prefixes: grpc-gateway's plain "Not Found". */
+  private static void notFound(RoutingContext ctx) {
+    ctx.response().setStatusCode(404).putHeader("content-type", "text/plain; charset=utf-8").end("Not Found\n");
+  }
+
+  private static void methodNotAllowed(RoutingContext ctx) {
+    ctx.response().setStatusCode(405).putHeader("content-type", "text/plain; charset=utf-8")
+        .end("Method Not Allowed\n");
+  }
+
+  /** A server stream's messages as JSON lines on an HTTP response. */
+  private static final class JsonLines<T extends Message> implements io.vertx.core.streams.WriteStream<T> {
+    private final HttpServerResponse response;
+    private final Function<T, String> line;
+
+    JsonLines(HttpServerResponse response, Function<T, String> line) {
+      this.response = response;
+      this.line = line;
+    }
+
+    @Override
+    public JsonLines<T> exceptionHandler(io.vertx.core.Handler<Throwable> handler) {
+      response.exceptionHandler(handler);
+      response.closeHandler(v -> {
+        if (handler != null) {
+          handler.handle(new java.io.IOException("the client went away"));
+        }
+      });
+      return this;
+    }
+
+    @Override
+    public Future<Void> write(T data) {
+      return response.write(line.apply(data));
+    }
+
+    @Override
+    public Future<Void> end() {
+      return response.end();
+    }
+
+    @Override
+    public JsonLines<T> setWriteQueueMaxSize(int maxSize) {
+      response.setWriteQueueMaxSize(maxSize);
+      return this;
+    }
+
+    @Override
+    public boolean writeQueueFull() {
+      return response.writeQueueFull();
+    }
+
+    @Override
+    public JsonLines<T> drainHandler(io.vertx.core.Handler<Void> handler) {
+      response.drainHandler(handler);
+      return this;
+    }
+  }
+}
