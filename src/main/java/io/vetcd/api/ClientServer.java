@@ -68,7 +68,7 @@ public final class ClientServer extends VerticleBase {
     grpc.addService(ClusterGrpcService.of(cluster));
     grpc.addService(WatchGrpcService.of(new WatchGrpc(vertx, member)));
     grpc.addService(LeaseGrpcService.of(lease));
-    io.vetcd.metrics.GrpcServerMetrics.extensive("extensive".equals(member.config().metricsLevel()));
+    io.vetcd.metrics.GrpcServerMetrics.start("extensive".equals(member.config().metricsLevel()));
     Health health = new Health(vertx, member, kv, io.vetcd.metrics.EtcdMetrics::healthChecked);
     grpc.addService(io.vetcd.proto.health.HealthGrpcService.of(health));
     Router router = httpRoutes(new JsonGateway(vertx, member, kv, lease, cluster, maintenance), health);
@@ -77,7 +77,9 @@ public final class ClientServer extends VerticleBase {
       URI uri = URI.create(url);
       // etcd lets a client open as many concurrent streams as it likes (math.MaxUint32); Vert.x's
       // default of 100 would stall the 101st watch or in-flight request on one connection.
+      // 100-continue at once: curl asks before sending a body over 1 KiB, and would wait a second.
       HttpServerOptions options = new HttpServerOptions().setHttp2ClearTextEnabled(true)
+          .setHandle100ContinueAutomatically(true)
           .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(0xFFFFFFFFL));
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
@@ -113,6 +115,8 @@ public final class ClientServer extends VerticleBase {
     Router metricsOnly = Router.router(vertx);
     health.mount(metricsOnly);
     mountMetrics(metricsOnly);
+    metricsOnly.route().last().handler(ctx -> ctx.response().setStatusCode(404)
+        .putHeader("content-type", "text/plain; charset=utf-8").end("404 page not found\n"));
     for (String url : member.config().listenMetricsUrls()) {
       URI uri = URI.create(url);
       HttpServer server = vertx.createHttpServer().requestHandler(metricsOnly);

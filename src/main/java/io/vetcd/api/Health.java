@@ -69,8 +69,13 @@ final class Health extends HealthService {
     return alarms.isEmpty() ? null : "alarm " + LocalMember.describe(alarms.get(0));
   }
 
-  /** A read of one key from this member's keyspace (serializable) or through the leader (linearizable). */
+  /**
+   * A read of one key from this member's keyspace (serializable) or through the leader (linearizable).
+   * A learner serves no linearizable read to anyone (etcd's "rpc not supported for learner"): its
+   * probes read its own keyspace, and its leader is checked apart.
+   */
   private Future<String> read(boolean serializable) {
+    serializable |= member.isLearner();
     if (member.stopped()) {
       return Future.succeededFuture("the member is stopping: its log or keyspace failed");
     }

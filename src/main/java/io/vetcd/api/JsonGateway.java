@@ -61,7 +61,8 @@ import java.util.function.Function;
 final class JsonGateway {
 
   /** A unary call: its request type and the service method that answers it. */
-  private record Unary(Message prototype, Function<Message, Future<? extends Message>> call, boolean learnerServes) {}
+  private record Unary(Message prototype, Function<Message, Future<? extends Message>> call, boolean learnerServes,
+      io.vetcd.metrics.GrpcServerMetrics.Method metrics) {}
 
   private static final JsonFormat.Parser PARSER = JsonFormat.parser().ignoringUnknownFields();
   private static final JsonFormat.Printer PRINTER = JsonFormat.printer().preservingProtoFieldNames()
@@ -71,50 +72,53 @@ final class JsonGateway {
   private final LocalMember member;
   private final MaintenanceGrpc maintenance;
   private final Map<String, Unary> unary = new LinkedHashMap<>();
+  private final long maxBodyBytes;
 
   JsonGateway(Vertx vertx, LocalMember member, KvGrpc kv, LeaseGrpc lease, ClusterGrpc cluster,
       MaintenanceGrpc maintenance) {
     this.vertx = vertx;
     this.member = member;
     this.maintenance = maintenance;
+    this.maxBodyBytes = 2 * (member.config().maxRequestBytes() + ClientServer.GRPC_OVERHEAD_BYTES);
     // The paths are etcd 3.4's (rpc.proto's google.api.http options).
-    add("kv/range", RangeRequest.getDefaultInstance(), r -> kv.range((RangeRequest) r), true);
-    add("kv/put", PutRequest.getDefaultInstance(), r -> kv.put((PutRequest) r), true);
-    add("kv/deleterange", DeleteRangeRequest.getDefaultInstance(), r -> kv.deleteRange((DeleteRangeRequest) r), true);
-    add("kv/txn", TxnRequest.getDefaultInstance(), r -> kv.txn((TxnRequest) r), true);
-    add("kv/compaction", CompactionRequest.getDefaultInstance(), r -> kv.compact((CompactionRequest) r), true);
-    add("lease/grant", LeaseGrantRequest.getDefaultInstance(), r -> lease.leaseGrant((LeaseGrantRequest) r), false);
+    add("kv/range", "/etcdserverpb.KV/Range", RangeRequest.getDefaultInstance(), r -> kv.range((RangeRequest) r), true);
+    add("kv/put", "/etcdserverpb.KV/Put", PutRequest.getDefaultInstance(), r -> kv.put((PutRequest) r), true);
+    add("kv/deleterange", "/etcdserverpb.KV/DeleteRange", DeleteRangeRequest.getDefaultInstance(), r -> kv.deleteRange((DeleteRangeRequest) r), true);
+    add("kv/txn", "/etcdserverpb.KV/Txn", TxnRequest.getDefaultInstance(), r -> kv.txn((TxnRequest) r), true);
+    add("kv/compaction", "/etcdserverpb.KV/Compact", CompactionRequest.getDefaultInstance(), r -> kv.compact((CompactionRequest) r), true);
+    add("lease/grant", "/etcdserverpb.Lease/LeaseGrant", LeaseGrantRequest.getDefaultInstance(), r -> lease.leaseGrant((LeaseGrantRequest) r), false);
     for (String path : new String[] {"lease/revoke", "kv/lease/revoke"}) {
-      add(path, LeaseRevokeRequest.getDefaultInstance(), r -> lease.leaseRevoke((LeaseRevokeRequest) r), false);
+      add(path, "/etcdserverpb.Lease/LeaseRevoke", LeaseRevokeRequest.getDefaultInstance(), r -> lease.leaseRevoke((LeaseRevokeRequest) r), false);
     }
     for (String path : new String[] {"lease/timetolive", "kv/lease/timetolive"}) {
-      add(path, LeaseTimeToLiveRequest.getDefaultInstance(),
+      add(path, "/etcdserverpb.Lease/LeaseTimeToLive", LeaseTimeToLiveRequest.getDefaultInstance(),
           r -> lease.leaseTimeToLive((LeaseTimeToLiveRequest) r), false);
     }
     for (String path : new String[] {"lease/leases", "kv/lease/leases"}) {
-      add(path, LeaseLeasesRequest.getDefaultInstance(), r -> lease.leaseLeases((LeaseLeasesRequest) r), false);
+      add(path, "/etcdserverpb.Lease/LeaseLeases", LeaseLeasesRequest.getDefaultInstance(), r -> lease.leaseLeases((LeaseLeasesRequest) r), false);
     }
-    add("cluster/member/add", MemberAddRequest.getDefaultInstance(), r -> cluster.memberAdd((MemberAddRequest) r), false);
-    add("cluster/member/remove", MemberRemoveRequest.getDefaultInstance(),
+    add("cluster/member/add", "/etcdserverpb.Cluster/MemberAdd", MemberAddRequest.getDefaultInstance(), r -> cluster.memberAdd((MemberAddRequest) r), false);
+    add("cluster/member/remove", "/etcdserverpb.Cluster/MemberRemove", MemberRemoveRequest.getDefaultInstance(),
         r -> cluster.memberRemove((MemberRemoveRequest) r), false);
-    add("cluster/member/update", MemberUpdateRequest.getDefaultInstance(),
+    add("cluster/member/update", "/etcdserverpb.Cluster/MemberUpdate", MemberUpdateRequest.getDefaultInstance(),
         r -> cluster.memberUpdate((MemberUpdateRequest) r), false);
-    add("cluster/member/list", MemberListRequest.getDefaultInstance(), r -> cluster.memberList((MemberListRequest) r), false);
-    add("cluster/member/promote", MemberPromoteRequest.getDefaultInstance(),
+    add("cluster/member/list", "/etcdserverpb.Cluster/MemberList", MemberListRequest.getDefaultInstance(), r -> cluster.memberList((MemberListRequest) r), false);
+    add("cluster/member/promote", "/etcdserverpb.Cluster/MemberPromote", MemberPromoteRequest.getDefaultInstance(),
         r -> cluster.memberPromote((MemberPromoteRequest) r), false);
-    add("maintenance/alarm", AlarmRequest.getDefaultInstance(), r -> maintenance.alarm((AlarmRequest) r), false);
-    add("maintenance/status", StatusRequest.getDefaultInstance(), r -> maintenance.status((StatusRequest) r), true);
-    add("maintenance/defragment", DefragmentRequest.getDefaultInstance(),
+    add("maintenance/alarm", "/etcdserverpb.Maintenance/Alarm", AlarmRequest.getDefaultInstance(), r -> maintenance.alarm((AlarmRequest) r), false);
+    add("maintenance/status", "/etcdserverpb.Maintenance/Status", StatusRequest.getDefaultInstance(), r -> maintenance.status((StatusRequest) r), true);
+    add("maintenance/defragment", "/etcdserverpb.Maintenance/Defragment", DefragmentRequest.getDefaultInstance(),
         r -> maintenance.defragment((DefragmentRequest) r), false);
-    add("maintenance/hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r), false);
-    add("maintenance/hashkv", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r), false);
-    add("maintenance/transfer-leadership", MoveLeaderRequest.getDefaultInstance(),
+    add("maintenance/hash", "/etcdserverpb.Maintenance/Hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r), false);
+    add("maintenance/hashkv", "/etcdserverpb.Maintenance/HashKV", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r), false);
+    add("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", MoveLeaderRequest.getDefaultInstance(),
         r -> maintenance.moveLeader((MoveLeaderRequest) r), false);
   }
 
-  private void add(String path, Message prototype, Function<Message, Future<? extends Message>> call,
+  /** {@code grpcMethod}: the gRPC call it is, counted in grpc_server_* as etcd's gateway calls are. */
+  private void add(String path, String grpcMethod, Message prototype, Function<Message, Future<? extends Message>> call,
       boolean learnerServes) {
-    unary.put(path, new Unary(prototype, call, learnerServes));
+    unary.put(path, new Unary(prototype, call, learnerServes, io.vetcd.metrics.GrpcServerMetrics.of(grpcMethod)));
   }
 
   /** Mounts the gateway on {@code router}, under each of etcd's prefixes. */
@@ -149,7 +153,7 @@ final class JsonGateway {
           EtcdError.NOT_SUPPORTED_FOR_LEARNER.message()));
       return;
     }
-    ctx.request().body().onSuccess(body -> {
+    readBody(ctx).onSuccess(body -> {
       if (call != null) {
         unary(ctx.response(), call, body, utf8);
       } else if ("lease/keepalive".equals(path)) {
@@ -160,6 +164,34 @@ final class JsonGateway {
     });
   }
 
+  /**
+   * The request body, up to the size a gRPC message may have here (twice --max-request-bytes and gRPC's
+   * allowance, as the gRPC port reads): a bigger one is refused with grpc-go's ResourceExhausted
+   * rather than buffered whole.
+   */
+  private Future<Buffer> readBody(RoutingContext ctx) {
+    long limit = maxBodyBytes;
+    io.vertx.core.Promise<Buffer> body = io.vertx.core.Promise.promise();
+    Buffer received = Buffer.buffer();
+    var request = ctx.request();
+    request.handler(chunk -> {
+      if (body.future().isComplete()) {
+        return;
+      }
+      received.appendBuffer(chunk);
+      if (received.length() > limit) {
+        fail(ctx.response(), new StatusException(GrpcStatus.RESOURCE_EXHAUSTED,
+            "grpc: received message larger than max (" + received.length() + "+ vs. " + limit + ")"));
+        body.tryFail("too large");
+        request.connection().close(); // what else it sends is not read
+      }
+    });
+    request.endHandler(v -> body.tryComplete(received));
+    request.exceptionHandler(body::tryFail);
+    request.resume(); // the router holds a request's body until a handler takes it
+    return body.future();
+  }
+
   private void unary(HttpServerResponse response, Unary call, Buffer body, boolean utf8) {
     Message request;
     try {
@@ -168,7 +200,11 @@ final class JsonGateway {
       fail(response, new StatusException(GrpcStatus.INVALID_ARGUMENT, e.getMessage()));
       return;
     }
+    long start = call.metrics() == null ? 0 : call.metrics().started();
     GrpcErrors.call(() -> call.call().apply(request)).onComplete(ar -> {
+      if (call.metrics() != null) {
+        call.metrics().handled(ar.succeeded() ? 0 : GrpcErrors.toStatus(ar.cause()).status().code, start);
+      }
       if (ar.failed()) {
         fail(response, GrpcErrors.toStatus(ar.cause()));
         return;

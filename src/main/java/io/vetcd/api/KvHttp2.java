@@ -102,7 +102,10 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     handler.connection().addListener(new Http2ConnectionAdapter() {
       @Override
       public void onStreamClosed(Http2Stream stream) {
-        receiving.remove(stream.id());
+        Call call = receiving.remove(stream.id());
+        if (call != null) {
+          call.closedUnanswered();
+        }
       }
     });
   }
@@ -200,7 +203,21 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       this.method = method;
       this.encoding = encoding;
       this.metrics = metrics;
-      this.startNanos = metrics.started();
+      this.startNanos = metrics == null ? 0 : metrics.started();
+    }
+
+    private void countHandled(GrpcStatus status) {
+      if (metrics != null) {
+        metrics.handled(status.code, startNanos);
+      }
+    }
+
+    /** The client reset the stream before its request was in: nothing was served. */
+    void closedUnanswered() {
+      if (!answering) {
+        answering = true;
+        countHandled(GrpcStatus.CANCELLED);
+      }
     }
 
     void received(ByteBuf data) {
@@ -283,7 +300,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
         return;
       }
       if (!open()) {
-        metrics.handled(GrpcStatus.CANCELLED.code, startNanos); // the client reset the stream
+        countHandled(GrpcStatus.CANCELLED); // the client reset the stream
         return;
       }
       int size = response.getSerializedSize();
@@ -307,7 +324,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
           .add(GrpcWire.MESSAGE, ""), 0, true, http2.newPromise());
       flush();
       io.vetcd.metrics.EtcdMetrics.CLIENT_GRPC_SENT.increment(PREFIX + size);
-      metrics.handled(0, startNanos);
+      countHandled(GrpcStatus.OK);
     }
 
     private void fail(StatusException refusal) {
@@ -317,7 +334,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     /** Ends the call with a gRPC error: one HEADERS frame carrying the status ("trailers only"). */
     private void fail(GrpcStatus status, String text) {
       answering = true;
-      metrics.handled(status.code, startNanos);
+      countHandled(status);
       if (!open()) {
         return;
       }

@@ -113,7 +113,7 @@ final class MaintenanceGrpc extends MaintenanceService {
           if (ar.failed() && response instanceof GrpcServerResponse<?, ?> grpc) {
             grpc.status(GrpcStatus.UNKNOWN).statusMessage(String.valueOf(ar.cause().getMessage())).end();
           } else if (ar.failed()) {
-            response.end(); // the JSON gateway's stream: cut short, as grpc-gateway's is
+            response.end(); // the JSON gateway's stream: ended short (the client sees no trailing hash)
           }
         });
   }

@@ -144,7 +144,10 @@ public final class EtcdMetrics {
   private static final AtomicLong HEALTH_SUCCESS = new AtomicLong();
   private static final AtomicLong HEALTH_FAILURES = new AtomicLong();
 
-  /** Binds the gauges to the member; a later call (a member started again in one JVM, in tests) replaces it. */
+  /**
+   * Binds the gauges to the member; a later call (a member started again in one JVM, in tests) replaces
+   * what they read, but not etcd_server_id's label, which keeps the first member's id.
+   */
   public static synchronized void bind(MemberState state) {
     boolean first = member == null;
     member = state;
@@ -185,7 +188,11 @@ public final class EtcdMetrics {
           m.committedIndex().getAsLong());
       exact(out, "etcd_server_proposals_applied_total", "gauge", "The total number of consensus proposals applied.",
           m.appliedIndex().getAsLong());
-      exact(out, "etcd_debugging_mvcc_keys_total", "gauge", "Total number of keys.", m.keys().getAsLong());
+      try {
+        exact(out, "etcd_debugging_mvcc_keys_total", "gauge", "Total number of keys.", m.keys().getAsLong());
+      } catch (RuntimeException e) {
+        // the keyspace is closing (the member stops): the rest of the scrape still answers
+      }
     }
     exact(out, "etcd_server_health_success", "counter", "The total number of successful health checks",
         HEALTH_SUCCESS.get());

@@ -9,9 +9,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * go-grpc-prometheus' server metrics, as etcd exports them: grpc_server_started_total and
  * grpc_server_handled_total by grpc_type, grpc_service, grpc_method (and grpc_code, grpc-go's code
- * names), and with {@code --metrics=extensive} grpc_server_handling_seconds. Only etcd's own services
- * and the health service are counted: a client naming other paths cannot grow the series without
- * bound. Meters are looked up once per method, not per call.
+ * names), and with {@code --metrics=extensive} grpc_server_handling_seconds. Only the methods the
+ * server has are counted (from the services' descriptors): a client naming other paths cannot grow
+ * the series. Meters are looked up once per method, not per call.
  */
 public final class GrpcServerMetrics {
 
@@ -28,12 +28,31 @@ public final class GrpcServerMetrics {
 
   private static volatile boolean extensive;
   private static final Map<String, Method> METHODS = new ConcurrentHashMap<>();
+  /** Every method of the services this server has, from their descriptors: nothing else is counted. */
+  private static final java.util.Set<String> KNOWN = knownPaths();
+
+  private static java.util.Set<String> knownPaths() {
+    java.util.Set<String> paths = new java.util.HashSet<>();
+    for (com.google.protobuf.Descriptors.FileDescriptor file : java.util.List.of(
+        io.vetcd.proto.etcdserverpb.RpcProto.getDescriptor(), io.vetcd.proto.health.HealthProto.getDescriptor())) {
+      for (com.google.protobuf.Descriptors.ServiceDescriptor service : file.getServices()) {
+        for (com.google.protobuf.Descriptors.MethodDescriptor method : service.getMethods()) {
+          paths.add("/" + service.getFullName() + "/" + method.getName());
+        }
+      }
+    }
+    return java.util.Set.copyOf(paths);
+  }
 
   private GrpcServerMetrics() {}
 
-  /** {@code --metrics=extensive}: time every call too. */
-  public static void extensive(boolean on) {
-    extensive = on;
+  /**
+   * Registers every method's started counter at 0, as go-grpc-prometheus does at start;
+   * {@code extensive} ({@code --metrics=extensive}) times every call too.
+   */
+  public static void start(boolean extensive) {
+    GrpcServerMetrics.extensive = extensive;
+    KNOWN.forEach(GrpcServerMetrics::of);
   }
 
   /** One method's meters. */
@@ -74,18 +93,14 @@ public final class GrpcServerMetrics {
     }
   }
 
-  /** The meters of the call at {@code path} ("/etcdserverpb.KV/Range"); null for a path not counted. */
+  /** The meters of the call at {@code path} ("/etcdserverpb.KV/Range"); null for a path no service has. */
   public static Method of(CharSequence path) {
     String p = path.toString();
     Method m = METHODS.get(p);
-    if (m != null) {
+    if (m != null || !KNOWN.contains(p)) {
       return m;
     }
     int slash = p.lastIndexOf('/');
-    if (slash <= 1 || !(p.startsWith("/etcdserverpb.") || p.startsWith("/grpc.health.v1.Health/"))
-        || METHODS.size() > 256) {
-      return null;
-    }
     return METHODS.computeIfAbsent(p, k -> new Method(k, k.substring(1, slash), k.substring(slash + 1)));
   }
 }

@@ -216,11 +216,7 @@ final class ApplyThread implements AutoCloseable {
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
       Failpoints.check("apply");
-      long commitStart = System.nanoTime();
       Applied applied = apply(store, lessor, entries, (results, index) -> sink.answering(index, holdPhysical(results, index)));
-      // etcd times its backend's batch commit; here the batch's one LMDB write transaction, applied and committed.
-      io.vetcd.metrics.EtcdMetrics.BACKEND_COMMIT.record(System.nanoTime() - commitStart,
-          java.util.concurrent.TimeUnit.NANOSECONDS);
       countChanges(applied.events());
       if (applied.compactRevision() > compactRevision) {
         compactRevision = applied.compactRevision();

@@ -27,10 +27,11 @@ import org.junit.jupiter.api.TestFactory;
 /**
  * The JSON gateway (issue 15), as curl meets it: one scripted session of HTTP requests against a fresh
  * etcd 3.4.23 and a fresh candidate, requiring the same status, content type and body, request by
- * request — the good calls of every service and at least ten kinds of bad request (malformed JSON,
- * wrong types, bad base64, unknown enum names, unknown paths and methods, revisions from the future
- * and compacted away, missing leases and members). Both stores see the same writes in the same order,
- * so revisions match; ids, ports and hashes are normalised. Transcripts go to
+ * request — the good calls of every service (the watch has tests of its own) and at least ten kinds
+ * of bad request (malformed JSON, wrong types, bad base64, unknown enum names, unknown paths and
+ * methods, revisions from the future and compacted away, missing leases and members). Both stores see
+ * the same writes in the same order, so revisions match; ids, ports and hashes are normalised.
+ * Transcripts go to
  * {@code target/it-logs/gateway-differential-*.txt}.
  */
 class GatewayDifferentialIT {
@@ -185,6 +186,10 @@ class GatewayDifferentialIT {
         s.add(post("/v3/maintenance/alarm", "{\"action\":\"GET\"}"));
         s.add(post("/v3/maintenance/defragment", "{}"));
         s.add(post("/v3/maintenance/hash", "{}", false));
+        s.add(post("/v3/maintenance/snapshot", "{}", false));                            // a stream of blobs
+        s.add(post("/v3/cluster/member/update", "{\"ID\":\"12345\",\"peerURLs\":[\"http://127.0.0.1:1\"]}"));
+        s.add(post("/v3/cluster/member/add", "{\"peerURLs\":[\"not a url\"]}"));
+        s.add(post("/v3/maintenance/transfer-leadership", "{\"targetID\":\"12345\"}"));
         // Bad requests
         s.add(post("/v3/kv/range", "{\"key\":"));                                        // cut short
         s.add(post("/v3/kv/range", "{\"key\":1}"));                                      // a number for bytes

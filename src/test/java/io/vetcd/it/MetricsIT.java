@@ -26,7 +26,9 @@ import org.junit.jupiter.api.Test;
  */
 class MetricsIT {
 
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    // HTTP/1.1, as Prometheus scrapes (and no h2c upgrade, on which the JDK client once hung past its timeout).
+    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
     /** etcd's WAL and backend buckets: ExponentialBuckets(0.001, 2, 14). */
     private static final List<String> DISK_BUCKETS = List.of("0.001", "0.002", "0.004", "0.008", "0.016", "0.032",
             "0.064", "0.128", "0.256", "0.512", "1.024", "2.048", "4.096", "8.192", "+Inf");
