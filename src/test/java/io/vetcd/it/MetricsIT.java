@@ -169,6 +169,7 @@ class MetricsIT {
         assertEquals("SERVING", grpcHealth(1, ""), "grpc.health.v1.Health/Check of the server");
         assertEquals("SERVING", grpcHealth(1, "etcdserverpb.KV"));
         assertEquals("5 unknown service", grpcHealth(1, "no.such.Service"));
+        assertEquals("SERVING", firstWatchedHealth(1), "grpc.health.v1.Health/Watch's first answer");
         assertEquals("200 ok", get(1, "/livez"));
         assertEquals("200 ok", get(1, "/readyz"));
         assertEquals("200 [+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\nreadyz check passed\n",
@@ -244,6 +245,46 @@ class MetricsIT {
                     .getStatus().name();
         } finally {
             grpc.vertx().close();
+        }
+    }
+
+    /**
+     * grpc.health.v1.Health/Watch: the status of the stream's first message (the server keeps the
+     * stream open; the call is reset once it is read).
+     */
+    private String firstWatchedHealth(int member) throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            io.vertx.core.http.HttpClient client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+            URI uri = URI.create(cluster.endpoint(member));
+            byte[] request = io.vetcd.proto.health.HealthCheckRequest.getDefaultInstance().toByteArray();
+            java.util.concurrent.CompletableFuture<String> first = new java.util.concurrent.CompletableFuture<>();
+            client.request(new io.vertx.core.http.RequestOptions().setMethod(io.vertx.core.http.HttpMethod.POST)
+                    .setHost(uri.getHost()).setPort(uri.getPort()).setURI("/grpc.health.v1.Health/Watch")
+                    .putHeader("content-type", "application/grpc").putHeader("te", "trailers"))
+                .onSuccess(req -> {
+                    req.response().onSuccess(resp -> {
+                        io.vertx.core.buffer.Buffer got = io.vertx.core.buffer.Buffer.buffer();
+                        resp.handler(chunk -> {
+                            got.appendBuffer(chunk);
+                            if (got.length() >= 5 && got.length() >= 5 + got.getInt(1)) {
+                                try {
+                                    first.complete(io.vetcd.proto.health.HealthCheckResponse.parseFrom(
+                                            got.getBytes(5, 5 + got.getInt(1))).getStatus().name());
+                                } catch (Exception e) {
+                                    first.completeExceptionally(e);
+                                }
+                                req.reset();
+                            }
+                        });
+                    }).onFailure(first::completeExceptionally);
+                    req.end(RawGrpc.frame(0, request));
+                })
+                .onFailure(first::completeExceptionally);
+            return first.get(20, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            vertx.close();
         }
     }
 
