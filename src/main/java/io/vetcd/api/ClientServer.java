@@ -195,7 +195,7 @@ public final class ClientServer extends VerticleBase {
    * serializable ranges KvGrpc lets through (and refuses the rest); and the health service, which
    * probes ask every member. No stream: no watch, no keep-alive.
    */
-  private static boolean servedByLearner(String path) {
+  static boolean servedByLearner(String path) {
     return "/etcdserverpb.Maintenance/Status".equals(path)
         || (path != null && (path.startsWith("/etcdserverpb.KV/") || path.startsWith("/grpc.health.v1.Health/")));
   }

@@ -81,44 +81,45 @@ final class JsonGateway {
     this.maintenance = maintenance;
     this.maxBodyBytes = 2 * (member.config().maxRequestBytes() + ClientServer.GRPC_OVERHEAD_BYTES);
     // The paths are etcd 3.4's (rpc.proto's google.api.http options).
-    add("kv/range", "/etcdserverpb.KV/Range", RangeRequest.getDefaultInstance(), r -> kv.range((RangeRequest) r), true);
-    add("kv/put", "/etcdserverpb.KV/Put", PutRequest.getDefaultInstance(), r -> kv.put((PutRequest) r), true);
-    add("kv/deleterange", "/etcdserverpb.KV/DeleteRange", DeleteRangeRequest.getDefaultInstance(), r -> kv.deleteRange((DeleteRangeRequest) r), true);
-    add("kv/txn", "/etcdserverpb.KV/Txn", TxnRequest.getDefaultInstance(), r -> kv.txn((TxnRequest) r), true);
-    add("kv/compaction", "/etcdserverpb.KV/Compact", CompactionRequest.getDefaultInstance(), r -> kv.compact((CompactionRequest) r), true);
-    add("lease/grant", "/etcdserverpb.Lease/LeaseGrant", LeaseGrantRequest.getDefaultInstance(), r -> lease.leaseGrant((LeaseGrantRequest) r), false);
+    add("kv/range", "/etcdserverpb.KV/Range", RangeRequest.getDefaultInstance(), r -> kv.range((RangeRequest) r));
+    add("kv/put", "/etcdserverpb.KV/Put", PutRequest.getDefaultInstance(), r -> kv.put((PutRequest) r));
+    add("kv/deleterange", "/etcdserverpb.KV/DeleteRange", DeleteRangeRequest.getDefaultInstance(), r -> kv.deleteRange((DeleteRangeRequest) r));
+    add("kv/txn", "/etcdserverpb.KV/Txn", TxnRequest.getDefaultInstance(), r -> kv.txn((TxnRequest) r));
+    add("kv/compaction", "/etcdserverpb.KV/Compact", CompactionRequest.getDefaultInstance(), r -> kv.compact((CompactionRequest) r));
+    add("lease/grant", "/etcdserverpb.Lease/LeaseGrant", LeaseGrantRequest.getDefaultInstance(), r -> lease.leaseGrant((LeaseGrantRequest) r));
     for (String path : new String[] {"lease/revoke", "kv/lease/revoke"}) {
-      add(path, "/etcdserverpb.Lease/LeaseRevoke", LeaseRevokeRequest.getDefaultInstance(), r -> lease.leaseRevoke((LeaseRevokeRequest) r), false);
+      add(path, "/etcdserverpb.Lease/LeaseRevoke", LeaseRevokeRequest.getDefaultInstance(), r -> lease.leaseRevoke((LeaseRevokeRequest) r));
     }
     for (String path : new String[] {"lease/timetolive", "kv/lease/timetolive"}) {
       add(path, "/etcdserverpb.Lease/LeaseTimeToLive", LeaseTimeToLiveRequest.getDefaultInstance(),
-          r -> lease.leaseTimeToLive((LeaseTimeToLiveRequest) r), false);
+          r -> lease.leaseTimeToLive((LeaseTimeToLiveRequest) r));
     }
     for (String path : new String[] {"lease/leases", "kv/lease/leases"}) {
-      add(path, "/etcdserverpb.Lease/LeaseLeases", LeaseLeasesRequest.getDefaultInstance(), r -> lease.leaseLeases((LeaseLeasesRequest) r), false);
+      add(path, "/etcdserverpb.Lease/LeaseLeases", LeaseLeasesRequest.getDefaultInstance(), r -> lease.leaseLeases((LeaseLeasesRequest) r));
     }
-    add("cluster/member/add", "/etcdserverpb.Cluster/MemberAdd", MemberAddRequest.getDefaultInstance(), r -> cluster.memberAdd((MemberAddRequest) r), false);
+    add("cluster/member/add", "/etcdserverpb.Cluster/MemberAdd", MemberAddRequest.getDefaultInstance(), r -> cluster.memberAdd((MemberAddRequest) r));
     add("cluster/member/remove", "/etcdserverpb.Cluster/MemberRemove", MemberRemoveRequest.getDefaultInstance(),
-        r -> cluster.memberRemove((MemberRemoveRequest) r), false);
+        r -> cluster.memberRemove((MemberRemoveRequest) r));
     add("cluster/member/update", "/etcdserverpb.Cluster/MemberUpdate", MemberUpdateRequest.getDefaultInstance(),
-        r -> cluster.memberUpdate((MemberUpdateRequest) r), false);
-    add("cluster/member/list", "/etcdserverpb.Cluster/MemberList", MemberListRequest.getDefaultInstance(), r -> cluster.memberList((MemberListRequest) r), false);
+        r -> cluster.memberUpdate((MemberUpdateRequest) r));
+    add("cluster/member/list", "/etcdserverpb.Cluster/MemberList", MemberListRequest.getDefaultInstance(), r -> cluster.memberList((MemberListRequest) r));
     add("cluster/member/promote", "/etcdserverpb.Cluster/MemberPromote", MemberPromoteRequest.getDefaultInstance(),
-        r -> cluster.memberPromote((MemberPromoteRequest) r), false);
-    add("maintenance/alarm", "/etcdserverpb.Maintenance/Alarm", AlarmRequest.getDefaultInstance(), r -> maintenance.alarm((AlarmRequest) r), false);
-    add("maintenance/status", "/etcdserverpb.Maintenance/Status", StatusRequest.getDefaultInstance(), r -> maintenance.status((StatusRequest) r), true);
+        r -> cluster.memberPromote((MemberPromoteRequest) r));
+    add("maintenance/alarm", "/etcdserverpb.Maintenance/Alarm", AlarmRequest.getDefaultInstance(), r -> maintenance.alarm((AlarmRequest) r));
+    add("maintenance/status", "/etcdserverpb.Maintenance/Status", StatusRequest.getDefaultInstance(), r -> maintenance.status((StatusRequest) r));
     add("maintenance/defragment", "/etcdserverpb.Maintenance/Defragment", DefragmentRequest.getDefaultInstance(),
-        r -> maintenance.defragment((DefragmentRequest) r), false);
-    add("maintenance/hash", "/etcdserverpb.Maintenance/Hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r), false);
-    add("maintenance/hashkv", "/etcdserverpb.Maintenance/HashKV", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r), false);
+        r -> maintenance.defragment((DefragmentRequest) r));
+    add("maintenance/hash", "/etcdserverpb.Maintenance/Hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r));
+    add("maintenance/hashkv", "/etcdserverpb.Maintenance/HashKV", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r));
     add("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", MoveLeaderRequest.getDefaultInstance(),
-        r -> maintenance.moveLeader((MoveLeaderRequest) r), false);
+        r -> maintenance.moveLeader((MoveLeaderRequest) r));
   }
 
   /** {@code grpcMethod}: the gRPC call it is, counted in grpc_server_* as etcd's gateway calls are. */
-  private void add(String path, String grpcMethod, Message prototype, Function<Message, Future<? extends Message>> call,
-      boolean learnerServes) {
-    unary.put(path, new Unary(prototype, call, learnerServes, io.vetcd.metrics.GrpcServerMetrics.of(grpcMethod)));
+  private void add(String path, String grpcMethod, Message prototype, Function<Message, Future<? extends Message>> call) {
+    // A learner serves what its gRPC port serves: the same rule decides (ClientServer.servedByLearner).
+    unary.put(path, new Unary(prototype, call, ClientServer.servedByLearner(grpcMethod),
+        io.vetcd.metrics.GrpcServerMetrics.of(grpcMethod)));
   }
 
   /** Mounts the gateway on {@code router}, under each of etcd's prefixes. */
