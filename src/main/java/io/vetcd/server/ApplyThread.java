@@ -381,7 +381,9 @@ final class ApplyThread implements AutoCloseable {
         // may keep it alive (or list the leases) at once, and the lessor answers those alone.
         attemptLeaseChanges.forEach(Runnable::run);
         beforeCommitOutcomes.accept(attemptResults, applied);
+        Failpoints.check("before-apply-commit");
         batch.commit();
+        Failpoints.check("after-apply-commit");
         alarmsAfter = alarms;
         results.addAll(attemptResults);
         events.addAll(batch.events());

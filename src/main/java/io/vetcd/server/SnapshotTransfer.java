@@ -62,6 +62,7 @@ final class SnapshotTransfer {
       Path out = Files.createTempDirectory(dir, "out-");
       try {
         long applied = keyspace.store().copyTo(out);
+        Failpoints.check("snapshot-send");
         // The membership as of the copy, which the receiver's core adopts with it: the record the copy
         // holds, not the sender's membership now (a change may have applied since).
         byte[] record = io.vetcd.mvcc.MvccStore.recordOf(out.resolve("data.mdb"), LocalMember.CLUSTER_RECORD);

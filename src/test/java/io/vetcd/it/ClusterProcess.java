@@ -67,15 +67,18 @@ final class ClusterProcess implements AutoCloseable {
     /** Where each member keeps its data (null: under the cluster's temp dir). */
     private final java.util.function.IntFunction<Path> dataDirs;
     private final Path rootDir;
-    private final int[] clientPorts = new int[SLOTS + 1];
-    private final int[] peerPorts = new int[SLOTS + 1];
+    /** The founding members: 1..size; member size + 1 is the slot for one that joins later. */
+    private final int size;
+    private final int slots;
+    private final int[] clientPorts;
+    private final int[] peerPorts;
     /** Where each member listens for peers: its advertised peer port, unless a {@link PeerRelay} is in front. */
-    private final int[] listenPeerPorts = new int[SLOTS + 1];
-    private final Process[] processes = new Process[SLOTS + 1];
+    private final int[] listenPeerPorts;
+    private final Process[] processes;
     /** Member ids as the members report them in response headers (unsigned decimal, as etcdctl's JSON prints them). */
-    private final String[] memberIds = new String[SLOTS + 1];
+    private final String[] memberIds;
     /** The highest member number launched so far. */
-    private int highest = SIZE;
+    private int highest;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     /** Safety net for when the test JVM is stopped before @AfterEach runs (e.g. fork timeout). */
     private final Thread killOnJvmExit = new Thread(() -> {
@@ -149,17 +152,29 @@ final class ClusterProcess implements AutoCloseable {
     private static ClusterProcess start(MemberProcess.Kind kind, String testName, PeerRelay relay,
             java.util.function.IntFunction<Path> dataDirs, Preparation prepare, String... extraArgs)
             throws IOException, InterruptedException {
-        ClusterProcess cluster = new ClusterProcess(kind, testName, relay, List.of(extraArgs), dataDirs);
+        return start(kind, testName, SIZE, relay, dataDirs, prepare, extraArgs);
+    }
+
+    /** As {@link #start(MemberProcess.Kind, String, PeerRelay, String...)} with {@code size} founding members. */
+    static ClusterProcess start(MemberProcess.Kind kind, String testName, int size, PeerRelay relay,
+            String... extraArgs) throws IOException, InterruptedException {
+        return start(kind, testName, size, relay, null, c -> { }, extraArgs);
+    }
+
+    private static ClusterProcess start(MemberProcess.Kind kind, String testName, int size, PeerRelay relay,
+            java.util.function.IntFunction<Path> dataDirs, Preparation prepare, String... extraArgs)
+            throws IOException, InterruptedException {
+        ClusterProcess cluster = new ClusterProcess(kind, testName, size, relay, List.of(extraArgs), dataDirs);
         try {
             prepare.prepare(cluster);
-            for (int i = 1; i <= SIZE; i++) {
+            for (int i = 1; i <= size; i++) {
                 cluster.launch(i);
             }
             long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
-            for (int i = 1; i <= SIZE; i++) {
+            for (int i = 1; i <= size; i++) {
                 cluster.awaitHealthy(i, deadline);
             }
-            for (int i = 1; i <= SIZE; i++) {
+            for (int i = 1; i <= size; i++) {
                 cluster.memberIds[i] = cluster.ownMemberId(i);
             }
         } catch (Throwable t) {
@@ -169,18 +184,26 @@ final class ClusterProcess implements AutoCloseable {
         return cluster;
     }
 
-    private ClusterProcess(MemberProcess.Kind kind, String testName, PeerRelay relay, List<String> extraArgs,
-            java.util.function.IntFunction<Path> dataDirs) throws IOException {
+    private ClusterProcess(MemberProcess.Kind kind, String testName, int size, PeerRelay relay,
+            List<String> extraArgs, java.util.function.IntFunction<Path> dataDirs) throws IOException {
         this.kind = kind;
+        this.size = size;
+        this.slots = size + 1;
+        this.highest = size;
+        this.clientPorts = new int[slots + 1];
+        this.peerPorts = new int[slots + 1];
+        this.listenPeerPorts = new int[slots + 1];
+        this.processes = new Process[slots + 1];
+        this.memberIds = new String[slots + 1];
         this.dataDirs = dataDirs;
         this.testName = testName;
         this.extraArgs = extraArgs;
         this.token = "it-" + testName + "-" + UUID.randomUUID().toString().substring(0, 8);
-        int[] ports = MemberProcess.freePorts(2 * SLOTS);
-        clientPorts[SLOTS] = ports[2 * SIZE];
-        peerPorts[SLOTS] = ports[2 * SIZE + 1]; // a joining member is not behind the relay
-        listenPeerPorts[SLOTS] = peerPorts[SLOTS];
-        for (int i = 1; i <= SIZE; i++) {
+        int[] ports = MemberProcess.freePorts(2 * slots);
+        clientPorts[slots] = ports[2 * size];
+        peerPorts[slots] = ports[2 * size + 1]; // a joining member is not behind the relay
+        listenPeerPorts[slots] = peerPorts[slots];
+        for (int i = 1; i <= size; i++) {
             clientPorts[i] = ports[2 * (i - 1)];
             peerPorts[i] = relay == null ? ports[2 * (i - 1) + 1] : relay.advertisedPort(i);
             listenPeerPorts[i] = relay == null ? peerPorts[i] : relay.memberPort(i);
@@ -190,7 +213,7 @@ final class ClusterProcess implements AutoCloseable {
         }
         this.rootDir = Files.createTempDirectory("vetcd-cluster-" + testName + "-");
         Files.createDirectories(MemberProcess.LOG_DIR);
-        for (int i = 1; i <= SLOTS; i++) {
+        for (int i = 1; i <= slots; i++) {
             Files.deleteIfExists(logFile(i));
         }
         Runtime.getRuntime().addShutdownHook(killOnJvmExit);
@@ -198,6 +221,11 @@ final class ClusterProcess implements AutoCloseable {
 
     MemberProcess.Kind kind() {
         return kind;
+    }
+
+    /** How many members the cluster was founded with (1..size). */
+    int size() {
+        return size;
     }
 
     String name(int member) {
@@ -220,7 +248,7 @@ final class ClusterProcess implements AutoCloseable {
 
     /** All client URLs, comma separated, for {@code etcdctl --endpoints=}. */
     String endpoints() {
-        return IntStream.rangeClosed(1, SIZE).mapToObj(this::endpoint).collect(Collectors.joining(","));
+        return IntStream.rangeClosed(1, size).mapToObj(this::endpoint).collect(Collectors.joining(","));
     }
 
     /** The member's id in hex, as {@code etcdctl member list} prints it. */
@@ -363,7 +391,7 @@ final class ClusterProcess implements AutoCloseable {
         } catch (IllegalStateException jvmAlreadyExiting) {
             // the hook is running or will run; nothing to undo
         }
-        for (int i = 1; i <= SLOTS; i++) {
+        for (int i = 1; i <= slots; i++) {
             if (isRunning(i)) {
                 kill9(i);
             }
@@ -382,7 +410,7 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     /**
-     * Starts member {@code member} (a stopped one, or {@link #SLOTS} for the fourth) with
+     * Starts member {@code member} (a stopped one, or {@code size + 1} for one more) with
      * {@code --initial-cluster-state existing} and {@code initialCluster}, as {@code etcdctl member add}
      * prints it (ETCD_INITIAL_CLUSTER), without waiting for it; its data dir is used as it is.
      */
@@ -453,7 +481,7 @@ final class ClusterProcess implements AutoCloseable {
 
     /** The founding members' {@code --initial-cluster}. */
     String initialCluster() {
-        return IntStream.rangeClosed(1, SIZE)
+        return IntStream.rangeClosed(1, size)
                 .mapToObj(i -> name(i) + "=" + peerUrl(i))
                 .collect(Collectors.joining(","));
     }
@@ -538,7 +566,7 @@ final class ClusterProcess implements AutoCloseable {
     }
 
     private int indexOfMemberId(String id) {
-        for (int i = 1; i <= SLOTS; i++) {
+        for (int i = 1; i <= slots; i++) {
             if (id.equals(memberIds[i])) {
                 return i;
             }
@@ -581,9 +609,9 @@ final class ClusterProcess implements AutoCloseable {
         return new String(Base64.getDecoder().decode(encoded), StandardCharsets.UTF_8);
     }
 
-    private static int checkIndex(int member) {
-        if (member < 1 || member > SLOTS) {
-            throw new IllegalArgumentException("members are numbered 1.." + SLOTS + ", not " + member);
+    private int checkIndex(int member) {
+        if (member < 1 || member > slots) {
+            throw new IllegalArgumentException("members are numbered 1.." + slots + ", not " + member);
         }
         return member;
     }

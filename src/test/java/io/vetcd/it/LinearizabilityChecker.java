@@ -29,6 +29,11 @@ import java.util.Set;
  * read that finds nothing after the put of the key was acknowledged (a read that "misses" an
  * acknowledged write) is caught like any stale read.
  *
+ * <p>{@code cas(expected, v)} is a transaction that compared the value with {@code expected} and,
+ * as it matched, wrote {@code v}; it may only be ordered where the register holds {@code expected}.
+ * A compare-and-set whose outcome is unknown is a <em>maybe-cas</em>: never, or at a point where the
+ * register held {@code expected}. (A compare that did not match is a read of what it found.)
+ *
  * <p>A store of many keys is checked key by key ({@link #checkKeys}): linearizability is local
  * (Herlihy and Wing), so a history is linearizable exactly when each key's sub-history is.
  *
@@ -43,10 +48,17 @@ final class LinearizabilityChecker {
     /** Gives up (with an exception, not a verdict) when the search has visited this many states. */
     private static final int MAX_STATES = 5_000_000;
 
-    enum Type { READ, WRITE }
+    enum Type { READ, WRITE, CAS }
 
-    /** One operation on the register: {@code value} is what a write wrote or what a read returned. */
-    record Op(Type type, String value, long invoke, long response, String label) {
+    /**
+     * One operation on the register: {@code value} is what a write or cas wrote or what a read
+     * returned; {@code expected} what a cas compared with (null otherwise, or: the key absent).
+     */
+    record Op(Type type, String expected, String value, long invoke, long response, String label) {
+        Op(Type type, String value, long invoke, long response, String label) {
+            this(type, null, value, invoke, response, label);
+        }
+
         Op {
             if (response != NEVER && response < invoke) {
                 throw new IllegalArgumentException("response before invocation: " + invoke + " > " + response);
@@ -70,9 +82,28 @@ final class LinearizabilityChecker {
             return new Op(Type.READ, value, invoke, response, "");
         }
 
+        /** A compare-and-set that matched {@code expected} and wrote {@code value}. */
+        static Op cas(String expected, String value, long invoke, long response) {
+            return new Op(Type.CAS, expected, value, invoke, response, "");
+        }
+
+        /** A compare-and-set whose client saw an error or timeout. */
+        static Op maybeCas(String expected, String value, long invoke) {
+            return new Op(Type.CAS, expected, value, invoke, NEVER, "");
+        }
+
         /** The same operation with a note for failure messages (e.g. which client and member). */
         Op labelled(String newLabel) {
-            return new Op(type, value, invoke, response, newLabel);
+            return new Op(type, expected, value, invoke, response, newLabel);
+        }
+
+        /** Whether the op may take effect on a register holding {@code current}. */
+        boolean allowedOn(String current) {
+            return switch (type) {
+                case READ -> Objects.equals(value, current);
+                case CAS -> Objects.equals(expected, current);
+                case WRITE -> true;
+            };
         }
 
         boolean completed() {
@@ -81,8 +112,11 @@ final class LinearizabilityChecker {
 
         @Override
         public String toString() {
-            String what = (type == Type.READ ? "read->" : response == NEVER ? "maybe-write(" : "write(")
-                    + value + (type == Type.READ ? "" : ")");
+            String what = switch (type) {
+                case READ -> "read->" + value;
+                case WRITE -> (response == NEVER ? "maybe-write(" : "write(") + value + ")";
+                case CAS -> (response == NEVER ? "maybe-cas(" : "cas(") + expected + "->" + value + ")";
+            };
             return what + " [" + invoke + ", " + (response == NEVER ? "inf" : Long.toString(response)) + "]"
                     + (label.isEmpty() ? "" : " " + label);
         }
@@ -142,15 +176,17 @@ final class LinearizabilityChecker {
     }
 
     /**
-     * Leaves out the maybe-writes whose value no read returned: such a write can only set the register
-     * to a value nobody saw, so an order without it is as good as any order with it — and each one
-     * left in would double the states to search.
+     * Leaves out the maybe-writes (and maybe-cas) whose value no read returned and no cas compared
+     * with: such an op can only set the register to a value nobody saw, so an order without it is as
+     * good as any order with it — and each one left in would double the states to search. (Values are
+     * unique per write, as the tests write them.)
      */
     private LinearizabilityChecker(List<Op> history) {
-        Set<String> valuesRead = new HashSet<>();
-        history.stream().filter(op -> op.type() == Type.READ).forEach(op -> valuesRead.add(op.value()));
+        Set<String> valuesSeen = new HashSet<>();
+        history.stream().filter(op -> op.type() == Type.READ).forEach(op -> valuesSeen.add(op.value()));
+        history.stream().filter(op -> op.type() == Type.CAS).forEach(op -> valuesSeen.add(op.expected()));
         this.ops = history.stream()
-                .filter(op -> op.completed() || valuesRead.contains(op.value()))
+                .filter(op -> op.completed() || valuesSeen.contains(op.value()))
                 .sorted(Comparator.comparingLong(Op::invoke))
                 .toList();
     }
@@ -194,10 +230,10 @@ final class LinearizabilityChecker {
             if (op.invoke() > earliestResponse) {
                 break; // ops are sorted by invocation: this one and all later ones follow an unordered op
             }
-            if (op.type() == Type.READ && !Objects.equals(op.value(), value)) {
+            if (!op.allowedOn(value)) {
                 continue;
             }
-            String next = op.type() == Type.WRITE ? op.value() : value;
+            String next = op.type() == Type.READ ? value : op.value();
             done.set(i);
             path.add(op);
             if (path.size() > longestPath.size()) {

@@ -1,5 +1,7 @@
 package io.vetcd.it;
 
+import static io.vetcd.it.LinearizabilityChecker.Op.cas;
+import static io.vetcd.it.LinearizabilityChecker.Op.maybeCas;
 import static io.vetcd.it.LinearizabilityChecker.Op.maybeWrite;
 import static io.vetcd.it.LinearizabilityChecker.Op.read;
 import static io.vetcd.it.LinearizabilityChecker.Op.write;
@@ -215,5 +217,28 @@ class LinearizabilityCheckerTest {
     void readsWithoutResponseAreRejected() {
         assertThrows(IllegalArgumentException.class,
                 () -> new Op(LinearizabilityChecker.Type.READ, "a", 0, LinearizabilityChecker.NEVER, ""));
+    }
+
+    @Test
+    void compareAndSetTakesEffectOnlyOnTheValueItCompared() {
+        assertLinearizable(write("a", 0, 1), cas("a", "b", 2, 3), read("b", 4, 5));
+        // Two clients both won a cas from a: one of them must have compared with a value no longer there.
+        assertNotLinearizable(write("a", 0, 1), cas("a", "b", 2, 5), cas("a", "c", 3, 6));
+        // A cas from a that succeeded although b was acknowledged before it started.
+        assertNotLinearizable(write("a", 0, 1), write("b", 2, 3), cas("a", "c", 4, 5));
+        // cas from "absent" on a key that holds a value.
+        assertNotLinearizable(write("a", 0, 1), cas(null, "b", 2, 3));
+        assertLinearizable(write(null, 0, 1), cas(null, "b", 2, 3), read("b", 4, 5));
+    }
+
+    @Test
+    void aMaybeCasHappensOnlyWhereItsCompareHolds() {
+        // The maybe-cas from a is seen (c is read) after b replaced a: it must have happened before b.
+        assertLinearizable(write("a", 0, 1), maybeCas("a", "c", 2), write("b", 3, 6), read("c", 4, 5));
+        assertNotLinearizable(write("a", 0, 1), write("b", 2, 3), maybeCas("a", "c", 4), read("c", 5, 6));
+        // Nobody saw c: the maybe-cas may never have happened.
+        assertLinearizable(write("a", 0, 1), maybeCas("x", "c", 2), read("a", 3, 4));
+        // A maybe-write only a cas compared with is kept: the cas shows it happened.
+        assertLinearizable(maybeWrite("m", 0), cas("m", "n", 1, 2), read("n", 3, 4));
     }
 }
