@@ -63,14 +63,14 @@ public final class ClientServer extends VerticleBase {
     MaintenanceGrpc maintenance = new MaintenanceGrpc(vertx, member);
     ClusterGrpc cluster = new ClusterGrpc(member);
     LeaseGrpc lease = new LeaseGrpc(member);
-    grpc.addService(KVGrpcService.of(kv));
-    grpc.addService(MaintenanceGrpcService.of(maintenance));
-    grpc.addService(ClusterGrpcService.of(cluster));
-    grpc.addService(WatchGrpcService.of(new WatchGrpc(vertx, member)));
-    grpc.addService(LeaseGrpcService.of(lease));
+    grpc.addService(UnparsableRequests.of(KVGrpcService.of(kv)));
+    grpc.addService(UnparsableRequests.of(MaintenanceGrpcService.of(maintenance)));
+    grpc.addService(UnparsableRequests.of(ClusterGrpcService.of(cluster)));
+    grpc.addService(UnparsableRequests.of(WatchGrpcService.of(new WatchGrpc(vertx, member))));
+    grpc.addService(UnparsableRequests.of(LeaseGrpcService.of(lease)));
     io.vetcd.metrics.GrpcServerMetrics.start("extensive".equals(member.config().metricsLevel()));
     Health health = new Health(vertx, member, kv, io.vetcd.metrics.EtcdMetrics::healthChecked);
-    grpc.addService(io.vetcd.proto.health.HealthGrpcService.of(health));
+    grpc.addService(UnparsableRequests.of(io.vetcd.proto.health.HealthGrpcService.of(health)));
     Router router = httpRoutes(new JsonGateway(vertx, member, kv, lease, cluster, maintenance), health);
     List<Future<HttpServer>> listening = new ArrayList<>();
     for (String url : member.config().listenClientUrls()) {
@@ -80,6 +80,8 @@ public final class ClientServer extends VerticleBase {
       // 100-continue at once: curl asks before sending a body over 1 KiB, and would wait a second.
       HttpServerOptions options = new HttpServerOptions().setHttp2ClearTextEnabled(true)
           .setHandle100ContinueAutomatically(true)
+          .setMaxWebSocketMessageSize(WatchSocket.maxMessageBytes(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
+          .setMaxWebSocketFrameSize(WatchSocket.maxMessageBytes(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
           .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(0xFFFFFFFFL));
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
@@ -231,7 +233,8 @@ public final class ClientServer extends VerticleBase {
       boolean utf8 = "utf8".equals(ctx.request().getParam("encoding"));
       if ("websocket".equalsIgnoreCase(ctx.request().getHeader("upgrade"))) {
         ctx.request().toWebSocket()
-            .onSuccess(ws -> WatchSocket.serve(vertx, member, ws, utf8))
+            .onSuccess(ws -> WatchSocket.serve(vertx, member, ws, utf8,
+                member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
             .onFailure(e -> LOG.debug("WebSocket upgrade on /v3/watch failed: {}", e.getMessage()));
       } else if (ctx.request().method() == io.vertx.core.http.HttpMethod.POST) {
         ctx.request().body().onSuccess(body -> WatchSocket.serveChunked(vertx, member, ctx.response(),

@@ -352,10 +352,18 @@ final class JsonGateway {
   }
 
   /** Go's words for a syntax error: a body cut short is "unexpected EOF", else the character it met. */
+  private static final java.util.regex.Pattern UNRECOGNIZED_TOKEN =
+      java.util.regex.Pattern.compile("^Unrecognized token '(.)");
+
   private static String goSyntaxError(Exception e, byte[] body) {
     String m = String.valueOf(e.getMessage());
     if (m.contains("end-of-input") || m.contains("End-of-input") || m.contains("EOF")) {
       return "unexpected EOF";
+    }
+    // Jackson reads a bad token to its end ("Unrecognized token 'junk'"); Go stops at its first byte.
+    java.util.regex.Matcher token = UNRECOGNIZED_TOKEN.matcher(m);
+    if (token.find() && token.group(1).charAt(0) < 0x80 && "tfn-0123456789".indexOf(token.group(1).charAt(0)) < 0) {
+      return "invalid character " + goChar((byte) token.group(1).charAt(0)) + " looking for beginning of value";
     }
     if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j && j.getLocation() != null) {
       long at = j.getLocation().getByteOffset();

@@ -4,14 +4,10 @@ import com.google.protobuf.ByteString;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
-import io.vetcd.proto.etcdserverpb.WatchCancelRequest;
-import io.vetcd.proto.etcdserverpb.WatchCreateRequest;
-import io.vetcd.proto.etcdserverpb.WatchProgressRequest;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.mvccpb.Event;
 import io.vetcd.proto.mvccpb.KeyValue;
-import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /**
@@ -34,45 +30,24 @@ final class WatchJson {
     }
   }
 
+  /**
+   * The watch request a JSON text describes, decoded as the gateway decodes every request (Go's words
+   * for what is malformed or mistyped, which etcd's WebSocket and POST answer with, code 2); unlike
+   * etcd, which leaves a request with none of create_request, cancel_request and progress_request
+   * unanswered, vetcd says what is missing.
+   */
   static WatchRequest request(String text, boolean utf8) {
-    JsonObject json;
+    WatchRequest request;
     try {
-      json = new JsonObject(text);
-    } catch (RuntimeException e) {
-      String detail = String.valueOf(e.getMessage());
-      throw new BadRequest("invalid JSON: " + detail.lines().findFirst().orElse(detail));
+      request = (WatchRequest) JsonGateway.parse(WatchRequest.getDefaultInstance(),
+          io.vertx.core.buffer.Buffer.buffer(text), utf8);
+    } catch (JsonGateway.BadJson e) {
+      throw new BadRequest(e.getMessage());
     }
-    JsonObject create = object(json, "create_request", "createRequest");
-    JsonObject cancel = object(json, "cancel_request", "cancelRequest");
-    JsonObject progress = object(json, "progress_request", "progressRequest");
-    if (create != null) {
-      WatchCreateRequest.Builder c = WatchCreateRequest.newBuilder()
-          .setKey(bytes(create, utf8, "key", "key"))
-          .setRangeEnd(bytes(create, utf8, "range_end", "rangeEnd"))
-          .setStartRevision(number(create, "start_revision", "startRevision"))
-          .setProgressNotify(bool(create, "progress_notify", "progressNotify"))
-          .setPrevKv(bool(create, "prev_kv", "prevKv"))
-          .setWatchId(number(create, "watch_id", "watchId"))
-          .setFragment(bool(create, "fragment", "fragment"));
-      Object filters = value(create, "filters", "filters");
-      if (filters instanceof JsonArray list) {
-        for (Object f : list) {
-          c.addFilters(filter(f));
-        }
-      } else if (filters != null) {
-        throw new BadRequest("filters must be a list");
-      }
-      return WatchRequest.newBuilder().setCreateRequest(c).build();
+    if (request.getRequestUnionCase() == WatchRequest.RequestUnionCase.REQUESTUNION_NOT_SET) {
+      throw new BadRequest("a watch request needs create_request, cancel_request or progress_request");
     }
-    if (cancel != null) {
-      return WatchRequest.newBuilder()
-          .setCancelRequest(WatchCancelRequest.newBuilder().setWatchId(number(cancel, "watch_id", "watchId")))
-          .build();
-    }
-    if (progress != null) {
-      return WatchRequest.newBuilder().setProgressRequest(WatchProgressRequest.getDefaultInstance()).build();
-    }
-    throw new BadRequest("a watch request needs create_request, cancel_request or progress_request");
+    return request;
   }
 
   static String response(WatchResponse r, boolean utf8) {
@@ -108,9 +83,21 @@ final class WatchJson {
     return new JsonObject().put("result", out).encode();
   }
 
-  /** A refused request as etcd's gateway reports it (code 3: InvalidArgument). */
+  /** A refused watch request as etcd's gateway reports it on a watch (code 2: Unknown). */
   static String error(String message) {
-    return new JsonObject().put("error", message).put("message", message).put("code", 3).encode();
+    return new JsonObject().put("error", message).put("message", message).put("code", 2).encode();
+  }
+
+  /**
+   * A watch request over the size limit, in the words and shape etcd's WebSocket proxy uses for an
+   * error from the gRPC side (ResourceExhausted, HTTP 429).
+   */
+  static String tooLarge(long size, long limit) {
+    return new JsonObject().put("error", new JsonObject()
+        .put("grpc_code", 8)
+        .put("http_code", 429)
+        .put("message", "grpc: received message larger than max (" + size + " vs. " + limit + ")")
+        .put("http_status", "Too Many Requests")).encode();
   }
 
   private static JsonObject header(ResponseHeader h) {
@@ -157,69 +144,4 @@ final class WatchJson {
     }
   }
 
-  private static Object value(JsonObject json, String name, String camel) {
-    return json.containsKey(name) ? json.getValue(name) : json.getValue(camel);
-  }
-
-  private static JsonObject object(JsonObject json, String name, String camel) {
-    Object v = value(json, name, camel);
-    if (v != null && !(v instanceof JsonObject)) {
-      throw new BadRequest(name + " must be an object");
-    }
-    return (JsonObject) v;
-  }
-
-  private static ByteString bytes(JsonObject json, boolean utf8, String name, String camel) {
-    Object v = value(json, name, camel);
-    if (v == null) {
-      return ByteString.EMPTY;
-    }
-    if (!(v instanceof String s)) {
-      throw new BadRequest(name + " must be a string");
-    }
-    if (utf8) {
-      return ByteString.copyFrom(s, StandardCharsets.UTF_8);
-    }
-    try {
-      return ByteString.copyFrom(Base64.getDecoder().decode(s));
-    } catch (IllegalArgumentException e) {
-      throw new BadRequest(name + " is not base64: " + e.getMessage());
-    }
-  }
-
-  private static long number(JsonObject json, String name, String camel) {
-    Object v = value(json, name, camel);
-    if (v == null) {
-      return 0;
-    }
-    try {
-      return v instanceof Number n ? n.longValue() : Long.parseLong(v.toString());
-    } catch (NumberFormatException e) {
-      throw new BadRequest(name + " is not a number: " + v);
-    }
-  }
-
-  private static boolean bool(JsonObject json, String name, String camel) {
-    Object v = value(json, name, camel);
-    if (v == null) {
-      return false;
-    }
-    if (v instanceof Boolean b) {
-      return b;
-    }
-    throw new BadRequest(name + " must be true or false");
-  }
-
-  private static WatchCreateRequest.FilterType filter(Object f) {
-    if (f instanceof Number n && n.intValue() >= 0 && n.intValue() <= 1) {
-      return WatchCreateRequest.FilterType.forNumber(n.intValue());
-    }
-    if ("NOPUT".equals(f)) {
-      return WatchCreateRequest.FilterType.NOPUT;
-    }
-    if ("NODELETE".equals(f)) {
-      return WatchCreateRequest.FilterType.NODELETE;
-    }
-    throw new BadRequest("unknown filter " + f + " (NOPUT or NODELETE)");
-  }
 }

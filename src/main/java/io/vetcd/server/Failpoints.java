@@ -31,7 +31,7 @@ final class Failpoints {
   /** The exit status of a {@code crash} action: 128 + SIGKILL, what a shell reports after kill -9. */
   static final int CRASH_STATUS = 137;
 
-  private record Point(String action, long sleepMillis, long from, AtomicLong passed) {}
+  record Point(String action, long sleepMillis, long from, AtomicLong passed) {}
 
   private static final Map<String, Point> POINTS = parse(System.getProperty("vetcd.failpoints", ""));
 

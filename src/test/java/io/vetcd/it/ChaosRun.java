@@ -180,19 +180,8 @@ final class ChaosRun {
     /** The same history on every member, and the same HashKV at the final revision. */
     private static Check convergence(ChaosGrpc grpc, ClusterProcess cluster, Map<Integer, List<Ev>> references,
             long finalRevision) throws Exception {
-        List<String> violations = new ArrayList<>();
         List<Ev> first = references.get(1);
-        references.forEach((member, events) -> {
-            if (!events.equals(first)) {
-                int at = IntStream.range(0, Math.min(events.size(), first.size()))
-                        .filter(i -> !events.get(i).equals(first.get(i))).findFirst()
-                        .orElse(Math.min(events.size(), first.size()));
-                violations.add("infra" + member + "'s history of the keys (" + events.size()
-                        + " changes) differs from infra1's (" + first.size() + ") at change " + at + ": "
-                        + (at < events.size() ? events.get(at) : "none") + " vs " + (at < first.size() ? first.get(at)
-                        : "none"));
-            }
-        });
+        List<String> violations = new ArrayList<>(historiesDiffer(references));
         Map<Integer, String> hashes = new TreeMap<>();
         for (int member = 1; member <= cluster.size(); member++) {
             awaitApplied(grpc, member, finalRevision);
@@ -211,6 +200,25 @@ final class ChaosRun {
         return new Check("converged", references.size() + " members: history of " + first.size()
                 + " changes, HashKV at revision " + finalRevision + " " + hashes.values().stream().distinct()
                 .collect(Collectors.joining(", ")), violations);
+    }
+
+    /** Where each member's history of the keys differs from the first member's; empty: they are the same. */
+    static List<String> historiesDiffer(Map<Integer, List<Ev>> references) {
+        List<String> violations = new ArrayList<>();
+        Map.Entry<Integer, List<Ev>> firstEntry = references.entrySet().iterator().next();
+        List<Ev> first = firstEntry.getValue();
+        references.forEach((member, events) -> {
+            if (!events.equals(first)) {
+                int at = IntStream.range(0, Math.min(events.size(), first.size()))
+                        .filter(i -> !events.get(i).equals(first.get(i))).findFirst()
+                        .orElse(Math.min(events.size(), first.size()));
+                violations.add("infra" + member + "'s history of the keys (" + events.size()
+                        + " changes) differs from infra" + firstEntry.getKey() + "'s (" + first.size() + ") at change "
+                        + at + ": " + (at < events.size() ? events.get(at) : "none") + " vs "
+                        + (at < first.size() ? first.get(at) : "none"));
+            }
+        });
+        return violations;
     }
 
     private static Check watches(ChaosWatchers watchers, List<Ev> reference, long finalRevision)

@@ -83,6 +83,44 @@ class FailStopIT {
         }
     }
 
+    /**
+     * A slow disk (every log sync 200 ms longer, the {@code append=sleep(200)} failpoint) on one of three
+     * members: writes go on (a quorum of two is fast), the slow member keeps up in the end, and its
+     * etcd_disk_wal_fsync_duration_seconds shows the syncs at 0.2 s or more, as an operator would see it.
+     */
+    @Test
+    void aSlowDiskShowsInTheFsyncHistogramAndTheClusterStaysConsistent() throws Exception {
+        cluster = ClusterProcess.start(MemberProcess.Kind.VETCD, "failstop-slow-disk");
+        int slow = cluster.leaderIndex() == 3 ? 2 : 3; // a follower: the leader's slow syncs slow every write
+        cluster.stop(slow);
+        cluster.restartWith(slow, List.of("-Dvetcd.failpoints=append=sleep(200)"));
+        int writer = cluster.anyRunningExcept(slow);
+        KvLoad.Outcome outcome;
+        try (KvLoad load = new KvLoad(cluster.endpoint(writer))) {
+            outcome = load.put("slow", 500, 8, VALUE_SIZE, () -> false, Duration.ofSeconds(60));
+        }
+        assertEquals(500, outcome.acknowledged().size(), "puts acknowledged; failures: "
+                + outcome.failures().stream().limit(3).toList());
+        Map<String, PrometheusText.Family> metrics = PrometheusText.parse(java.net.http.HttpClient.newHttpClient()
+                .send(HttpRequest.newBuilder(URI.create(cluster.endpoint(slow) + "/metrics")).build(),
+                        HttpResponse.BodyHandlers.ofString()).body());
+        PrometheusText.Family fsync = metrics.get("etcd_disk_wal_fsync_duration_seconds");
+        double count = fsync.samples().stream().filter(x -> x.name().endsWith("_count")).mapToDouble(
+                PrometheusText.Sample::value).sum();
+        double faster = fsync.samples().stream()
+                .filter(x -> x.name().endsWith("_bucket") && "0.128".equals(x.labels().get("le")))
+                .mapToDouble(PrometheusText.Sample::value).sum();
+        double sum = fsync.samples().stream().filter(x -> x.name().endsWith("_sum")).mapToDouble(
+                PrometheusText.Sample::value).sum();
+        assertTrue(count >= 5 && faster == 0 && sum >= 0.2 * count, "the slow member's fsync histogram: " + count
+                + " syncs, " + faster + " under 0.128 s, " + sum + " s in all");
+        // The slow member has every acknowledged put (a linearizable read through it waits until it applied them).
+        try (KvLoad load = new KvLoad(cluster.endpoint(slow))) {
+            assertEquals(List.of(), KvLoad.missing(outcome.acknowledged(), load.range("slow"), VALUE_SIZE),
+                    "acknowledged puts read through the slow member");
+        }
+    }
+
     @Test
     void aFailingSnapshotInstallStopsTheMemberAndARestartCatchesUp() throws Exception {
         cluster = ClusterProcess.start(MemberProcess.Kind.VETCD, "failstop-snapshot-install", "--snapshot-count", "100");

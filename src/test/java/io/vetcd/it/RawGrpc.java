@@ -59,6 +59,42 @@ final class RawGrpc {
         }).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     }
 
+    /**
+     * For a stream that the server need not end (Watch, LeaseKeepAlive: etcd keeps them open after the
+     * client's half-close): sends {@code message} without ending the request and waits up to
+     * {@code timeoutMillis} for the first sign of an answer. The outcome is the status if the call
+     * ended, status null with the bytes so far if response data came, or null if nothing came; the
+     * stream is then reset. A reset from the server fails the future.
+     */
+    Outcome firstAnswer(String endpoint, String path, Buffer message, long timeoutMillis) throws Exception {
+        URI uri = URI.create(endpoint);
+        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
+                .setHost(uri.getHost()).setPort(uri.getPort()).setURI(path)
+                .putHeader("content-type", "application/grpc").putHeader("te", "trailers");
+        java.util.concurrent.CompletableFuture<Outcome> answer = new java.util.concurrent.CompletableFuture<>();
+        io.vertx.core.http.HttpClientRequest request = client.request(options)
+                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        request.setChunked(true);
+        request.response().onSuccess(response -> {
+            Buffer received = Buffer.buffer();
+            response.handler(chunk -> {
+                received.appendBuffer(chunk);
+                answer.complete(new Outcome(null, null, received));
+            });
+            response.endHandler(v -> answer.complete(outcome(response, received)));
+            response.exceptionHandler(answer::completeExceptionally);
+        }).onFailure(answer::completeExceptionally);
+        request.exceptionHandler(answer::completeExceptionally);
+        request.write(message);
+        try {
+            return answer.get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException silent) {
+            return null;
+        } finally {
+            request.reset();
+        }
+    }
+
     private static Outcome outcome(HttpClientResponse response, Buffer body) {
         String status = response.trailers().get("grpc-status");
         String message = response.trailers().get("grpc-message");
