@@ -98,13 +98,30 @@ final class UnparsableRequests {
   @SuppressWarnings("unchecked")
   private static GrpcServerRequest<Object, Object> answeringFailures(GrpcServerRequest<Object, Object> request,
       boolean streamed) {
+    // Once the call is answered with the error, what follows on it (more messages of a stream, its
+    // end) is not the service's: it would renew a lease on an ended call, or end it twice.
+    java.util.concurrent.atomic.AtomicBoolean answered = new java.util.concurrent.atomic.AtomicBoolean();
     InvocationHandler calls = (proxy, method, args) -> {
+      if ((method.getName().equals("endHandler") || method.getName().equals("exceptionHandler"))
+          && args != null && args.length == 1 && args[0] != null) {
+        Handler<Object> then = (Handler<Object>) args[0];
+        Handler<Object> unlessAnswered = x -> {
+          if (!answered.get()) {
+            then.handle(x);
+          }
+        };
+        return invoke(request, method, new Object[] {unlessAnswered});
+      }
       if (method.getName().equals("handler") && args != null && args.length == 1 && args[0] != null) {
         Handler<Object> messages = (Handler<Object>) args[0];
         request.handler(msg -> {
+          if (answered.get()) {
+            return;
+          }
           CodecException failed = FAILED.get();
           if (msg == null && failed != null) {
             FAILED.remove();
+            answered.set(true);
             InvalidProtocolBufferException cause = failed.getCause() instanceof InvalidProtocolBufferException ipbe
                 ? ipbe : new InvalidProtocolBufferException(String.valueOf(failed.getMessage()));
             StatusException status = streamed ? GrpcWire.badStreamedMessage(cause) : GrpcWire.badUnaryRequest(cause);

@@ -39,10 +39,11 @@ final class WatchSocket {
         utf8, grpcLimitBytes));
     socket.closeHandler(v -> stream.close());
     socket.exceptionHandler(e -> {
-      // A message over the size Vert.x reads (or a broken connection): say so rather than leave the
-      // client waiting on a socket that will never answer it.
       stream.close();
-      if (!socket.isClosed()) {
+      // Vert.x drops a message over the size it aggregates with an IllegalStateException and leaves
+      // the socket open: say so (1009, message too big) rather than leave the client waiting for an
+      // answer that will never come. Other failures end the connection by themselves.
+      if (e instanceof IllegalStateException && !socket.isClosed()) {
         socket.close((short) 1009, "message too big");
       }
     });

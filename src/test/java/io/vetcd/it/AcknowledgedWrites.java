@@ -50,7 +50,11 @@ final class AcknowledgedWrites {
                     }
                 }
                 case DELETE -> {
-                    deletes.add(op.key() + (op.ok() ? " @" + op.revision() : " @?"));
+                    if (!op.ok()) {
+                        deletes.add(op.key() + " @?");
+                    } else if (op.deleted() > 0) {
+                        deletes.add(op.key() + " @" + op.revision());
+                    }
                     Ev e = byRevisionAndKey.get(op.revision() + " " + op.key());
                     if (op.ok() && op.deleted() > 0 && (e == null || e.put())) {
                         violations.add("LOST: " + op + ": the history has " + (e == null ? "nothing" : e)

@@ -65,6 +65,8 @@ final class ChaosNemesis {
     }
 
     static final long RECOVERY_MILLIS = 60_000;
+    /** How a member that halted at a crash failpoint exits (Failpoints.CRASH_STATUS: 128 + SIGKILL). */
+    private static final int CRASH_STATUS = 137;
     private static final List<String> CRASH_POINTS = List.of("append", "after-sync", "before-apply-commit",
             "after-apply-commit", "apply");
     private static final Pattern INITIAL_CLUSTER = Pattern.compile("ETCD_INITIAL_CLUSTER=\"([^\"]+)\"");
@@ -77,6 +79,8 @@ final class ChaosNemesis {
     private final List<String> timeline = Collections.synchronizedList(new ArrayList<>());
     private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
     private final Set<Integer> paused = new HashSet<>();
+    /** Members the current fault stopped; any other member found down at the heal exited by itself. */
+    private final Set<Integer> downOnPurpose = new HashSet<>();
     private int injected;
 
     ChaosNemesis(ClusterProcess cluster, PeerRelay relay, long seed, List<Fault> faults) {
@@ -126,10 +130,12 @@ final class ChaosNemesis {
             case KILL -> {
                 int victim = random.nextBoolean() ? leader : follower;
                 note("kill -9 infra" + victim + (victim == leader ? " (the leader)" : ""));
+                downOnPurpose.add(victim);
                 cluster.kill9(victim);
                 if (cluster.size() >= 5 && random.nextBoolean()) {
                     int second = anyOtherThan(victim);
                     note("kill -9 infra" + second + (second == leader ? " (the leader)" : ""));
+                    downOnPurpose.add(second);
                     cluster.kill9(second);
                 }
                 sleep(1_000 + random.nextInt(3_000));
@@ -137,8 +143,8 @@ final class ChaosNemesis {
             case PAUSE_LEADER, PAUSE_FOLLOWER -> {
                 int victim = fault == Fault.PAUSE_LEADER ? leader : follower;
                 note("SIGSTOP infra" + victim + (victim == leader ? " (the leader)" : ""));
+                paused.add(victim); // first: heal() must continue it whatever happens next
                 signal(victim, "STOP");
-                paused.add(victim);
                 sleep(1_500 + random.nextInt(2_500));
             }
             case ISOLATE_LEADER -> {
@@ -184,10 +190,15 @@ final class ChaosNemesis {
                 String point = CRASH_POINTS.get(random.nextInt(CRASH_POINTS.size())) + "=crash@"
                         + (1 + random.nextInt(150));
                 note("restart infra" + victim + " with the failpoint " + point);
+                downOnPurpose.add(victim);
                 cluster.kill9(victim);
                 Process process = cluster.launchWith(victim, List.of("-Dvetcd.failpoints=" + point));
                 if (process.waitFor(4_000 + random.nextInt(4_000), TimeUnit.MILLISECONDS)) {
                     note("infra" + victim + " crashed at " + point + " (exit status " + process.exitValue() + ")");
+                    if (process.exitValue() != CRASH_STATUS) {
+                        failures.add("infra" + victim + " restarted with " + point + " exited with status "
+                                + process.exitValue() + ", not at the failpoint " + elapsed());
+                    }
                 } else {
                     note("infra" + victim + " did not reach " + point + "; kill -9");
                     cluster.kill9(victim);
@@ -197,6 +208,7 @@ final class ChaosNemesis {
                 int victim = random.nextBoolean() ? leader : follower;
                 String point = "append=sleep(" + (100 + random.nextInt(200)) + ")";
                 note("restart infra" + victim + " on a slow disk: " + point);
+                downOnPurpose.add(victim);
                 cluster.stop(victim);
                 cluster.launchWith(victim, List.of("-Dvetcd.failpoints=" + point));
                 sleep(8_000);
@@ -217,6 +229,7 @@ final class ChaosNemesis {
             failures.add("member remove of infra" + victim + " refused for a minute: " + removed);
             return;
         }
+        downOnPurpose.add(victim); // a removed member exits by itself
         if (!cluster.process(victim).waitFor(15, TimeUnit.SECONDS)) {
             note("infra" + victim + " did not exit after its removal within 15 s; kill -9");
         }
@@ -262,7 +275,12 @@ final class ChaosNemesis {
         for (int member : down) {
             Process process = cluster.process(member);
             note("restart infra" + member + (process != null ? " (exit status " + process.exitValue() + ")" : ""));
+            if (!downOnPurpose.contains(member)) {
+                failures.add("infra" + member + " exited by itself (status " + (process != null ? process.exitValue()
+                        : "?") + ") " + elapsed());
+            }
         }
+        downOnPurpose.clear();
         if (!down.isEmpty()) {
             cluster.restart(down.stream().mapToInt(Integer::intValue).toArray());
         }

@@ -137,6 +137,9 @@ final class ChaosWatchers {
 
         private void onResponse(Segment segment, WatchResponse r) {
             synchronized (this) {
+                if (current != segment) {
+                    return; // a late message of a stream already given up: the next one resumes after it
+                }
                 if (r.getCanceled()) {
                     segment.errors().add("canceled: compact revision " + r.getCompactRevision() + ", reason '"
                             + r.getCancelReason() + "'");

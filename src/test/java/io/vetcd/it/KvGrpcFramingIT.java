@@ -131,4 +131,23 @@ class KvGrpcFramingIT {
         assertEquals("2", outcome.status(), outcome.toString());
         assertEquals("EOF", outcome.message());
     }
+
+    /**
+     * The other services, served through Vert.x's gRPC server (api.UnparsableRequests): a message that
+     * does not parse is answered INTERNAL with grpc-go's prefix, as by etcd, not with a reset stream.
+     * (The words after the prefix are each parser's own.)
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"/etcdserverpb.Lease/LeaseRevoke",
+        "/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Maintenance/Status", "/etcdserverpb.Maintenance/HashKV",
+        "/etcdserverpb.Cluster/MemberList", "/etcdserverpb.KV/Range"})
+    void aMessageThatDoesNotParseIsInternalAsInEtcd(String path) throws Exception {
+        Buffer bad = RawGrpc.frame(0, new byte[] {(byte) 0xff, (byte) 0xff, 0x0f});
+        for (MemberProcess member : new MemberProcess[] {etcd, candidate}) {
+            Outcome outcome = call(member, path, null, bad);
+            assertEquals("13", outcome.status(), member.kind() + ": " + outcome);
+            org.junit.jupiter.api.Assertions.assertTrue(outcome.message() != null
+                    && outcome.message().startsWith("grpc: error unmarshalling request: "), member.kind() + ": " + outcome);
+        }
+    }
 }

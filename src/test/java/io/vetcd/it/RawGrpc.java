@@ -102,7 +102,25 @@ final class RawGrpc {
             status = response.headers().get("grpc-status");
             message = response.headers().get("grpc-message");
         }
-        return new Outcome(status, message, body);
+        return new Outcome(status, message == null ? null : percentDecoded(message), body);
+    }
+
+    /**
+     * grpc-message as a client reads it: percent-encoded bytes decoded (grpc-go encodes only what is
+     * not printable ASCII, Vert.x's server also spaces and colons; both mean the same words).
+     */
+    static String percentDecoded(String message) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < message.length(); i++) {
+            char c = message.charAt(i);
+            if (c == '%' && i + 2 < message.length()) {
+                bytes.write(Integer.parseInt(message.substring(i + 1, i + 3), 16));
+                i += 2;
+            } else {
+                bytes.write((byte) c);
+            }
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** The client's Vert.x, for {@link MemberProcess#closeAll}. */
