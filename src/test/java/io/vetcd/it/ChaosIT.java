@@ -10,7 +10,8 @@ import org.junit.jupiter.api.Test;
  * printed ({@link ChaosRun}). {@code bin/vetcd-chaos} runs one of them for as long as asked;
  * {@code -Dchaos.seconds}, {@code -Dchaos.seed}, {@code -Dchaos.faults} (e.g. {@code kill,split}) and
  * {@code -Dchaos.clients}, {@code -Dchaos.rate} (ops/s per client) change a run. Against etcd:
- * {@code -Dit.cluster.candidate=etcd} (faults that need vetcd's failpoints are left out).
+ * {@code -Dit.cluster.candidate=etcd} (faults that need vetcd's failpoints are left out; etcd 3.4.23 fails the watch
+ * check with etcd-io/etcd#15220, a progress notification ahead of the events it covers).
  */
 class ChaosIT {
 

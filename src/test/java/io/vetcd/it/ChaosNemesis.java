@@ -93,6 +93,11 @@ final class ChaosNemesis {
                 .toList();
     }
 
+    /** The faults this run injects: those asked for that the cluster's kind can have. */
+    List<Fault> faults() {
+        return faults;
+    }
+
     List<String> timeline() {
         return List.copyOf(timeline);
     }

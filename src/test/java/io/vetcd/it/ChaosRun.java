@@ -302,7 +302,7 @@ final class ChaosRun {
         StringBuilder text = new StringBuilder();
         text.append(String.format("chaos run %s: %s, %d members, %d s of faults (%s), seed %d, %d clients at %.0f ops/s "
                         + "each; took %d s%n", settings.name(), settings.kind().name().toLowerCase(), settings.members(),
-                settings.length().toSeconds(), settings.faults().stream().map(f -> f.name().toLowerCase())
+                settings.length().toSeconds(), nemesis.faults().stream().map(f -> f.name().toLowerCase())
                         .collect(Collectors.joining(",")), settings.seed(), settings.clients(),
                 settings.opsPerSecondEach(), TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started)));
         Map<Kind, long[]> counts = new TreeMap<>();
