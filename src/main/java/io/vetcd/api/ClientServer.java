@@ -83,6 +83,10 @@ public final class ClientServer extends VerticleBase {
           .setMaxWebSocketMessageSize(WatchSocket.maxMessageBytes(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
           .setMaxWebSocketFrameSize(WatchSocket.maxMessageBytes(member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
           .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(0xFFFFFFFFL));
+      boolean tls = ClientTls.isTls(url);
+      if (tls) {
+        ClientTls.apply(options, member.config().clientTls());
+      }
       HttpServer server = vertx.createHttpServer(options)
           .connectionHandler(connection -> {
             AuthorityFix.install(connection);
@@ -107,6 +111,9 @@ public final class ClientServer extends VerticleBase {
               req.resume();
             }));
           });
+      if (tls) {
+        ClientTls.watch(vertx, server, member.config().clientTls(), url);
+      }
       servers.add(server);
       listening.add(server.listen(uri.getPort(), uri.getHost())
           .onSuccess(s -> LOG.info("listening for client requests on {}", url))
@@ -121,7 +128,14 @@ public final class ClientServer extends VerticleBase {
         .putHeader("content-type", "text/plain; charset=utf-8").end("404 page not found\n"));
     for (String url : member.config().listenMetricsUrls()) {
       URI uri = URI.create(url);
-      HttpServer server = vertx.createHttpServer().requestHandler(metricsOnly);
+      // An https metrics URL uses the client port's certificate, as etcd's does.
+      boolean tls = ClientTls.isTls(url) && member.config().clientTls() != null;
+      HttpServer server = vertx.createHttpServer(tls
+          ? ClientTls.apply(new HttpServerOptions(), member.config().clientTls()) : new HttpServerOptions())
+          .requestHandler(metricsOnly);
+      if (tls) {
+        ClientTls.watch(vertx, server, member.config().clientTls(), url);
+      }
       servers.add(server);
       listening.add(server.listen(uri.getPort(), uri.getHost())
           .onSuccess(s -> LOG.info("listening for metrics on {}", url))

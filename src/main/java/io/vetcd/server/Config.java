@@ -28,6 +28,7 @@ import java.util.List;
  * @param listenMetricsUrls URLs of a port serving only /metrics and the health endpoints (none: the
  *     client port serves them alone)
  * @param metricsLevel basic, or extensive (adds grpc_server_handling_seconds, as etcd)
+ * @param clientTls the client port's certificate, key and trust (null: none; then https URLs are refused)
  */
 public record Config(
     String name,
@@ -50,7 +51,14 @@ public record Config(
     boolean strictReconfigCheck,
     boolean autoPromoteLearners,
     List<String> listenMetricsUrls,
-    String metricsLevel) {
+    String metricsLevel,
+    Tls clientTls) {
+
+  /**
+   * A TLS endpoint as etcd's flags describe it: PEM files for the certificate (chain) and its key, the
+   * CA bundle that client certificates must chain to (empty: none asked), and whether one is required.
+   */
+  public record Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth) {}
 
   /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
   public static final long DEFAULT_QUOTA_BYTES = 2L * 1024 * 1024 * 1024;

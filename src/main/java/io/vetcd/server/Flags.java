@@ -77,6 +77,10 @@ public final class Flags {
     flag("snapshot-count", "100000", "Number of committed transactions to trigger a snapshot to disk.");
     flag("experimental-watch-progress-notify-interval", "10m",
         "Duration of periodic watch progress notifications (e.g. 10m, 1m30s, 500ms).");
+    flag("cert-file", "", "Path to the client server TLS cert file.");
+    flag("key-file", "", "Path to the client server TLS key file.");
+    flag("trusted-ca-file", "", "Path to the client server TLS trusted CA cert file.");
+    bool("client-cert-auth", "Enable client cert authentication.");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
@@ -146,8 +150,10 @@ public final class Flags {
 
   /**
    * Reads etcd's YAML configuration file: one {@code key: value} per line, keys named as the flags,
-   * URL lists comma-separated; {@code #} starts a comment. Nested sections (etcd's TLS blocks) are
-   * not supported yet and are refused rather than ignored.
+   * URL lists comma-separated; {@code #} starts a comment. etcd's {@code client-transport-security:}
+   * block holds the client port's TLS keys ({@code cert-file}, {@code key-file}, {@code
+   * trusted-ca-file}, {@code client-cert-auth}) indented under it; other nested sections are refused
+   * rather than ignored.
    */
   static Map<String, String> readConfigFile(Path file) throws UsageException {
     List<String> lines;
@@ -157,16 +163,27 @@ public final class Flags {
       throw new UsageException("vetcd: cannot read --config-file " + file + ": " + e.getMessage(), 1);
     }
     Map<String, String> values = new LinkedHashMap<>();
+    boolean inClientSecurity = false;
     for (int n = 0; n < lines.size(); n++) {
       String line = lines.get(n).replaceFirst("(^|\\s)#.*$", "").stripTrailing();
       if (line.isBlank()) {
         continue;
       }
       int colon = line.indexOf(':');
-      if (line.startsWith(" ") || line.startsWith("\t") || colon <= 0) {
+      boolean indented = line.startsWith(" ") || line.startsWith("\t");
+      if (indented && !inClientSecurity || colon <= 0) {
         throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": expected \"key: value\"", 1);
       }
       String key = line.substring(0, colon).trim();
+      if (!indented) {
+        inClientSecurity = key.equals("client-transport-security") && line.substring(colon + 1).isBlank();
+        if (inClientSecurity) {
+          continue;
+        }
+      } else if (!CLIENT_SECURITY_KEYS.contains(key)) {
+        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": unknown key \"" + key
+            + "\" in client-transport-security", 1);
+      }
       String value = line.substring(colon + 1).trim();
       if (value.length() >= 2 && (value.startsWith("'") && value.endsWith("'")
           || value.startsWith("\"") && value.endsWith("\""))) {
@@ -183,6 +200,10 @@ public final class Flags {
     }
     return values;
   }
+
+  /** The keys of etcd's client-transport-security block that vetcd serves, named as their flags. */
+  private static final java.util.Set<String> CLIENT_SECURITY_KEYS =
+      java.util.Set.of("cert-file", "key-file", "trusted-ca-file", "client-cert-auth");
 
   private static boolean isTrue(Map<String, String> values, String name) {
     return "true".equalsIgnoreCase(values.getOrDefault(name, "false"));
@@ -225,7 +246,27 @@ public final class Flags {
         "true".equalsIgnoreCase(get(v, "strict-reconfig-check")),
         "true".equalsIgnoreCase(get(v, "auto-promote-learners")),
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
-        metricsLevel(get(v, "metrics")));
+        metricsLevel(get(v, "metrics")),
+        clientTls(v));
+  }
+
+  /**
+   * The client port's TLS, if any: etcd refuses an https client URL without a cert and key (exit 1,
+   * its words), and serves plain HTTP on http URLs even when they are given.
+   */
+  private static Config.Tls clientTls(Map<String, String> v) throws UsageException {
+    String cert = get(v, "cert-file");
+    String key = get(v, "key-file");
+    for (String url : urls(v, "listen-client-urls")) {
+      if (url.regionMatches(true, 0, "https://", 0, 8) && (cert.isEmpty() || key.isEmpty())) {
+        throw new UsageException("TLS key/cert (--cert-file, --key-file) must be provided for client url " + url
+            + " with HTTPS scheme", 1);
+      }
+    }
+    if (cert.isEmpty() && key.isEmpty()) {
+      return null;
+    }
+    return new Config.Tls(cert, key, get(v, "trusted-ca-file"), "true".equalsIgnoreCase(get(v, "client-cert-auth")));
   }
 
   private static String metricsLevel(String level) throws UsageException {

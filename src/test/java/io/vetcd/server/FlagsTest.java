@@ -140,4 +140,40 @@ class FlagsTest {
     Config c = run("--listen-client-urls", "http://127.0.0.1:2379, http://10.0.0.1:2379");
     assertEquals(List.of("http://127.0.0.1:2379", "http://10.0.0.1:2379"), c.listenClientUrls());
   }
+
+  @Test
+  void clientTlsComesFromEtcdsFlagsVariablesAndConfigBlock(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    assertEquals(null, run().clientTls(), "no TLS by default");
+    Config flags = run("--listen-client-urls", "https://127.0.0.1:2379", "--cert-file", "s.crt", "--key-file", "s.key",
+        "--trusted-ca-file", "ca.crt", "--client-cert-auth");
+    assertEquals(new Config.Tls("s.crt", "s.key", "ca.crt", true), flags.clientTls());
+    Config env = run(Map.of("ETCD_CERT_FILE", "e.crt", "ETCD_KEY_FILE", "e.key"),
+        "--listen-client-urls", "https://127.0.0.1:2379");
+    assertEquals(new Config.Tls("e.crt", "e.key", "", false), env.clientTls());
+
+    Path yaml = dir.resolve("vetcd.yaml");
+    java.nio.file.Files.writeString(yaml, """
+        name: infra1
+        listen-client-urls: https://127.0.0.1:2379
+        client-transport-security:
+          cert-file: /etc/vetcd/server.crt
+          key-file: /etc/vetcd/server.key
+          client-cert-auth: true
+          trusted-ca-file: /etc/vetcd/ca.crt
+        snapshot-count: 500
+        """);
+    Config file = run("--config-file", yaml.toString());
+    assertEquals(new Config.Tls("/etc/vetcd/server.crt", "/etc/vetcd/server.key", "/etc/vetcd/ca.crt", true),
+        file.clientTls());
+    assertEquals(500, file.snapshotCount(), "keys after the block are top level again");
+  }
+
+  @Test
+  void anHttpsUrlWithoutCertificateIsRefusedInEtcdsWords() {
+    Flags.UsageException e = usage("--listen-client-urls", "https://127.0.0.1:2379");
+    assertEquals(1, e.exitCode());
+    assertEquals("TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 "
+        + "with HTTPS scheme", e.getMessage());
+  }
 }
