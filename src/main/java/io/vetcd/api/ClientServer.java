@@ -129,7 +129,7 @@ public final class ClientServer extends VerticleBase {
     for (String url : member.config().listenMetricsUrls()) {
       URI uri = URI.create(url);
       // An https metrics URL uses the client port's certificate, as etcd's does.
-      boolean tls = ClientTls.isTls(url) && member.config().clientTls() != null;
+      boolean tls = ClientTls.isTls(url); // with a certificate: Flags refuses https URLs without one
       HttpServer server = vertx.createHttpServer(tls
           ? ClientTls.apply(new HttpServerOptions(), member.config().clientTls()) : new HttpServerOptions())
           .requestHandler(metricsOnly);

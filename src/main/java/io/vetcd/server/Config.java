@@ -29,6 +29,7 @@ import java.util.List;
  *     client port serves them alone)
  * @param metricsLevel basic, or extensive (adds grpc_server_handling_seconds, as etcd)
  * @param clientTls the client port's certificate, key and trust (null: none; then https URLs are refused)
+ * @param peerTls the peer port's, also shown when dialling peers (null: none)
  */
 public record Config(
     String name,
@@ -52,7 +53,8 @@ public record Config(
     boolean autoPromoteLearners,
     List<String> listenMetricsUrls,
     String metricsLevel,
-    Tls clientTls) {
+    Tls clientTls,
+    Tls peerTls) {
 
   /**
    * A TLS endpoint as etcd's flags describe it: PEM files for the certificate (chain) and its key, the

@@ -81,6 +81,10 @@ public final class Flags {
     flag("key-file", "", "Path to the client server TLS key file.");
     flag("trusted-ca-file", "", "Path to the client server TLS trusted CA cert file.");
     bool("client-cert-auth", "Enable client cert authentication.");
+    flag("peer-cert-file", "", "Path to the peer server TLS cert file.");
+    flag("peer-key-file", "", "Path to the peer server TLS key file.");
+    flag("peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file.");
+    bool("peer-client-cert-auth", "Enable peer client cert authentication.");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
@@ -151,9 +155,9 @@ public final class Flags {
   /**
    * Reads etcd's YAML configuration file: one {@code key: value} per line, keys named as the flags,
    * URL lists comma-separated; {@code #} starts a comment. etcd's {@code client-transport-security:}
-   * block holds the client port's TLS keys ({@code cert-file}, {@code key-file}, {@code
-   * trusted-ca-file}, {@code client-cert-auth}) indented under it; other nested sections are refused
-   * rather than ignored.
+   * and {@code peer-transport-security:} blocks hold the TLS keys ({@code cert-file}, {@code key-file},
+   * {@code trusted-ca-file}, {@code client-cert-auth}) indented under them, as the client and
+   * {@code --peer-*} flags; other nested sections are refused rather than ignored.
    */
   static Map<String, String> readConfigFile(Path file) throws UsageException {
     List<String> lines;
@@ -163,7 +167,7 @@ public final class Flags {
       throw new UsageException("vetcd: cannot read --config-file " + file + ": " + e.getMessage(), 1);
     }
     Map<String, String> values = new LinkedHashMap<>();
-    boolean inClientSecurity = false;
+    String section = null; // the flag prefix of the TLS block being read: "" (client) or "peer-"
     for (int n = 0; n < lines.size(); n++) {
       String line = lines.get(n).replaceFirst("(^|\\s)#.*$", "").stripTrailing();
       if (line.isBlank()) {
@@ -171,18 +175,22 @@ public final class Flags {
       }
       int colon = line.indexOf(':');
       boolean indented = line.startsWith(" ") || line.startsWith("\t");
-      if (indented && !inClientSecurity || colon <= 0) {
+      if (indented && section == null || colon <= 0) {
         throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": expected \"key: value\"", 1);
       }
       String key = line.substring(0, colon).trim();
       if (!indented) {
-        inClientSecurity = key.equals("client-transport-security") && line.substring(colon + 1).isBlank();
-        if (inClientSecurity) {
+        boolean block = line.substring(colon + 1).isBlank();
+        section = block && key.equals("client-transport-security") ? ""
+            : block && key.equals("peer-transport-security") ? "peer-" : null;
+        if (section != null) {
           continue;
         }
-      } else if (!CLIENT_SECURITY_KEYS.contains(key)) {
-        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": unknown key \"" + key
-            + "\" in client-transport-security", 1);
+      } else if (!SECURITY_KEYS.contains(key)) {
+        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": unknown key \"" + key + "\" in "
+            + (section.isEmpty() ? "client" : "peer") + "-transport-security", 1);
+      } else {
+        key = section + key;
       }
       String value = line.substring(colon + 1).trim();
       if (value.length() >= 2 && (value.startsWith("'") && value.endsWith("'")
@@ -201,8 +209,8 @@ public final class Flags {
     return values;
   }
 
-  /** The keys of etcd's client-transport-security block that vetcd serves, named as their flags. */
-  private static final java.util.Set<String> CLIENT_SECURITY_KEYS =
+  /** The keys of etcd's client- and peer-transport-security blocks that vetcd serves. */
+  private static final java.util.Set<String> SECURITY_KEYS =
       java.util.Set.of("cert-file", "key-file", "trusted-ca-file", "client-cert-auth");
 
   private static boolean isTrue(Map<String, String> values, String name) {
@@ -247,7 +255,8 @@ public final class Flags {
         "true".equalsIgnoreCase(get(v, "auto-promote-learners")),
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
         metricsLevel(get(v, "metrics")),
-        clientTls(v));
+        clientTls(v),
+        peerTls(v));
   }
 
   /**
@@ -257,16 +266,38 @@ public final class Flags {
   private static Config.Tls clientTls(Map<String, String> v) throws UsageException {
     String cert = get(v, "cert-file");
     String key = get(v, "key-file");
-    for (String url : urls(v, "listen-client-urls")) {
+    List<String> metricsUrls = get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls");
+    for (String url : java.util.stream.Stream.concat(urls(v, "listen-client-urls").stream(), metricsUrls.stream())
+        .toList()) {
       if (url.regionMatches(true, 0, "https://", 0, 8) && (cert.isEmpty() || key.isEmpty())) {
-        throw new UsageException("TLS key/cert (--cert-file, --key-file) must be provided for client url " + url
-            + " with HTTPS scheme", 1);
+        throw new UsageException("TLS key/cert (--cert-file, --key-file) must be provided for "
+            + (metricsUrls.contains(url) ? "metrics" : "client") + " url " + url + " with HTTPS scheme", 1);
       }
     }
     if (cert.isEmpty() && key.isEmpty()) {
       return null;
     }
     return new Config.Tls(cert, key, get(v, "trusted-ca-file"), "true".equalsIgnoreCase(get(v, "client-cert-auth")));
+  }
+
+  /**
+   * The peer port's TLS, if any, used to listen on https peer URLs and to dial https peers; etcd
+   * refuses an https peer URL to listen on without a cert and key (exit 1, its words).
+   */
+  private static Config.Tls peerTls(Map<String, String> v) throws UsageException {
+    String cert = get(v, "peer-cert-file");
+    String key = get(v, "peer-key-file");
+    for (String url : urls(v, "listen-peer-urls")) {
+      if (url.regionMatches(true, 0, "https://", 0, 8) && (cert.isEmpty() || key.isEmpty())) {
+        throw new UsageException("cannot listen on TLS for " + java.net.URI.create(url).getAuthority()
+            + ": KeyFile and CertFile are not presented", 1);
+      }
+    }
+    if (cert.isEmpty() && key.isEmpty()) {
+      return null;
+    }
+    return new Config.Tls(cert, key, get(v, "peer-trusted-ca-file"),
+        "true".equalsIgnoreCase(get(v, "peer-client-cert-auth")));
   }
 
   private static String metricsLevel(String level) throws UsageException {

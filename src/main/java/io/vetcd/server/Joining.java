@@ -30,7 +30,7 @@ final class Joining {
   private Joining() {}
 
   /** The member list of the running cluster, from the first member named in the flags that answers. */
-  static ClusterRecord fetchCluster(Membership initial, String selfName) {
+  static ClusterRecord fetchCluster(Membership initial, String selfName, Config.Tls peerTls) {
     List<String> tried = new ArrayList<>();
     for (Membership.MemberInfo m : initial.members()) {
       if (m.name().equals(selfName)) {
@@ -38,7 +38,7 @@ final class Joining {
       }
       for (String url : m.peerUrls()) {
         try {
-          return ClusterRecord.parseFrom(PeerTransport.fetchMembers(url, TIMEOUT_MS));
+          return ClusterRecord.parseFrom(PeerTransport.fetchMembers(url, TIMEOUT_MS, peerTls));
         } catch (IOException e) {
           LOG.warn("could not get the cluster's members from {}: {}", url, e.toString());
           tried.add(url);

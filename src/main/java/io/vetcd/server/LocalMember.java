@@ -140,7 +140,7 @@ public final class LocalMember {
       }
       if (config.initialClusterState().equals("existing")) {
         // A member added to a running cluster (etcdctl member add): who it is comes from the cluster.
-        cluster = Joining.fetchCluster(initial, config.name());
+        cluster = Joining.fetchCluster(initial, config.name(), config.peerTls());
         self = Joining.ownId(cluster, initial, config.name(), config.initialAdvertisePeerUrls());
         keyspaceRecord = ClusterRecord.newBuilder().setClusterId(cluster.getClusterId()).build();
         writeRecordIfAbsent(store, keyspaceRecord); // before the log says who we are: see Joining
@@ -231,7 +231,7 @@ public final class LocalMember {
     RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
         new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
-            config.snapshotCount(), snapshotDir), failStop, applied0);
+            config.snapshotCount(), snapshotDir, config.peerTls()), failStop, applied0);
     LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
         alarms, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);

@@ -62,7 +62,7 @@ final class RaftVerticle extends VerticleBase {
 
   /** The loop's timing and log policy, from the member's flags. */
   record Options(long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
-      java.nio.file.Path snapshotDir) {}
+      java.nio.file.Path snapshotDir, Config.Tls peerTls) {}
 
   private final RaftNode node;
   private final Wal wal;
@@ -168,7 +168,7 @@ final class RaftVerticle extends VerticleBase {
         keyspace.lessor().minTtlSeconds(), failStop);
     snapshotTransfer = new SnapshotTransfer(vertx, keyspace, failStop, options.snapshotDir(), node::term);
     transport = new PeerTransport(vertx, peers.clusterId(), peers.selfId(), peers.urls(), options.snapshotDir(),
-        new PeerTransport.Receiver() {
+        options.peerTls(), new PeerTransport.Receiver() {
       @Override
       public void message(long from, byte[] payload) {
         try {

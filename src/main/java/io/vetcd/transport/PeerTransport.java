@@ -116,7 +116,11 @@ public final class PeerTransport {
   private final long clusterId;
   private final long selfId;
   private final Receiver receiver;
+  /** Dials http peer URLs. */
   private final NetClient client;
+  /** Dials https peer URLs with this member's certificate (null: no peer TLS configured). */
+  private final NetClient tlsClient;
+  private final io.vetcd.server.Config.Tls peerTls;
   private final List<NetServer> servers = new ArrayList<>();
   private final Map<Long, Peer> peers = new HashMap<>();
   /** Where incoming snapshots are written. */
@@ -125,7 +129,25 @@ public final class PeerTransport {
 
   public PeerTransport(Vertx vertx, long clusterId, long selfId, Map<Long, List<String>> peerUrls,
       Path snapshotDir, Receiver receiver) {
+    this(vertx, clusterId, selfId, peerUrls, snapshotDir, null, receiver);
+  }
+
+  /**
+   * As above; {@code peerTls} (null: none) is used for https peer URLs, to listen and to dial, as
+   * etcd's --peer-cert-file and related flags say.
+   */
+  public PeerTransport(Vertx vertx, long clusterId, long selfId, Map<Long, List<String>> peerUrls,
+      Path snapshotDir, io.vetcd.server.Config.Tls peerTls, Receiver receiver) {
     this.vertx = vertx;
+    this.peerTls = peerTls;
+    if (peerTls != null) {
+      io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
+      this.tlsClient = vertx.createNetClient(new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true)
+          .setSsl(true).setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions())
+          .setHostnameVerificationAlgorithm(ssl.getHostnameVerificationAlgorithm()));
+    } else {
+      this.tlsClient = null;
+    }
     this.snapshotDir = snapshotDir;
     this.clusterId = clusterId;
     this.selfId = selfId;
@@ -143,7 +165,23 @@ public final class PeerTransport {
     List<Future<NetServer>> all = new ArrayList<>();
     for (String url : listenUrls) {
       URI uri = URI.create(url);
-      NetServer server = vertx.createNetServer().connectHandler(this::accept);
+      NetServer server;
+      if (io.vetcd.tls.TlsFiles.isTls(url)) {
+        io.vertx.core.net.ServerSSLOptions ssl = io.vetcd.tls.TlsFiles.server(peerTls);
+        server = vertx.createNetServer(new io.vertx.core.net.NetServerOptions().setSsl(true)
+            .setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions())
+            .setClientAuth(ssl.getClientAuth())).connectHandler(this::accept);
+        NetServer tlsServer = server;
+        server.exceptionHandler(e -> {
+          String why = io.vetcd.tls.TlsFiles.refusal(e, "--peer-trusted-ca-file");
+          if (why != null) {
+            LOG.warn("refused a peer TLS connection on {}: {}", url, why);
+          }
+        });
+        io.vetcd.tls.TlsFiles.reloadOnChange(vertx, peerTls, url, options -> tlsServer.updateSSLOptions(options, true));
+      } else {
+        server = vertx.createNetServer().connectHandler(this::accept);
+      }
       servers.add(server);
       all.add(server.listen(uri.getPort(), uri.getHost())
           .recover(e -> Future.failedFuture(
@@ -194,9 +232,11 @@ public final class PeerTransport {
    * member started with --initial-cluster-state existing does before anything else. Blocking, with
    * {@code timeoutMs} for the dial and the answer each; throws IOException if there is none.
    */
-  public static byte[] fetchMembers(String peerUrl, int timeoutMs) throws IOException {
+  public static byte[] fetchMembers(String peerUrl, int timeoutMs, io.vetcd.server.Config.Tls peerTls)
+      throws IOException {
     URI uri = URI.create(peerUrl);
-    try (java.net.Socket socket = new java.net.Socket()) {
+    try (java.net.Socket socket = io.vetcd.tls.TlsFiles.isTls(peerUrl) ? tlsSocket(peerUrl, peerTls)
+        : new java.net.Socket()) {
       socket.connect(new java.net.InetSocketAddress(uri.getHost(), uri.getPort()), timeoutMs);
       socket.setSoTimeout(timeoutMs);
       java.io.DataOutputStream out = new java.io.DataOutputStream(socket.getOutputStream());
@@ -219,6 +259,48 @@ public final class PeerTransport {
         throw new IOException("the peer answered with a frame of kind " + kind);
       }
       return record;
+    }
+  }
+
+  /** Dials {@code uri}: with TLS for https, which needs this member's peer certificate. */
+  private Future<NetSocket> dial(URI uri) {
+    if (!io.vetcd.tls.TlsFiles.isTls(uri.toString())) {
+      return client.connect(uri.getPort(), uri.getHost());
+    }
+    if (tlsClient == null) {
+      return Future.failedFuture("peer URL " + uri + " needs TLS, and this member has no --peer-cert-file and "
+          + "--peer-key-file");
+    }
+    return tlsClient.connect(uri.getPort(), uri.getHost());
+  }
+
+  /**
+   * An unconnected TLS socket that shows this member's peer certificate and checks the peer's (its
+   * authority, and the host dialled), for the blocking {@link #fetchMembers}.
+   */
+  private static java.net.Socket tlsSocket(String peerUrl, io.vetcd.server.Config.Tls peerTls) throws IOException {
+    if (peerTls == null) {
+      throw new IOException("peer URL " + peerUrl + " needs TLS, and this member has no --peer-cert-file and "
+          + "--peer-key-file");
+    }
+    Vertx files = Vertx.vertx(); // reads the PEM files; a member joins once
+    try {
+      io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
+      javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+      context.init(ssl.getKeyCertOptions().getKeyManagerFactory(files).getKeyManagers(),
+          ssl.getTrustOptions() == null ? null : ssl.getTrustOptions().getTrustManagerFactory(files).getTrustManagers(),
+          null);
+      javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket();
+      javax.net.ssl.SSLParameters parameters = socket.getSSLParameters();
+      parameters.setEndpointIdentificationAlgorithm("HTTPS");
+      socket.setSSLParameters(parameters);
+      return socket;
+    } catch (IOException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IOException("cannot use the peer certificate: " + e.getMessage(), e);
+    } finally {
+      files.close();
     }
   }
 
@@ -246,7 +328,7 @@ public final class PeerTransport {
       return Future.failedFuture(e);
     }
     byte[] header = ByteBuffer.allocate(payload.length + 8).put(payload).putLong(length).array();
-    return client.connect(peer.uri.getPort(), peer.uri.getHost())
+    return dial(peer.uri)
         .compose(socket -> SnapshotStream.send(vertx, socket, frame(SNAPSHOT, header), file).eventually(socket::close));
   }
 
@@ -260,6 +342,9 @@ public final class PeerTransport {
       }
     });
     all.add(client.close());
+    if (tlsClient != null) {
+      all.add(tlsClient.close());
+    }
     return Future.join(all).mapEmpty();
   }
 
@@ -534,7 +619,7 @@ public final class PeerTransport {
         return;
       }
       connecting = true;
-      client.connect(uri.getPort(), uri.getHost()).onComplete(ar -> {
+      dial(uri).onComplete(ar -> {
         connecting = false;
         Buffer held = dialling;
         dialling = null;

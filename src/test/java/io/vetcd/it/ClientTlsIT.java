@@ -224,10 +224,11 @@ class ClientTlsIT {
         curl(m.endpoint().replace("https://", "http://") + "/health");
         Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("other-ca.crt").toString(),
                 "--command-timeout=2s", "get", "x");
-        awaitLog(m, "the client sent no certificate, and --client-cert-auth requires one");
-        awaitLog(m, "the client's certificate is not signed by an authority in --trusted-ca-file");
-        awaitLog(m, "the client does not speak TLS");
-        awaitLog(m, "the client refused this member's certificate");
+        awaitLog(m, "the client sent no certificate signed by an authority in --trusted-ca-file, and "
+                + "--client-cert-auth requires one");
+        awaitLog(m, "the other side's certificate is not signed by an authority in --trusted-ca-file");
+        awaitLog(m, "the other side does not speak TLS");
+        awaitLog(m, "the other side refused this member's certificate");
     }
 
     /** A server certificate replaced on disk is what new connections get, without a restart. */

@@ -161,12 +161,30 @@ class FlagsTest {
           key-file: /etc/vetcd/server.key
           client-cert-auth: true
           trusted-ca-file: /etc/vetcd/ca.crt
+        peer-transport-security:
+          cert-file: /etc/vetcd/peer.crt
+          key-file: /etc/vetcd/peer.key
+          trusted-ca-file: /etc/vetcd/peer-ca.crt
         snapshot-count: 500
         """);
     Config file = run("--config-file", yaml.toString());
     assertEquals(new Config.Tls("/etc/vetcd/server.crt", "/etc/vetcd/server.key", "/etc/vetcd/ca.crt", true),
         file.clientTls());
+    assertEquals(new Config.Tls("/etc/vetcd/peer.crt", "/etc/vetcd/peer.key", "/etc/vetcd/peer-ca.crt", false),
+        file.peerTls());
     assertEquals(500, file.snapshotCount(), "keys after the block are top level again");
+  }
+
+  @Test
+  void peerTlsComesFromThePeerFlags() throws Exception {
+    assertEquals(null, run().peerTls());
+    Config c = run("--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls",
+        "https://127.0.0.1:2380", "--peer-cert-file", "p.crt", "--peer-key-file", "p.key", "--peer-trusted-ca-file",
+        "ca.crt", "--peer-client-cert-auth");
+    assertEquals(new Config.Tls("p.crt", "p.key", "ca.crt", true), c.peerTls());
+    Flags.UsageException e = usage("--listen-peer-urls", "https://127.0.0.1:2380");
+    assertEquals(1, e.exitCode());
+    assertEquals("cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented", e.getMessage());
   }
 
   @Test

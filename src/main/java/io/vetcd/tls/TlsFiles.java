@@ -1,0 +1,152 @@
+package io.vetcd.tls;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.net.ClientSSLOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.core.net.ServerSSLOptions;
+import io.vetcd.server.Config;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.CertificateExpiredException;
+import java.security.cert.CertificateNotYetValidException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import javax.net.ssl.SSLHandshakeException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * TLS from etcd's flags, for the client port and the peer port alike: PEM files for a certificate
+ * (chain) and its key, the CA bundle the other side's certificate must chain to, and whether the
+ * other side must show one. Certificates are read again when their files change (checked every
+ * second; etcd re-reads them per handshake), and refused handshakes are explained in plain words —
+ * no certificate, an unknown authority, expired, not TLS at all — where etcd logs Go's error text.
+ */
+public final class TlsFiles {
+
+  private static final Logger LOG = LoggerFactory.getLogger(TlsFiles.class);
+  private static final long RELOAD_CHECK_MILLIS = 1_000;
+
+  private TlsFiles() {}
+
+  /** Whether a URL is to be served or dialled over TLS. */
+  public static boolean isTls(String url) {
+    return url.regionMatches(true, 0, "https://", 0, 8) || url.regionMatches(true, 0, "unixs://", 0, 8);
+  }
+
+  /** What a server presents and asks of its clients. */
+  public static ServerSSLOptions server(Config.Tls tls) {
+    ServerSSLOptions ssl = new ServerSSLOptions()
+        .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.certFile()).setKeyPath(tls.keyFile()))
+        .setClientAuth(tls.clientCertAuth() ? ClientAuth.REQUIRED : ClientAuth.NONE);
+    if (!tls.trustedCaFile().isEmpty()) {
+      ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
+    }
+    return ssl;
+  }
+
+  /**
+   * What a member dialling a peer presents (its certificate, as etcd's peers do) and checks: the
+   * peer's certificate chains to the CA and names the host or address dialled.
+   */
+  public static ClientSSLOptions client(Config.Tls tls) {
+    ClientSSLOptions ssl = new ClientSSLOptions()
+        .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.certFile()).setKeyPath(tls.keyFile()))
+        .setHostnameVerificationAlgorithm("HTTPS");
+    if (!tls.trustedCaFile().isEmpty()) {
+      ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
+    }
+    return ssl;
+  }
+
+  /**
+   * Hands the server its options again whenever one of the files changes ({@code update}: the
+   * server's updateSSLOptions, forced); {@code what} names the endpoint in the log.
+   */
+  public static void reloadOnChange(Vertx vertx, Config.Tls tls, String what,
+      Function<ServerSSLOptions, Future<Boolean>> update) {
+    List<Path> files = new ArrayList<>(List.of(Path.of(tls.certFile()), Path.of(tls.keyFile())));
+    if (!tls.trustedCaFile().isEmpty()) {
+      files.add(Path.of(tls.trustedCaFile()));
+    }
+    long[] stamps = {stamp(files)};
+    vertx.setPeriodic(RELOAD_CHECK_MILLIS, id -> {
+      long now = stamp(files);
+      if (now != stamps[0]) {
+        stamps[0] = now;
+        update.apply(server(tls))
+            .onSuccess(v -> LOG.info("reloaded the TLS certificates of {} (new connections use them)", what))
+            .onFailure(e -> LOG.warn("the TLS files of {} changed but cannot be used (the old ones stay): {}",
+                what, e.getMessage()));
+      }
+    });
+  }
+
+  /** The files' modification times and sizes, folded into one number that changes when any file does. */
+  private static long stamp(List<Path> files) {
+    long stamp = 17;
+    for (Path f : files) {
+      try {
+        stamp = stamp * 31 + Files.getLastModifiedTime(f).toMillis();
+        stamp = stamp * 31 + Files.size(f);
+      } catch (IOException missing) {
+        stamp = stamp * 31;
+      }
+    }
+    return stamp;
+  }
+
+  /**
+   * Why a handshake failed, in words an operator acts on ({@code trustFlag}: the flag naming the CA
+   * bundle, for the words); null for failures that are not about TLS (a client that went away).
+   */
+  public static String refusal(Throwable e, String trustFlag) {
+    String all = chain(e);
+    if (all.contains("not an SSL/TLS record") || all.contains("NotSslRecordException")) {
+      return "the other side does not speak TLS (plain HTTP, gRPC or peer traffic without TLS to an https URL)";
+    }
+    if (all.contains("Empty client certificate chain") || all.contains("null cert chain")
+        || all.contains("peer not authenticated")) {
+      // (A Java client offers only a certificate from an authority the server lists: none, to a stranger.)
+      return "the client sent no certificate signed by an authority in " + trustFlag + ", and "
+          + (trustFlag.startsWith("--peer") ? "--peer-client-cert-auth" : "--client-cert-auth") + " requires one";
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof CertificateExpiredException) {
+        return "the other side's certificate has expired (" + t.getMessage() + ")";
+      }
+      if (t instanceof CertificateNotYetValidException) {
+        return "the other side's certificate is not valid yet (" + t.getMessage() + ")";
+      }
+    }
+    if (all.contains("PKIX path building failed") || all.contains("unable to find valid certification path")) {
+      return "the other side's certificate is not signed by an authority in " + trustFlag;
+    }
+    if (all.contains("No subject alternative") || all.contains("No name matching")) {
+      return "the other side's certificate does not name the host or address dialled";
+    }
+    if (all.contains("bad_certificate") || all.contains("certificate_unknown") || all.contains("unknown_ca")) {
+      return "the other side refused this member's certificate (it does not trust its authority, or the name or "
+          + "address it dialled is not in the certificate)";
+    }
+    if (all.contains("no cipher suites in common") || all.contains("protocol_version")
+        || all.contains("handshake_failure")) {
+      return "the two sides have no TLS version or cipher suite in common";
+    }
+    return e instanceof SSLHandshakeException || all.contains("SSL") ? "TLS handshake failed: " + e.getMessage()
+        : null;
+  }
+
+  private static String chain(Throwable e) {
+    StringBuilder text = new StringBuilder();
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      text.append(t.getClass().getName()).append(": ").append(t.getMessage()).append('\n');
+    }
+    return text.toString();
+  }
+}
