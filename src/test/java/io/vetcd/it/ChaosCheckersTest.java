@@ -54,6 +54,10 @@ class ChaosCheckersTest {
         // Resumed at 4 on a member still at 3 (a replaced one catching up): progress at 3 is not a violation.
         assertEquals(List.of(), watch(segment(2, events(HISTORY.get(0), HISTORY.get(1))),
                 segment(4, progress(3), events(HISTORY.get(2), HISTORY.get(3)), events(HISTORY.get(4), HISTORY.get(5)))));
+        // A stream that broke before delivering anything, resumed at the same revision; and a last stream
+        // opened after the end of the history (found by the second 30-minute run: the checker threw).
+        assertEquals(List.of(), watch(segment(2), segment(2, events(HISTORY.get(0), HISTORY.get(1)),
+                events(HISTORY.get(2), HISTORY.get(3)), events(HISTORY.get(4), HISTORY.get(5))), segment(7)));
         // Broken after revision 3, resumed at 4.
         assertEquals(List.of(), watch(segment(2, events(HISTORY.get(0), HISTORY.get(1))),
                 segment(4, events(HISTORY.get(2), HISTORY.get(3)), events(HISTORY.get(4)), events(HISTORY.get(5)))));

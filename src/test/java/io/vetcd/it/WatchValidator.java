@@ -94,7 +94,11 @@ final class WatchValidator {
                 violations.add("RESUMABLE: " + watcher + " stream " + (i + 2) + " starts at " + (until + 1)
                         + " though stream " + (i + 1) + " delivered revision " + last);
             }
-            compare(where, history.subMap(segment.start(), true, Math.max(until, last), true), events, violations);
+            // A stream that broke before it delivered anything, resumed at the same revision, covers nothing;
+            // so does a last stream opened past the end of the history.
+            long to = Math.max(until, last);
+            compare(where, to < segment.start() ? new TreeMap<>() : history.subMap(segment.start(), true, to, true),
+                    events, violations);
         }
         return violations;
     }
