@@ -29,6 +29,7 @@ final class ClientTls {
   /** The server options for TLS as {@code tls} says. */
   static HttpServerOptions apply(HttpServerOptions options, Config.Tls tls) {
     ServerSSLOptions ssl = TlsFiles.server(tls);
+    ssl.getEnabledCipherSuites().forEach(options::addEnabledCipherSuite);
     return options.setSsl(true).setUseAlpn(true)
         .setKeyCertOptions(ssl.getKeyCertOptions())
         .setTrustOptions(ssl.getTrustOptions())

@@ -58,9 +58,16 @@ public record Config(
 
   /**
    * A TLS endpoint as etcd's flags describe it: PEM files for the certificate (chain) and its key, the
-   * CA bundle that client certificates must chain to (empty: none asked), and whether one is required.
+   * CA bundle that the other side's certificate must chain to (empty: none asked), whether a client
+   * must show one, and the cipher suites allowed ({@code --cipher-suites}, Go's names; empty: the
+   * JDK's defaults).
    */
-  public record Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth) {}
+  public record Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth,
+      List<String> cipherSuites) {
+    public Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth) {
+      this(certFile, keyFile, trustedCaFile, clientCertAuth, List.of());
+    }
+  }
 
   /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
   public static final long DEFAULT_QUOTA_BYTES = 2L * 1024 * 1024 * 1024;

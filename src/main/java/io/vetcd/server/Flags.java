@@ -81,6 +81,8 @@ public final class Flags {
     flag("key-file", "", "Path to the client server TLS key file.");
     flag("trusted-ca-file", "", "Path to the client server TLS trusted CA cert file.");
     bool("client-cert-auth", "Enable client cert authentication.");
+    flag("cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and "
+        + "peers (empty will be auto-populated by the JDK).");
     flag("peer-cert-file", "", "Path to the peer server TLS cert file.");
     flag("peer-key-file", "", "Path to the peer server TLS key file.");
     flag("peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file.");
@@ -277,7 +279,8 @@ public final class Flags {
     if (cert.isEmpty() && key.isEmpty()) {
       return null;
     }
-    return new Config.Tls(cert, key, get(v, "trusted-ca-file"), "true".equalsIgnoreCase(get(v, "client-cert-auth")));
+    return new Config.Tls(cert, key, get(v, "trusted-ca-file"), "true".equalsIgnoreCase(get(v, "client-cert-auth")),
+        cipherSuites(v));
   }
 
   /**
@@ -297,7 +300,31 @@ public final class Flags {
       return null;
     }
     return new Config.Tls(cert, key, get(v, "peer-trusted-ca-file"),
-        "true".equalsIgnoreCase(get(v, "peer-client-cert-auth")));
+        "true".equalsIgnoreCase(get(v, "peer-client-cert-auth")), cipherSuites(v));
+  }
+
+  /** The cipher suites etcd 3.4 accepts in --cipher-suites, by Go's names. */
+  static final java.util.Set<String> CIPHER_SUITES = java.util.Set.of(
+      "TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA",
+      "TLS_RSA_WITH_AES_256_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256",
+      "TLS_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+      "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "TLS_ECDHE_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+      "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+      "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+      "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+      "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+      "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305");
+
+  /** --cipher-suites, each checked against etcd's list (its refusal, word for word). */
+  private static List<String> cipherSuites(Map<String, String> v) throws UsageException {
+    List<String> suites = Arrays.stream(get(v, "cipher-suites").split(",")).map(String::trim)
+        .filter(s -> !s.isEmpty()).toList();
+    for (String suite : suites) {
+      if (!CIPHER_SUITES.contains(suite)) {
+        throw new UsageException("unexpected TLS cipher suite \"" + suite + "\"", 1);
+      }
+    }
+    return suites;
   }
 
   private static String metricsLevel(String level) throws UsageException {

@@ -39,6 +39,14 @@ public final class TlsFiles {
     return url.regionMatches(true, 0, "https://", 0, 8) || url.regionMatches(true, 0, "unixs://", 0, 8);
   }
 
+  /**
+   * The JDK's name of a cipher suite named as Go names it (the same IANA name, but for ChaCha20,
+   * which Go names without its hash).
+   */
+  static String jdkName(String goName) {
+    return goName.endsWith("_CHACHA20_POLY1305") ? goName + "_SHA256" : goName;
+  }
+
   /** What a server presents and asks of its clients. */
   public static ServerSSLOptions server(Config.Tls tls) {
     ServerSSLOptions ssl = new ServerSSLOptions()
@@ -47,6 +55,7 @@ public final class TlsFiles {
     if (!tls.trustedCaFile().isEmpty()) {
       ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
     }
+    tls.cipherSuites().forEach(suite -> ssl.addEnabledCipherSuite(jdkName(suite)));
     return ssl;
   }
 
@@ -61,6 +70,7 @@ public final class TlsFiles {
     if (!tls.trustedCaFile().isEmpty()) {
       ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
     }
+    tls.cipherSuites().forEach(suite -> ssl.addEnabledCipherSuite(jdkName(suite)));
     return ssl;
   }
 

@@ -142,9 +142,11 @@ public final class PeerTransport {
     this.peerTls = peerTls;
     if (peerTls != null) {
       io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
-      this.tlsClient = vertx.createNetClient(new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true)
+      NetClientOptions options = new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true)
           .setSsl(true).setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions())
-          .setHostnameVerificationAlgorithm(ssl.getHostnameVerificationAlgorithm()));
+          .setHostnameVerificationAlgorithm(ssl.getHostnameVerificationAlgorithm());
+      ssl.getEnabledCipherSuites().forEach(options::addEnabledCipherSuite);
+      this.tlsClient = vertx.createNetClient(options);
     } else {
       this.tlsClient = null;
     }
@@ -168,9 +170,11 @@ public final class PeerTransport {
       NetServer server;
       if (io.vetcd.tls.TlsFiles.isTls(url)) {
         io.vertx.core.net.ServerSSLOptions ssl = io.vetcd.tls.TlsFiles.server(peerTls);
-        server = vertx.createNetServer(new io.vertx.core.net.NetServerOptions().setSsl(true)
+        io.vertx.core.net.NetServerOptions options = new io.vertx.core.net.NetServerOptions().setSsl(true)
             .setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions())
-            .setClientAuth(ssl.getClientAuth())).connectHandler(this::accept);
+            .setClientAuth(ssl.getClientAuth());
+        ssl.getEnabledCipherSuites().forEach(options::addEnabledCipherSuite);
+        server = vertx.createNetServer(options).connectHandler(this::accept);
         NetServer tlsServer = server;
         server.exceptionHandler(e -> {
           String why = io.vetcd.tls.TlsFiles.refusal(e, "--peer-trusted-ca-file");
@@ -178,7 +182,7 @@ public final class PeerTransport {
             LOG.warn("refused a peer TLS connection on {}: {}", url, why);
           }
         });
-        io.vetcd.tls.TlsFiles.reloadOnChange(vertx, peerTls, url, options -> tlsServer.updateSSLOptions(options, true));
+        io.vetcd.tls.TlsFiles.reloadOnChange(vertx, peerTls, url, reloaded -> tlsServer.updateSSLOptions(reloaded, true));
       } else {
         server = vertx.createNetServer().connectHandler(this::accept);
       }
@@ -293,6 +297,9 @@ public final class PeerTransport {
       javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket();
       javax.net.ssl.SSLParameters parameters = socket.getSSLParameters();
       parameters.setEndpointIdentificationAlgorithm("HTTPS");
+      if (!ssl.getEnabledCipherSuites().isEmpty()) {
+        parameters.setCipherSuites(ssl.getEnabledCipherSuites().toArray(String[]::new));
+      }
       socket.setSSLParameters(parameters);
       return socket;
     } catch (IOException e) {

@@ -48,6 +48,16 @@ class ClientTlsIT {
         signed("client", "ca", "client.ext", "/CN=root");
         signed("stranger", "other-ca", "client.ext", "/CN=stranger");
         signed("other-server", "other-ca", "server.ext", "/CN=vetcd-server");
+        // A client certificate of the right CA that expired in 2020 (openssl ca sets the dates).
+        Files.writeString(dir.resolve("ca.cnf"), "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+                + "new_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n");
+        Files.writeString(dir.resolve("index.txt"), "");
+        Files.writeString(dir.resolve("serial"), "1000\n");
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "expired.key", "-out", "expired.csr", "-subj",
+                "/CN=expired");
+        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "expired.csr",
+                "-out", "expired.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile",
+                "client.ext");
     }
 
     private static void signed(String name, String ca, String ext, String subject) throws Exception {
@@ -213,6 +223,21 @@ class ClientTlsIT {
         }
     }
 
+    /** --cipher-suites (Go's names) limits the TLS 1.2 suites a client may use, as in etcd. */
+    @Test
+    void onlyTheCipherSuitesGivenAreOffered() throws Exception {
+        for (MemberProcess.Kind kind : List.of(MemberProcess.Kind.ETCD, MemberProcess.Kind.VETCD)) {
+            Member m = startServing(kind, kind.name().toLowerCase() + "-ciphers", "--cert-file",
+                    dir.resolve("server.crt").toString(), "--key-file", dir.resolve("server.key").toString(),
+                    "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+            String ca = dir.resolve("ca.crt").toString();
+            assertEquals("{\"health\":\"true\"}", curl("--cacert", ca, "--tls-max", "1.2", "--ciphers",
+                    "ECDHE-RSA-AES128-GCM-SHA256", m.endpoint() + "/health").strip(), kind + " with the suite given");
+            assertTrue(curl("--cacert", ca, "--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES256-GCM-SHA384",
+                    m.endpoint() + "/health").startsWith("curl exit"), kind + " with another suite");
+        }
+    }
+
     /** vetcd says in plain words why it refused each handshake (etcd logs Go's error text). */
     @Test
     void refusedHandshakesAreLoggedInPlainWords() throws Exception {
@@ -222,6 +247,9 @@ class ClientTlsIT {
                 dir.resolve("stranger.crt").toString(), "--key", dir.resolve("stranger.key").toString(),
                 "--command-timeout=2s", "get", "x");
         curl(m.endpoint().replace("https://", "http://") + "/health");
+        Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("ca.crt").toString(), "--cert",
+                dir.resolve("expired.crt").toString(), "--key", dir.resolve("expired.key").toString(),
+                "--command-timeout=2s", "get", "x");
         Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("other-ca.crt").toString(),
                 "--command-timeout=2s", "get", "x");
         awaitLog(m, "the client sent no certificate signed by an authority in --trusted-ca-file, and "
@@ -229,6 +257,7 @@ class ClientTlsIT {
         awaitLog(m, "the other side's certificate is not signed by an authority in --trusted-ca-file");
         awaitLog(m, "the other side does not speak TLS");
         awaitLog(m, "the other side refused this member's certificate");
+        awaitLog(m, "the other side's certificate has expired");
     }
 
     /** A server certificate replaced on disk is what new connections get, without a restart. */

@@ -188,6 +188,18 @@ class FlagsTest {
   }
 
   @Test
+  void cipherSuitesAreEtcdsNames() throws Exception {
+    Config c = run("--cert-file", "s.crt", "--key-file", "s.key", "--peer-cert-file", "p.crt", "--peer-key-file", "p.key",
+        "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305");
+    List<String> suites = List.of("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305");
+    assertEquals(suites, c.clientTls().cipherSuites());
+    assertEquals(suites, c.peerTls().cipherSuites());
+    Flags.UsageException e = usage("--cipher-suites", "TLS_BOGUS", "--cert-file", "s.crt", "--key-file", "s.key");
+    assertEquals(1, e.exitCode());
+    assertEquals("unexpected TLS cipher suite \"TLS_BOGUS\"", e.getMessage());
+  }
+
+  @Test
   void anHttpsUrlWithoutCertificateIsRefusedInEtcdsWords() {
     Flags.UsageException e = usage("--listen-client-urls", "https://127.0.0.1:2379");
     assertEquals(1, e.exitCode());
