@@ -199,6 +199,16 @@ public final class Flags {
           || value.startsWith("\"") && value.endsWith("\""))) {
         value = value.substring(1, value.length() - 1);
       }
+      if (!indented && TOP_LEVEL_ONLY_IN_BLOCKS.contains(key)) {
+        throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": \"" + key + "\" belongs in a "
+            + (key.startsWith("peer-") ? "peer" : "client") + "-transport-security block (as in etcd's file)", 1);
+      }
+      if (indented && key.endsWith("auto-tls")) {
+        if (!value.isEmpty() && goBool(value, key)) {
+          throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": auto-tls is not supported yet", 1);
+        }
+        continue;
+      }
       Spec spec = SPECS.get(key);
       if (spec == null || key.equals("config-file") || key.equals("help") || key.equals("h")
           || key.equals("version")) {
@@ -211,9 +221,14 @@ public final class Flags {
     return values;
   }
 
+  /** TLS flags whose config-file keys are inside etcd's transport-security blocks, not at top level. */
+  private static final java.util.Set<String> TOP_LEVEL_ONLY_IN_BLOCKS = java.util.Set.of("cert-file", "key-file",
+      "trusted-ca-file", "client-cert-auth", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+      "peer-client-cert-auth");
+
   /** The keys of etcd's client- and peer-transport-security blocks that vetcd serves. */
   private static final java.util.Set<String> SECURITY_KEYS =
-      java.util.Set.of("cert-file", "key-file", "trusted-ca-file", "client-cert-auth");
+      java.util.Set.of("cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "auto-tls");
 
   private static boolean isTrue(Map<String, String> values, String name) {
     return "true".equalsIgnoreCase(values.getOrDefault(name, "false"));
@@ -231,6 +246,7 @@ public final class Flags {
       throw new UsageException("vetcd: invalid value \"" + state + "\" for flag -initial-cluster-state: "
           + "valid values are \"new\" or \"existing\"", 2);
     }
+    cipherSuites(v); // refused when unknown even without TLS, as etcd does
     String level = get(v, "log-level");
     if (!List.of("debug", "info", "warn", "error", "panic", "fatal").contains(level)) {
       throw new UsageException("vetcd: unknown log-level \"" + level + "\" (debug, info, warn, error)", 2);
@@ -253,8 +269,8 @@ public final class Flags {
         number(v, "snapshot-count"),
         duration(v, "experimental-watch-progress-notify-interval"),
         level,
-        "true".equalsIgnoreCase(get(v, "strict-reconfig-check")),
-        "true".equalsIgnoreCase(get(v, "auto-promote-learners")),
+        bool(v, "strict-reconfig-check"),
+        bool(v, "auto-promote-learners"),
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
         metricsLevel(get(v, "metrics")),
         clientTls(v),
@@ -271,7 +287,7 @@ public final class Flags {
     List<String> metricsUrls = get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls");
     for (String url : java.util.stream.Stream.concat(urls(v, "listen-client-urls").stream(), metricsUrls.stream())
         .toList()) {
-      if (url.regionMatches(true, 0, "https://", 0, 8) && (cert.isEmpty() || key.isEmpty())) {
+      if (tlsUrl(url) && (cert.isEmpty() || key.isEmpty())) {
         throw new UsageException("TLS key/cert (--cert-file, --key-file) must be provided for "
             + (metricsUrls.contains(url) ? "metrics" : "client") + " url " + url + " with HTTPS scheme", 1);
       }
@@ -279,8 +295,7 @@ public final class Flags {
     if (cert.isEmpty() && key.isEmpty()) {
       return null;
     }
-    return new Config.Tls(cert, key, get(v, "trusted-ca-file"), "true".equalsIgnoreCase(get(v, "client-cert-auth")),
-        cipherSuites(v));
+    return new Config.Tls(cert, key, get(v, "trusted-ca-file"), bool(v, "client-cert-auth"), cipherSuites(v));
   }
 
   /**
@@ -291,7 +306,7 @@ public final class Flags {
     String cert = get(v, "peer-cert-file");
     String key = get(v, "peer-key-file");
     for (String url : urls(v, "listen-peer-urls")) {
-      if (url.regionMatches(true, 0, "https://", 0, 8) && (cert.isEmpty() || key.isEmpty())) {
+      if (tlsUrl(url) && (cert.isEmpty() || key.isEmpty())) {
         throw new UsageException("cannot listen on TLS for " + java.net.URI.create(url).getAuthority()
             + ": KeyFile and CertFile are not presented", 1);
       }
@@ -300,7 +315,27 @@ public final class Flags {
       return null;
     }
     return new Config.Tls(cert, key, get(v, "peer-trusted-ca-file"),
-        "true".equalsIgnoreCase(get(v, "peer-client-cert-auth")), cipherSuites(v));
+        bool(v, "peer-client-cert-auth"), cipherSuites(v));
+  }
+
+  private static boolean tlsUrl(String url) {
+    return url.regionMatches(true, 0, "https://", 0, 8) || url.regionMatches(true, 0, "unixs://", 0, 8);
+  }
+
+  /**
+   * A boolean flag as Go's flag package reads it (1, t, T, TRUE, true, True and their false forms), and
+   * YAML's yes/no/on/off from the config file; anything else is refused, never taken as false.
+   */
+  private static boolean bool(Map<String, String> v, String name) throws UsageException {
+    return goBool(get(v, name), name);
+  }
+
+  private static boolean goBool(String value, String name) throws UsageException {
+    return switch (value) {
+      case "1", "t", "T", "TRUE", "true", "True", "yes", "Yes", "YES", "on", "On", "ON" -> true;
+      case "0", "f", "F", "FALSE", "false", "False", "no", "No", "NO", "off", "Off", "OFF", "" -> false;
+      default -> throw new UsageException("invalid boolean value \"" + value + "\" for -" + name + ": parse error", 2);
+    };
   }
 
   /** The cipher suites etcd 3.4 accepts in --cipher-suites, by Go's names. */
@@ -317,7 +352,7 @@ public final class Flags {
 
   /** --cipher-suites, each checked against etcd's list (its refusal, word for word). */
   private static List<String> cipherSuites(Map<String, String> v) throws UsageException {
-    List<String> suites = Arrays.stream(get(v, "cipher-suites").split(",")).map(String::trim)
+    List<String> suites = Arrays.stream(get(v, "cipher-suites").replaceAll("^\\[|\\]$", "").split(",")).map(String::trim)
         .filter(s -> !s.isEmpty()).toList();
     for (String suite : suites) {
       if (!CIPHER_SUITES.contains(suite)) {

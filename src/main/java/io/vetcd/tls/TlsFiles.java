@@ -47,15 +47,29 @@ public final class TlsFiles {
     return goName.endsWith("_CHACHA20_POLY1305") ? goName + "_SHA256" : goName;
   }
 
+  /** TLS 1.3's suites, which Go does not let --cipher-suites restrict: kept so 1.3 stays possible. */
+  private static final List<String> TLS13_SUITES = List.of("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+      "TLS_CHACHA20_POLY1305_SHA256");
+
+  private static List<String> enabledSuites(Config.Tls tls) {
+    if (tls.cipherSuites().isEmpty()) {
+      return List.of();
+    }
+    List<String> suites = new ArrayList<>(TLS13_SUITES);
+    tls.cipherSuites().forEach(s -> suites.add(jdkName(s)));
+    return suites;
+  }
+
   /** What a server presents and asks of its clients. */
   public static ServerSSLOptions server(Config.Tls tls) {
     ServerSSLOptions ssl = new ServerSSLOptions()
         .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.certFile()).setKeyPath(tls.keyFile()))
-        .setClientAuth(tls.clientCertAuth() ? ClientAuth.REQUIRED : ClientAuth.NONE);
+        // etcd 3.4 (pkg/transport ServerConfig): a trusted CA file alone also requires a client certificate.
+        .setClientAuth(tls.clientCertAuth() || !tls.trustedCaFile().isEmpty() ? ClientAuth.REQUIRED : ClientAuth.NONE);
     if (!tls.trustedCaFile().isEmpty()) {
       ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
     }
-    tls.cipherSuites().forEach(suite -> ssl.addEnabledCipherSuite(jdkName(suite)));
+    enabledSuites(tls).forEach(ssl::addEnabledCipherSuite);
     return ssl;
   }
 
@@ -70,7 +84,7 @@ public final class TlsFiles {
     if (!tls.trustedCaFile().isEmpty()) {
       ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
     }
-    tls.cipherSuites().forEach(suite -> ssl.addEnabledCipherSuite(jdkName(suite)));
+    enabledSuites(tls).forEach(ssl::addEnabledCipherSuite);
     return ssl;
   }
 
@@ -78,14 +92,14 @@ public final class TlsFiles {
    * Hands the server its options again whenever one of the files changes ({@code update}: the
    * server's updateSSLOptions, forced); {@code what} names the endpoint in the log.
    */
-  public static void reloadOnChange(Vertx vertx, Config.Tls tls, String what,
+  public static long reloadOnChange(Vertx vertx, Config.Tls tls, String what,
       Function<ServerSSLOptions, Future<Boolean>> update) {
     List<Path> files = new ArrayList<>(List.of(Path.of(tls.certFile()), Path.of(tls.keyFile())));
     if (!tls.trustedCaFile().isEmpty()) {
       files.add(Path.of(tls.trustedCaFile()));
     }
     long[] stamps = {stamp(files)};
-    vertx.setPeriodic(RELOAD_CHECK_MILLIS, id -> {
+    return vertx.setPeriodic(RELOAD_CHECK_MILLIS, id -> {
       long now = stamp(files);
       if (now != stamps[0]) {
         stamps[0] = now;

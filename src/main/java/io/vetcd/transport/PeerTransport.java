@@ -122,6 +122,8 @@ public final class PeerTransport {
   private final NetClient tlsClient;
   private final io.vetcd.server.Config.Tls peerTls;
   private final List<NetServer> servers = new ArrayList<>();
+  /** The timers that give the TLS servers their certificates again when the files change. */
+  private final List<Long> reloadTimers = new ArrayList<>();
   private final Map<Long, Peer> peers = new HashMap<>();
   /** Where incoming snapshots are written. */
   private final Path snapshotDir;
@@ -182,7 +184,11 @@ public final class PeerTransport {
             LOG.warn("refused a peer TLS connection on {}: {}", url, why);
           }
         });
-        io.vetcd.tls.TlsFiles.reloadOnChange(vertx, peerTls, url, reloaded -> tlsServer.updateSSLOptions(reloaded, true));
+        // The dialling side shows the same certificate and trusts the same CA: it gets them again too.
+        reloadTimers.add(io.vetcd.tls.TlsFiles.reloadOnChange(vertx, peerTls, url, reloaded -> {
+          tlsClient.updateSSLOptions(io.vetcd.tls.TlsFiles.client(peerTls), true);
+          return tlsServer.updateSSLOptions(reloaded, true);
+        }));
       } else {
         server = vertx.createNetServer().connectHandler(this::accept);
       }
@@ -342,6 +348,7 @@ public final class PeerTransport {
   public Future<Void> close() {
     closed = true;
     List<Future<?>> all = new ArrayList<>();
+    reloadTimers.forEach(vertx::cancelTimer);
     servers.forEach(s -> all.add(s.close()));
     peers.values().forEach(p -> {
       if (p.socket != null) {

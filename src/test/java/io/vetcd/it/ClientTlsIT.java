@@ -238,6 +238,18 @@ class ClientTlsIT {
         }
     }
 
+    /** etcd 3.4 asks for a client certificate as soon as --trusted-ca-file is given, even without --client-cert-auth. */
+    @Test
+    void aTrustedCaAloneRequiresAClientCertificate() throws Exception {
+        for (MemberProcess.Kind kind : List.of(MemberProcess.Kind.ETCD, MemberProcess.Kind.VETCD)) {
+            Member m = startServing(kind, kind.name().toLowerCase() + "-ca-only", "--cert-file",
+                    dir.resolve("server.crt").toString(), "--key-file", dir.resolve("server.key").toString(),
+                    "--trusted-ca-file", dir.resolve("ca.crt").toString());
+            assertTrue(etcdctl(m, true, "put", "k", "v").ok(), kind + " with a client certificate");
+            assertNotEquals(0, etcdctl(m, false, "get", "k").exitCode(), kind + " without one");
+        }
+    }
+
     /** vetcd says in plain words why it refused each handshake (etcd logs Go's error text). */
     @Test
     void refusedHandshakesAreLoggedInPlainWords() throws Exception {

@@ -200,6 +200,35 @@ class FlagsTest {
   }
 
   @Test
+  void booleansAreReadAsGoReadsThemAndNeverSilentlyFalse() throws Exception {
+    assertTrue(run("--cert-file", "s.crt", "--key-file", "s.key", "--client-cert-auth=1").clientTls().clientCertAuth());
+    assertTrue(run(Map.of("ETCD_CLIENT_CERT_AUTH", "T", "ETCD_CERT_FILE", "s.crt", "ETCD_KEY_FILE", "s.key"))
+        .clientTls().clientCertAuth());
+    Flags.UsageException e = usage("--cert-file", "s.crt", "--key-file", "s.key", "--client-cert-auth=ture");
+    assertEquals(2, e.exitCode());
+    assertEquals("invalid boolean value \"ture\" for -client-cert-auth: parse error", e.getMessage());
+  }
+
+  @Test
+  void unknownCipherSuitesAreRefusedEvenWithoutTls() {
+    assertEquals("unexpected TLS cipher suite \"TLS_BOGUS\"", usage("--cipher-suites", "TLS_BOGUS").getMessage());
+  }
+
+  @Test
+  void tlsKeysBelongInTheirConfigBlocks(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    Path top = dir.resolve("top.yaml");
+    java.nio.file.Files.writeString(top, "name: a\ncert-file: /x.crt\n");
+    Flags.UsageException e = usage("--config-file", top.toString());
+    assertTrue(e.getMessage().contains("\"cert-file\" belongs in a client-transport-security block"), e.getMessage());
+    Path auto = dir.resolve("auto.yaml");
+    java.nio.file.Files.writeString(auto, "name: a\nclient-transport-security:\n  auto-tls: false\n"
+        + "cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n");
+    assertEquals(null, run("--config-file", auto.toString()).clientTls(), "etcd's sample file: auto-tls: false");
+    java.nio.file.Files.writeString(auto, "name: a\nclient-transport-security:\n  auto-tls: true\n");
+    assertTrue(usage("--config-file", auto.toString()).getMessage().contains("auto-tls is not supported yet"));
+  }
+
+  @Test
   void anHttpsUrlWithoutCertificateIsRefusedInEtcdsWords() {
     Flags.UsageException e = usage("--listen-client-urls", "https://127.0.0.1:2379");
     assertEquals(1, e.exitCode());
