@@ -79,7 +79,7 @@ final class ClusterProcess implements AutoCloseable {
     private final String[] memberIds;
     /** The highest member number launched so far. */
     private int highest;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(1)).build();
     /** Safety net for when the test JVM is stopped before @AfterEach runs (e.g. fork timeout). */
     private final Thread killOnJvmExit = new Thread(() -> {
         try {

@@ -123,7 +123,7 @@ class FuzzIT {
     private final Vertx vertx = Vertx.vertx();
     private GrpcClient grpc;
     private Map<String, Long> known;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
 
     @BeforeAll
     void startAndWriteKnownKeys() throws Exception {

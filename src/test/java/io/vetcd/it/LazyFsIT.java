@@ -582,21 +582,34 @@ class LazyFsIT {
             Files.createDirectories(dir);
             LazyFs.fsyncDirectory(fs.mountPoint());
             // Chronicle syncs its whole mapped chunk when it closes (SyncMode.SYNC): to see what an
-            // unsynced record becomes, this queue is never closed, as if its process had crashed.
-            ChronicleQueue q = ChronicleQueue.singleBuilder(dir).syncMode(SyncMode.SYNC).build();
-            ExcerptAppender appender = q.createAppender();
-            for (int i = 0; i < 1000; i++) {
-                appender.writeText("record " + i);
+            // unsynced record becomes, the queue is written by another process, killed with it open. (Kept
+            // open in this JVM, its mapping of a file system that then lost power could stall this JVM.)
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                    .toString()));
+            // The JVM flags Chronicle needs (the module opens), as the members get them.
+            command.addAll(Arrays.stream(System.getProperty("vetcd.jvm.flags", "").trim().split("\\s+"))
+                    .filter(f -> !f.isEmpty()).toList());
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), ChronicleWriter.class.getName(),
+                    dir.toString()));
+            Process writer = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            List<String> files;
+            long pendingNames;
+            try {
+                var toWriter = new java.io.PrintStream(writer.getOutputStream(), true, StandardCharsets.US_ASCII);
+                var fromWriter = new java.io.BufferedReader(new java.io.InputStreamReader(writer.getInputStream(),
+                        StandardCharsets.US_ASCII));
+                awaitLine(fromWriter, "synced");
+                files = list(dir);
+                pendingNames = fs.stats().pendingNamespaceOps();
+                LazyFs.fsyncDirectory(dir); // Chronicle does not: without it its files would vanish
+                toWriter.println("go");
+                awaitLine(fromWriter, "written");
+                fs.flushKernelCache();
+                assertTrue(fs.stats().dirtyPages() > 0, "the unsynced records reached the daemon: " + fs.stats());
+            } finally {
+                writer.destroyForcibly();
+                assertTrue(writer.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "the writer did not die");
             }
-            appender.sync(); // msync(MS_SYNC) of the cycle file's mapping
-            List<String> files = list(dir);
-            long pendingNames = fs.stats().pendingNamespaceOps();
-            LazyFs.fsyncDirectory(dir); // Chronicle does not: without it its files would vanish
-            for (int i = 1000; i < 1010; i++) {
-                appender.writeText("unsynced " + i);
-            }
-            fs.flushKernelCache();
-            assertTrue(fs.stats().dirtyPages() > 0, "the unsynced records reached the daemon: " + fs.stats());
             fs.powerOff();
             fs.remount();
             System.out.printf("lazyfs: Chronicle Queue's files: %s (%d names waiting for a directory fsync after"
@@ -758,5 +771,44 @@ class LazyFsIT {
         byte[] c = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, c, a.length, b.length);
         return c;
+    }
+
+    /** Reads the writer's output until {@code line} (Chronicle may print its own lines first). */
+    private static void awaitLine(java.io.BufferedReader out, String line) throws IOException {
+        for (String s; (s = out.readLine()) != null; ) {
+            if (s.equals(line)) {
+                return;
+            }
+        }
+        throw new AssertionError("the Chronicle writer ended before saying \"" + line + "\"");
+    }
+
+    /**
+     * The process that writes a queue for {@link #chronicleQueueWorksOnIt}: 1000 records and a sync,
+     * "synced"; after "go" on its input, 10 more never synced, "written"; then it waits to be killed.
+     */
+    static final class ChronicleWriter {
+        public static void main(String[] args) throws IOException {
+            ChronicleQueue q = ChronicleQueue.singleBuilder(Path.of(args[0])).syncMode(SyncMode.SYNC).build();
+            ExcerptAppender appender = q.createAppender();
+            for (int i = 0; i < 1000; i++) {
+                appender.writeText("record " + i);
+            }
+            appender.sync(); // msync(MS_SYNC) of the cycle file's mapping
+            System.out.println("synced");
+            System.out.flush();
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.US_ASCII));
+            if (!"go".equals(in.readLine())) {
+                System.exit(2);
+            }
+            for (int i = 1000; i < 1010; i++) {
+                appender.writeText("unsynced " + i);
+            }
+            System.out.println("written");
+            System.out.flush();
+            while (true) {
+                in.readLine(); // until killed
+            }
+        }
     }
 }

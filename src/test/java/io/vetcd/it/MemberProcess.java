@@ -88,7 +88,7 @@ final class MemberProcess implements AutoCloseable {
     private final Path logFile;
     private final int clientPort;
     private final int peerPort;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(1)).build();
     private Process process;
     /** Safety net for when the test JVM is stopped before @AfterAll/@AfterEach runs (e.g. fork timeout). */
     private final Thread killOnJvmExit = new Thread(() -> {

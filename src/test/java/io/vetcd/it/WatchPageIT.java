@@ -139,7 +139,7 @@ class WatchPageIT {
 
     /** The member answers GET /ui/watch with an HTML page; a plain failure here beats a timeout in the browser. */
     private static void assertServesThePage() throws IOException, InterruptedException {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
         HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(member.endpoint() + "/ui/watch"))
                 .timeout(Duration.ofSeconds(5)).GET().build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, response.statusCode(), "GET /ui/watch: " + response.body());
