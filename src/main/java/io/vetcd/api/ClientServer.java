@@ -68,10 +68,12 @@ public final class ClientServer extends VerticleBase {
     grpc.addService(UnparsableRequests.of(ClusterGrpcService.of(cluster)));
     grpc.addService(UnparsableRequests.of(WatchGrpcService.of(new WatchGrpc(vertx, member))));
     grpc.addService(UnparsableRequests.of(LeaseGrpcService.of(lease)));
+    AuthGrpc auth = new AuthGrpc(vertx, member);
+    grpc.addService(UnparsableRequests.of(io.vetcd.proto.etcdserverpb.AuthGrpcService.of(auth)));
     io.vetcd.metrics.GrpcServerMetrics.start("extensive".equals(member.config().metricsLevel()));
     Health health = new Health(vertx, member, kv, io.vetcd.metrics.EtcdMetrics::healthChecked);
     grpc.addService(UnparsableRequests.of(io.vetcd.proto.health.HealthGrpcService.of(health)));
-    Router router = httpRoutes(new JsonGateway(vertx, member, kv, lease, cluster, maintenance), health);
+    Router router = httpRoutes(new JsonGateway(vertx, member, kv, lease, cluster, maintenance, auth), health);
     List<Future<HttpServer>> listening = new ArrayList<>();
     for (String url : member.config().listenClientUrls()) {
       URI uri = URI.create(url);
@@ -251,8 +253,9 @@ public final class ClientServer extends VerticleBase {
                 member.config().maxRequestBytes() + GRPC_OVERHEAD_BYTES))
             .onFailure(e -> LOG.debug("WebSocket upgrade on /v3/watch failed: {}", e.getMessage()));
       } else if (ctx.request().method() == io.vertx.core.http.HttpMethod.POST) {
+        String token = ctx.request().getHeader("Authorization");
         ctx.request().body().onSuccess(body -> WatchSocket.serveChunked(vertx, member, ctx.response(),
-            body.toString(), utf8));
+            body.toString(), utf8, token));
       } else {
         ctx.response().setStatusCode(405).end("POST a watch request, or open a WebSocket\n");
       }

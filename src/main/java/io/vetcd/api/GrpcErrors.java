@@ -27,6 +27,33 @@ final class GrpcErrors {
   }
 
   /**
+   * An etcd error as a Go status error prints itself ("rpc error: code = PermissionDenied desc = ..."),
+   * which is how etcd words some errors it sends inside a response (a watch's cancel reason).
+   */
+  static String goText(io.vetcd.server.EtcdError error) {
+    String code = switch (error.status()) {
+      case OK -> "OK";
+      case CANCELLED -> "Canceled";
+      case UNKNOWN -> "Unknown";
+      case INVALID_ARGUMENT -> "InvalidArgument";
+      case DEADLINE_EXCEEDED -> "DeadlineExceeded";
+      case NOT_FOUND -> "NotFound";
+      case ALREADY_EXISTS -> "AlreadyExists";
+      case PERMISSION_DENIED -> "PermissionDenied";
+      case RESOURCE_EXHAUSTED -> "ResourceExhausted";
+      case FAILED_PRECONDITION -> "FailedPrecondition";
+      case ABORTED -> "Aborted";
+      case OUT_OF_RANGE -> "OutOfRange";
+      case UNIMPLEMENTED -> "Unimplemented";
+      case INTERNAL -> "Internal";
+      case UNAVAILABLE -> "Unavailable";
+      case DATA_LOSS -> "DataLoss";
+      case UNAUTHENTICATED -> "Unauthenticated";
+    };
+    return "rpc error: code = " + code + " desc = " + error.message();
+  }
+
+  /**
    * Why a message did not parse, as Go's protobuf says it for the commonest case (a message cut short:
    * "unexpected EOF"); protobuf-java's own words otherwise.
    */

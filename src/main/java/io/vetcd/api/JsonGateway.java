@@ -16,6 +16,22 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.StatusException;
 import io.vetcd.proto.etcdserverpb.AlarmRequest;
+import io.vetcd.proto.etcdserverpb.AuthDisableRequest;
+import io.vetcd.proto.etcdserverpb.AuthEnableRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleAddRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleDeleteRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleGetRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleGrantPermissionRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleListRequest;
+import io.vetcd.proto.etcdserverpb.AuthRoleRevokePermissionRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserAddRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserChangePasswordRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserDeleteRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserGetRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserGrantRoleRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserListRequest;
+import io.vetcd.proto.etcdserverpb.AuthUserRevokeRoleRequest;
+import io.vetcd.proto.etcdserverpb.AuthenticateRequest;
 import io.vetcd.proto.etcdserverpb.CompactionRequest;
 import io.vetcd.proto.etcdserverpb.DefragmentRequest;
 import io.vetcd.proto.etcdserverpb.DeleteRangeRequest;
@@ -75,7 +91,7 @@ final class JsonGateway {
   private final long maxBodyBytes;
 
   JsonGateway(Vertx vertx, LocalMember member, KvGrpc kv, LeaseGrpc lease, ClusterGrpc cluster,
-      MaintenanceGrpc maintenance) {
+      MaintenanceGrpc maintenance, AuthGrpc auth) {
     this.vertx = vertx;
     this.member = member;
     this.maintenance = maintenance;
@@ -111,6 +127,38 @@ final class JsonGateway {
         r -> maintenance.defragment((DefragmentRequest) r));
     add("maintenance/hash", "/etcdserverpb.Maintenance/Hash", HashRequest.getDefaultInstance(), r -> maintenance.hash((HashRequest) r));
     add("maintenance/hashkv", "/etcdserverpb.Maintenance/HashKV", HashKVRequest.getDefaultInstance(), r -> maintenance.hashKV((HashKVRequest) r));
+    add("auth/enable", "/etcdserverpb.Auth/AuthEnable", AuthEnableRequest.getDefaultInstance(),
+        r -> auth.authEnable((AuthEnableRequest) r));
+    add("auth/disable", "/etcdserverpb.Auth/AuthDisable", AuthDisableRequest.getDefaultInstance(),
+        r -> auth.authDisable((AuthDisableRequest) r));
+    add("auth/authenticate", "/etcdserverpb.Auth/Authenticate", AuthenticateRequest.getDefaultInstance(),
+        r -> auth.authenticate((AuthenticateRequest) r));
+    add("auth/user/add", "/etcdserverpb.Auth/UserAdd", AuthUserAddRequest.getDefaultInstance(),
+        r -> auth.userAdd((AuthUserAddRequest) r));
+    add("auth/user/get", "/etcdserverpb.Auth/UserGet", AuthUserGetRequest.getDefaultInstance(),
+        r -> auth.userGet((AuthUserGetRequest) r));
+    add("auth/user/list", "/etcdserverpb.Auth/UserList", AuthUserListRequest.getDefaultInstance(),
+        r -> auth.userList((AuthUserListRequest) r));
+    add("auth/user/delete", "/etcdserverpb.Auth/UserDelete", AuthUserDeleteRequest.getDefaultInstance(),
+        r -> auth.userDelete((AuthUserDeleteRequest) r));
+    add("auth/user/changepw", "/etcdserverpb.Auth/UserChangePassword", AuthUserChangePasswordRequest.getDefaultInstance(),
+        r -> auth.userChangePassword((AuthUserChangePasswordRequest) r));
+    add("auth/user/grant", "/etcdserverpb.Auth/UserGrantRole", AuthUserGrantRoleRequest.getDefaultInstance(),
+        r -> auth.userGrantRole((AuthUserGrantRoleRequest) r));
+    add("auth/user/revoke", "/etcdserverpb.Auth/UserRevokeRole", AuthUserRevokeRoleRequest.getDefaultInstance(),
+        r -> auth.userRevokeRole((AuthUserRevokeRoleRequest) r));
+    add("auth/role/add", "/etcdserverpb.Auth/RoleAdd", AuthRoleAddRequest.getDefaultInstance(),
+        r -> auth.roleAdd((AuthRoleAddRequest) r));
+    add("auth/role/get", "/etcdserverpb.Auth/RoleGet", AuthRoleGetRequest.getDefaultInstance(),
+        r -> auth.roleGet((AuthRoleGetRequest) r));
+    add("auth/role/list", "/etcdserverpb.Auth/RoleList", AuthRoleListRequest.getDefaultInstance(),
+        r -> auth.roleList((AuthRoleListRequest) r));
+    add("auth/role/delete", "/etcdserverpb.Auth/RoleDelete", AuthRoleDeleteRequest.getDefaultInstance(),
+        r -> auth.roleDelete((AuthRoleDeleteRequest) r));
+    add("auth/role/grant", "/etcdserverpb.Auth/RoleGrantPermission", AuthRoleGrantPermissionRequest.getDefaultInstance(),
+        r -> auth.roleGrantPermission((AuthRoleGrantPermissionRequest) r));
+    add("auth/role/revoke", "/etcdserverpb.Auth/RoleRevokePermission", AuthRoleRevokePermissionRequest.getDefaultInstance(),
+        r -> auth.roleRevokePermission((AuthRoleRevokePermissionRequest) r));
     add("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", MoveLeaderRequest.getDefaultInstance(),
         r -> maintenance.moveLeader((MoveLeaderRequest) r));
   }
@@ -156,7 +204,7 @@ final class JsonGateway {
     }
     readBody(ctx).onSuccess(body -> {
       if (call != null) {
-        unary(ctx.response(), call, body, utf8);
+        unary(ctx.response(), call, body, utf8, ctx.request().getHeader(AUTHORIZATION));
       } else if ("lease/keepalive".equals(path)) {
         keepAlive(ctx.response(), body, utf8);
       } else {
@@ -193,7 +241,13 @@ final class JsonGateway {
     return body.future();
   }
 
-  private void unary(HttpServerResponse response, Unary call, Buffer body, boolean utf8) {
+  /**
+   * The header that carries a token through etcd's gateway (its "authorization" metadata). A client
+   * certificate never names the caller here: etcd ignores its common name on gateway calls.
+   */
+  private static final String AUTHORIZATION = "Authorization";
+
+  private void unary(HttpServerResponse response, Unary call, Buffer body, boolean utf8, String token) {
     Message request;
     try {
       request = parse(call.prototype(), body, utf8);
@@ -202,7 +256,7 @@ final class JsonGateway {
       return;
     }
     long start = call.metrics() == null ? 0 : call.metrics().started();
-    GrpcErrors.call(() -> call.call().apply(request)).onComplete(ar -> {
+    GrpcErrors.call(() -> Callers.with(token, null, () -> call.call().apply(request))).onComplete(ar -> {
       if (call.metrics() != null) {
         call.metrics().handled(ar.succeeded() ? 0 : GrpcErrors.toStatus(ar.cause()).status().code, start);
       }

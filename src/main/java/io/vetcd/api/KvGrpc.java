@@ -19,7 +19,10 @@ import io.vetcd.proto.etcdserverpb.RequestOp;
 import io.vetcd.proto.etcdserverpb.ResponseHeader;
 import io.vetcd.proto.etcdserverpb.TxnRequest;
 import io.vetcd.proto.etcdserverpb.TxnResponse;
+import io.vetcd.auth.Caller;
+import io.vetcd.proto.authpb.Permission;
 import io.vetcd.server.EtcdError;
+import io.vetcd.server.WriteChecks;
 import io.vetcd.server.KvApplier;
 import io.vetcd.server.LocalMember;
 import java.util.List;
@@ -45,7 +48,11 @@ final class KvGrpc extends KVService {
     io.vetcd.metrics.EtcdMetrics.RANGES.increment();
     return call(request, () -> {
       RequestChecks.range(request);
-      return read(request.getSerializable(), request.getRangeEnd().isEmpty(), view -> KvApplier.range(view, request))
+      Caller caller = Callers.resolve(member.auth());
+      member.auth().store().checkKeys(caller, request.getKey().toByteArray(), request.getRangeEnd().toByteArray(),
+          Permission.Type.READ);
+      return stillPermitted(caller,
+          read(request.getSerializable(), request.getRangeEnd().isEmpty(), view -> KvApplier.range(view, request)))
           .map(this::withHeader);
     });
   }
@@ -54,8 +61,12 @@ final class KvGrpc extends KVService {
   public Future<PutResponse> put(PutRequest request) {
     return call(request, () -> {
       RequestChecks.put(request);
+      Caller caller = Callers.resolve(member.auth());
+      if (member.auth().enabled()) {
+        WriteChecks.put(member.auth().store(), caller, request, this::leaseKeys);
+      }
       checkQuota(request);
-      return member.put(request)
+      return member.put(request, caller)
           .map(this::withHeader);
     });
   }
@@ -64,7 +75,9 @@ final class KvGrpc extends KVService {
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
     return call(request, () -> {
       RequestChecks.deleteRange(request);
-      return member.deleteRange(request)
+      Caller caller = Callers.resolve(member.auth());
+      WriteChecks.delete(member.auth().store(), caller, request);
+      return member.deleteRange(request, caller)
           .map(this::withHeader);
     });
   }
@@ -74,17 +87,19 @@ final class KvGrpc extends KVService {
     io.vetcd.metrics.EtcdMetrics.TXNS.increment();
     return call(request, () -> {
       RequestChecks.txn(request, member.config().maxTxnOps());
+      Caller caller = Callers.resolve(member.auth());
+      WriteChecks.txn(member.auth().store(), caller, request);
       Future<TxnResponse> result;
       if (KvApplier.isReadOnly(request)) {
         // Ranges only: no entry in the log, as etcd serves read-only txns.
         boolean serializable = request.getSuccessList().stream().allMatch(KvGrpc::serializable)
             && request.getFailureList().stream().allMatch(KvGrpc::serializable);
-        result = read(serializable, false, view -> KvApplier.readOnlyTxn(view, request));
+        result = stillPermitted(caller, read(serializable, false, view -> KvApplier.readOnlyTxn(view, request)));
       } else {
         if (KvApplier.hasPut(request)) {
           checkQuota(request);
         }
-        result = member.txn(request);
+        result = member.txn(request, caller);
       }
       return result.map(this::withHeader);
     });
@@ -112,6 +127,24 @@ final class KvGrpc extends KVService {
       return Future.failedFuture(GrpcErrors.toStatus(EtcdError.NOT_SUPPORTED_FOR_LEARNER.exception()));
     }
     return GrpcErrors.call(handler);
+  }
+
+  /**
+   * etcd's doSerialize: a read checked against the auth store of one revision is refused as old if
+   * the store moved on while it was read (a permission may have been revoked meanwhile).
+   */
+  private <T> Future<T> stillPermitted(Caller caller, Future<T> read) {
+    if (caller.revision() == 0) {
+      return read;
+    }
+    return read.compose(r -> caller.revision() == member.auth().store().revision() ? Future.succeededFuture(r)
+        : Future.failedFuture(EtcdError.AUTH_OLD_REVISION.exception()));
+  }
+
+  private List<byte[]> leaseKeys(long lease) {
+    try (MvccStore.ReadView view = member.store().read()) {
+      return view.leaseKeys(lease);
+    }
   }
 
   /** etcd's quota gate: only writes that can grow the keyspace (puts) are refused when it is full. */

@@ -64,6 +64,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
       new Method(CompactionRequest.parser(), (kv, m) -> kv.compact((CompactionRequest) m)));
 
   private static final AsciiString POST = AsciiString.of("POST");
+  private static final AsciiString TOKEN = AsciiString.of(Callers.TOKEN_HEADER);
+  private static final AsciiString AUTHORIZATION = AsciiString.of(Callers.AUTHORIZATION_HEADER);
   private static final AsciiString CONTENT_TYPE = AsciiString.of("content-type");
   private static final AsciiString GRPC = AsciiString.of("application/grpc");
   private static final AsciiString GRPC_PROTO = AsciiString.of("application/grpc+proto");
@@ -77,6 +79,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
   private static final String NO_MESSAGE = "EOF";
 
   private final ContextInternal context;
+  /** The connection's TLS session, for a client certificate's name (see Callers); null on a plain one. */
+  private final java.util.function.Supplier<javax.net.ssl.SSLSession> tls;
   private final ChannelHandlerContext http2;
   private final Http2ConnectionHandler handler;
   private final KvGrpc kv;
@@ -95,6 +99,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     this.answering = answering;
     this.context = context;
     this.http2 = http2;
+    io.netty.handler.ssl.SslHandler ssl = http2.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+    this.tls = ssl == null ? null : () -> ssl.engine().getSession();
     this.handler = handler;
     this.kv = kv;
     this.maxMessageBytes = maxMessageBytes;
@@ -159,6 +165,12 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     return consumed;
   }
 
+  /** The call's token: "token" metadata, else "authorization" (etcd looks for both, in that order). */
+  private static CharSequence token(Http2Headers headers) {
+    CharSequence token = headers.get(TOKEN);
+    return token != null ? token : headers.get(AUTHORIZATION);
+  }
+
   /** Claims a new stream if it is a call this serves; false leaves it to Vert.x. */
   private boolean take(int streamId, Http2Headers headers, boolean endOfStream) {
     if (!answering.getAsBoolean()) {
@@ -174,7 +186,8 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     if (type == null || !(GRPC.contentEquals(type) || GRPC_PROTO.contentEquals(type))) {
       return false;
     }
-    Call call = new Call(streamId, method, headers.get(GrpcWire.ENCODING), io.vetcd.metrics.GrpcServerMetrics.of(path));
+    Call call = new Call(streamId, method, headers.get(GrpcWire.ENCODING), io.vetcd.metrics.GrpcServerMetrics.of(path),
+        token(headers));
     if (endOfStream) {
       call.requestEnded();
     } else {
@@ -197,9 +210,13 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     private boolean answering;
     private final io.vetcd.metrics.GrpcServerMetrics.Method metrics;
     private final long startNanos;
+    /** The "token" metadata (null: none), for the service to know who calls (see Callers). */
+    private final CharSequence token;
 
-    Call(int streamId, Method method, CharSequence encoding, io.vetcd.metrics.GrpcServerMetrics.Method metrics) {
+    Call(int streamId, Method method, CharSequence encoding, io.vetcd.metrics.GrpcServerMetrics.Method metrics,
+        CharSequence token) {
       this.streamId = streamId;
+      this.token = token;
       this.method = method;
       this.encoding = encoding;
       this.metrics = metrics;
@@ -281,7 +298,7 @@ final class KvHttp2 extends Http2FrameListenerDecorator {
     private void invoke(Message request) {
       Future<? extends Message> answer;
       try {
-        answer = method.call().apply(kv, request);
+        answer = Callers.with(token, tls, () -> method.call().apply(kv, request));
       } catch (RuntimeException e) {
         answer = Future.failedFuture(e);
       }

@@ -56,7 +56,7 @@ final class LeaseGrpc extends LeaseService {
 
   @Override
   public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request) {
-    return GrpcErrors.call(() -> member.leaseRevoke(request)
+    return GrpcErrors.call(() -> member.leaseRevoke(request, Callers.resolve(member.auth()))
         .map(r -> r.toBuilder().setHeader(member.header(r.getHeader().getRevision())).build()));
   }
 

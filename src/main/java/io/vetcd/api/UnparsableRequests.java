@@ -128,7 +128,11 @@ final class UnparsableRequests {
             request.response().status(status.status()).statusMessage(status.message()).end();
             return;
           }
-          messages.handle(msg);
+          // Who calls, for the service (see Callers): each message of a stream is handled with them.
+          Callers.with(Callers.token(request.headers()), tls(request), () -> {
+            messages.handle(msg);
+            return null;
+          });
         });
         return proxy;
       }
@@ -136,6 +140,10 @@ final class UnparsableRequests {
     };
     return (GrpcServerRequest<Object, Object>) Proxy.newProxyInstance(GrpcServerRequest.class.getClassLoader(),
         new Class<?>[] {GrpcServerRequest.class}, calls);
+  }
+
+  private static java.util.function.Supplier<javax.net.ssl.SSLSession> tls(GrpcServerRequest<?, ?> request) {
+    return request.connection().isSsl() ? () -> request.connection().sslSession() : null;
   }
 
   private static Object invoke(Object target, java.lang.reflect.Method method, Object[] args) throws Throwable {

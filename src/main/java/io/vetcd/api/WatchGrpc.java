@@ -7,6 +7,9 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import io.vetcd.proto.etcdserverpb.WatchRequest;
 import io.vetcd.proto.etcdserverpb.WatchResponse;
 import io.vetcd.proto.etcdserverpb.WatchService;
+import io.vetcd.auth.AuthStore;
+import io.vetcd.auth.Caller;
+import io.vetcd.server.EtcdError;
 import io.vetcd.server.LocalMember;
 import io.vetcd.watch.WatchStream;
 import java.util.function.Consumer;
@@ -68,7 +71,50 @@ final class WatchGrpc extends WatchService {
 
   /** A watch stream as the member configures it, sending through {@code sink}. */
   static WatchStream open(Vertx vertx, LocalMember member, WatchStream.Sink sink) {
-    return new WatchStream(vertx, member.watches(), sink, member::header, member::serializableBarrier,
+    WatchStream stream = new WatchStream(vertx, member.watches(), sink, member::header, member::serializableBarrier,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
+    stream.checkCreates(create -> admission(member, create));
+    return stream;
+  }
+
+  /**
+   * etcd's isWatchPermitted: with auth enabled, the caller needs read permission on the watched keys,
+   * checked as etcd checks it (an empty key is "\0"; a range end of "\0" is checked as the key alone).
+   * A refusal is worded as etcd's cancel reason: the gRPC error's whole text.
+   */
+  private static WatchStream.Admission admission(LocalMember member,
+      io.vetcd.proto.etcdserverpb.WatchCreateRequest create) {
+    byte[] key = create.getKey().isEmpty() ? new byte[] {0} : create.getKey().toByteArray();
+    com.google.protobuf.ByteString end = create.getRangeEnd();
+    byte[] rangeEnd = end.size() == 1 && end.byteAt(0) == 0 ? new byte[0] : end.toByteArray();
+    Caller caller;
+    try {
+      caller = Callers.resolve(member.auth());
+    } catch (EtcdError.EtcdException e) {
+      return WatchStream.Admission.refused(GrpcErrors.goText(e.error()));
+    }
+    String refused = readRefusal(member.auth().store(), caller, key, rangeEnd);
+    if (refused != null) {
+      return WatchStream.Admission.refused(refused);
+    }
+    // Checked again at every change of the auth store, as the same user against the store then.
+    return new WatchStream.Admission(null, () -> {
+      AuthStore now = member.auth().store();
+      return caller.user().isEmpty() ? null
+          : readRefusal(now, new Caller(caller.user(), now.revision()), key, rangeEnd);
+    });
+  }
+
+  private static String readRefusal(AuthStore store, Caller caller, byte[] key, byte[] rangeEnd) {
+    try {
+      store.checkKeys(caller, key, rangeEnd, io.vetcd.proto.authpb.Permission.Type.READ);
+      return null;
+    } catch (EtcdError.EtcdException e) {
+      EtcdError error = switch (e.error()) {
+        case INVALID_AUTH_TOKEN, AUTH_OLD_REVISION, USER_EMPTY -> e.error();
+        default -> EtcdError.PERMISSION_DENIED;
+      };
+      return GrpcErrors.goText(error);
+    }
   }
 }

@@ -102,7 +102,10 @@ final class WatchHttp2 {
           return;
         }
         at += GrpcWire.PREFIX + (int) length;
-        stream.handle(watchRequest);
+        Callers.with(Callers.token(request.headers()), request.isSSL() ? request::sslSession : null, () -> {
+          stream.handle(watchRequest);
+          return null;
+        });
       }
       received = at == received.length() ? Buffer.buffer() : received.getBuffer(at, received.length());
     }

@@ -57,14 +57,19 @@ final class WatchSocket {
         socket.writeTextMessage(WatchJson.tooLarge(request.getSerializedSize(), grpcLimitBytes));
         return;
       }
-      stream.handle(request);
+      // A token in the upgrade request's Authorization header, as the gateway's other calls take one.
+      Callers.with(socket.headers().get("Authorization"), null, () -> {
+        stream.handle(request);
+        return null;
+      });
     } catch (WatchJson.BadRequest e) {
       socket.writeTextMessage(WatchJson.error(e.getMessage()));
     }
   }
 
   /** The gateway's plain HTTP form: one request in the body, responses as chunked JSON lines. */
-  static void serveChunked(Vertx vertx, LocalMember member, HttpServerResponse response, String body, boolean utf8) {
+  static void serveChunked(Vertx vertx, LocalMember member, HttpServerResponse response, String body, boolean utf8,
+      String token) {
     io.vetcd.proto.etcdserverpb.WatchRequest request;
     try {
       request = WatchJson.request(body, utf8);
@@ -78,6 +83,9 @@ final class WatchSocket {
     WatchStream stream = WatchGrpc.open(vertx, member,
         r -> response.write(WatchJson.response(r, utf8) + "\n"), response);
     response.closeHandler(v -> stream.close());
-    stream.handle(request);
+    Callers.with(token, null, () -> {
+      stream.handle(request);
+      return null;
+    });
   }
 }

@@ -14,6 +14,11 @@ import io.vetcd.proto.internal.ClusterRecord;
 import io.vetcd.proto.internal.InternalRequest;
 import io.vetcd.raft.Entry;
 import io.vetcd.watch.WatchHub;
+import io.vetcd.auth.AuthStore;
+import io.vetcd.auth.Caller;
+import io.vetcd.auth.SimpleTokens;
+import io.vetcd.proto.etcdserverpb.AuthenticateResponse;
+import io.vetcd.proto.internal.AuthChange;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -103,6 +108,7 @@ final class ApplyThread implements AutoCloseable {
   private final Lessor lessor;
   private final Sink sink;
   private final Alarms alarms;
+  private final Auth auth;
   private final FailStop failStop;
   private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
   private final AtomicLong queuedBytes = new AtomicLong();
@@ -114,8 +120,10 @@ final class ApplyThread implements AutoCloseable {
   private long compactRevision;
   private final List<HeldAnswer> heldAnswers = new ArrayList<>();
 
-  ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Sink sink, FailStop failStop) {
+  ApplyThread(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Auth auth, Sink sink,
+      FailStop failStop) {
     this.store = store;
+    this.auth = auth;
     this.watches = watches;
     this.lessor = lessor;
     this.alarms = alarms;
@@ -216,18 +224,25 @@ final class ApplyThread implements AutoCloseable {
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
       Failpoints.check("apply");
-      Applied applied = apply(store, lessor, entries, (results, index) -> sink.answering(index, holdPhysical(results, index)));
+      Applied applied = apply(store, lessor, auth.tokens(), entries,
+          (results, index) -> sink.answering(index, holdPhysical(results, index)));
       countChanges(applied.events());
       if (applied.compactRevision() > compactRevision) {
         compactRevision = applied.compactRevision();
         compacting = true;
       }
       alarms.committed(applied.alarms());
+      boolean authChanged = applied.auth().revision() != auth.store().revision()
+          || applied.auth().enabled() != auth.store().enabled();
+      auth.committed(applied.auth());
       Defragmenter.Retained r = retained.get();
       if (r != null) {
         r.add(List.copyOf(entries)); // the caller reuses its list
       }
       applied.membership().forEach(sink::membership);
+      if (authChanged) {
+        watches.authChanged(); // queued on each stream before the events published next
+      }
       watches.publish(applied.events(), applied.compactRevision());
       queuedBytes.addAndGet(-Entry.size(entries));
       sink.applied(entries.get(entries.size() - 1).index());
@@ -305,10 +320,21 @@ final class ApplyThread implements AutoCloseable {
   /**
    * What a committed batch did: the requests' outcomes, its changes as watch events, the store's
    * compacted revision, the lease grants and revokes the lessor was told (already, before any answer
-   * went out), and the cluster's alarms after it.
+   * went out; with them the simple tokens granted or dropped), the cluster's alarms and auth store after it.
    */
   record Applied(List<Result> results, List<io.vetcd.proto.mvccpb.Event> events, long compactRevision,
-      List<Runnable> leaseChanges, List<AlarmMember> alarms, List<MembershipChange> membership) {}
+      List<Runnable> leaseChanges, List<AlarmMember> alarms, AuthStore auth, List<MembershipChange> membership) {}
+
+  /** The replicated state besides keys and leases, as a batch's transaction has it so far. */
+  private static final class BatchState {
+    final List<AlarmMember> alarms;
+    AuthStore auth;
+
+    BatchState(MvccStore.WriteBatch batch) {
+      alarms = Alarms.read(batch);
+      auth = AuthStore.fromRecord(batch.record(Auth.RECORD));
+    }
+  }
 
   /**
    * Applies entries in one transaction unless a request fails (below); entries at or below the stored
@@ -322,17 +348,18 @@ final class ApplyThread implements AutoCloseable {
    * commit, never more: failed writes are rare (a lease or key not found, a full keyspace).
    */
   static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries) {
-    return apply(store, lessor, entries, (results, index) -> { });
+    return apply(store, lessor, new SimpleTokens(300, System::nanoTime), entries, (results, index) -> { });
   }
 
   /** As {@link #apply(MvccStore, Lessor, List)}; {@code beforeCommit} hears each transaction's outcomes first. */
-  static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries,
+  static Applied apply(MvccStore store, Lessor lessor, SimpleTokens tokens, List<Entry> entries,
       java.util.function.ObjLongConsumer<List<Result>> beforeCommitOutcomes) {
     List<Result> results = new ArrayList<>(entries.size());
     List<io.vetcd.proto.mvccpb.Event> events = new ArrayList<>();
     List<Runnable> leaseChanges = new ArrayList<>();
     long compacted = -1;
     List<AlarmMember> alarmsAfter = List.of();
+    AuthStore authAfter = null;
     List<MembershipChange> membership = new ArrayList<>();
     // The outcome of each request found to fail, by log index: applied again it would fail the same way.
     Map<Long, RuntimeException> failures = new HashMap<>();
@@ -344,7 +371,7 @@ final class ApplyThread implements AutoCloseable {
       List<MembershipChange> attemptMembership = new ArrayList<>();
       try (MvccStore.WriteBatch batch = store.write()) {
         long applied = batch.appliedIndex();
-        List<AlarmMember> alarms = Alarms.read(batch);
+        BatchState state = new BatchState(batch);
         int failedAt = -1;
         for (int i = from; i < to && failedAt < 0; i++) {
           Entry e = entries.get(i);
@@ -355,7 +382,8 @@ final class ApplyThread implements AutoCloseable {
             attemptMembership.add(applyConfChange(batch, e));
           } else if (e.data().length > 0) {
             try {
-              Result result = applyRequest(batch, lessor, alarms, e, attemptLeaseChanges, failures.get(e.index()));
+              Result result = applyRequest(batch, lessor, tokens, state, e, attemptLeaseChanges,
+                  failures.get(e.index()));
               if (result.response() instanceof ClusterRecord updated) {
                 // A publish or MemberUpdate: answered once the consensus loop has the new list (a member
                 // list read next from this member shows it), like a CONF_CHANGE.
@@ -384,7 +412,8 @@ final class ApplyThread implements AutoCloseable {
         Failpoints.check("before-apply-commit");
         batch.commit();
         Failpoints.check("after-apply-commit");
-        alarmsAfter = alarms;
+        alarmsAfter = state.alarms;
+        authAfter = state.auth;
         results.addAll(attemptResults);
         events.addAll(batch.events());
         leaseChanges.addAll(attemptLeaseChanges);
@@ -393,7 +422,12 @@ final class ApplyThread implements AutoCloseable {
       from = to;
       to = entries.size();
     }
-    return new Applied(results, events, compacted, leaseChanges, alarmsAfter, membership);
+    if (authAfter == null) {
+      try (MvccStore.ReadView view = store.read()) {
+        authAfter = AuthStore.fromRecord(view.record(Auth.RECORD)); // nothing to apply: as it was
+      }
+    }
+    return new Applied(results, events, compacted, leaseChanges, alarmsAfter, authAfter, membership);
   }
 
   /** A CONF_CHANGE entry: the member list changes (or the change is refused) in the batch's transaction. */
@@ -426,8 +460,9 @@ final class ApplyThread implements AutoCloseable {
    * Applies one request, or answers with {@code knownFailure} (how it failed in an earlier attempt on
    * the same state) without applying it.
    */
-  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, List<AlarmMember> alarms, Entry e,
-      List<Runnable> leaseChanges, RuntimeException knownFailure) {
+  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, SimpleTokens tokens, BatchState state,
+      Entry e, List<Runnable> leaseChanges, RuntimeException knownFailure) {
+    List<AlarmMember> alarms = state.alarms;
     InternalRequest req;
     try {
       req = InternalRequest.parser().parseFrom(Aliasing.input(e.data())); // a put's value stays in the entry's array
@@ -455,6 +490,19 @@ final class ApplyThread implements AutoCloseable {
     if (req.getRequestCase() == InternalRequest.RequestCase.ALARM) {
       return new Result(req.getId(), Alarms.apply(batch, alarms, req.getAlarm()).toBuilder()
           .setHeader(KvApplier.header(batch.revision())).build(), null);
+    }
+    if (req.getRequestCase() == InternalRequest.RequestCase.AUTH) {
+      return applyAuth(batch, tokens, state, req, e.index(), leaseChanges);
+    }
+    if (!req.getUser().isEmpty()) {
+      // etcd's authApplierV3: the permission again, against the store as of this entry (it may have
+      // changed since the member that took the request checked it). Nothing was written yet. The
+      // member's own requests (publish, alarms, expired leases) carry no user and are not checked.
+      try {
+        WriteChecks.check(state.auth, new Caller(req.getUser(), req.getAuthRevision()), req, batch);
+      } catch (EtcdError.EtcdException denied) {
+        return new Result(req.getId(), null, denied);
+      }
     }
     if (growsKeyspace(req) && alarms.stream().anyMatch(a -> a.getAlarm() == AlarmType.NOSPACE)) {
       // etcd's capped applier: while any member's NOSPACE alarm is raised, every member refuses the
@@ -502,6 +550,54 @@ final class ApplyThread implements AutoCloseable {
     } catch (EtcdError.EtcdException | MvccException | org.lmdbjava.Env.MapFullException ex) {
       throw new RequestFailed(ex);
     }
+  }
+
+  /**
+   * An auth change: the store after it goes into the batch; a granted simple token, and the tokens a
+   * deleted user, a new password or auth disable void, change in memory before anyone is answered. A
+   * refused change is answered with etcd's error and changes nothing.
+   */
+  private static Result applyAuth(MvccStore.WriteBatch batch, SimpleTokens tokens, BatchState state,
+      InternalRequest req, long index, List<Runnable> memoryChanges) {
+    AuthChange change = req.getAuth();
+    if (change.getRequestCase() != AuthChange.RequestCase.AUTHENTICATE) {
+      try {
+        state.auth.checkAdmin(new Caller(req.getUser(), req.getAuthRevision())); // etcd's needAdminPermission
+      } catch (EtcdError.EtcdException denied) {
+        return new Result(req.getId(), null, denied);
+      }
+    }
+    AuthStore.Applied applied;
+    try {
+      applied = state.auth.apply(change, index);
+    } catch (EtcdError.EtcdException refused) {
+      return new Result(req.getId(), null, refused);
+    }
+    if (applied.store() != state.auth) {
+      state.auth = applied.store();
+      batch.putRecord(Auth.RECORD, applied.store().toRecord());
+    }
+    switch (change.getRequestCase()) {
+      case AUTHENTICATE -> {
+        String token = ((AuthenticateResponse) applied.response()).getToken();
+        String user = change.getAuthenticate().getName();
+        memoryChanges.add(() -> tokens.assign(token, user));
+      }
+      case USER_DELETE -> memoryChanges.add(() -> tokens.invalidate(change.getUserDelete().getName()));
+      case USER_CHANGE_PASSWORD -> memoryChanges.add(() -> tokens.invalidate(change.getUserChangePassword().getName()));
+      case DISABLE -> memoryChanges.add(tokens::clear);
+      default -> { }
+    }
+    Message response = applied.response();
+    return new Result(req.getId(), withHeader(response, batch.revision()), null);
+  }
+
+  /** The response with a header carrying the keyspace's revision (auth responses all have one, as field 1). */
+  private static Message withHeader(Message response, long revision) {
+    Message.Builder b = response.toBuilder();
+    com.google.protobuf.Descriptors.FieldDescriptor header = b.getDescriptorForType().findFieldByName("header");
+    b.setField(header, KvApplier.header(revision));
+    return b.build();
   }
 
   /** Puts, txns with a put, lease grants: what etcd refuses while NOSPACE is raised. */

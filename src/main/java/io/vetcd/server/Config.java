@@ -54,7 +54,17 @@ public record Config(
     List<String> listenMetricsUrls,
     String metricsLevel,
     Tls clientTls,
-    Tls peerTls) {
+    Tls peerTls,
+    AuthOptions auth) {
+
+  /**
+   * How callers prove who they are once auth is enabled: the token kind ({@code --auth-token}), a
+   * simple token's life past its last use in seconds ({@code --auth-token-ttl}), and the bcrypt cost
+   * new passwords are hashed with ({@code --bcrypt-cost}).
+   */
+  public record AuthOptions(String tokenKind, long tokenTtlSeconds, int bcryptCost) {
+    public static final AuthOptions DEFAULTS = new AuthOptions("simple", 300, io.vetcd.auth.Passwords.DEFAULT_COST);
+  }
 
   /**
    * A TLS endpoint as etcd's flags describe it: PEM files for the certificate (chain) and its key, the

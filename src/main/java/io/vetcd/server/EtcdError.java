@@ -42,7 +42,24 @@ public enum EtcdError {
   UNHEALTHY(GrpcStatus.UNAVAILABLE, "etcdserver: unhealthy cluster"),
   NOT_SUPPORTED_FOR_LEARNER(GrpcStatus.UNAVAILABLE, "etcdserver: rpc not supported for learner"),
   BAD_LEADER_TRANSFEREE(GrpcStatus.FAILED_PRECONDITION, "etcdserver: bad leader transferee"),
-  LEADER_TRANSFER_TIMEOUT(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, leader transfer took too long");
+  LEADER_TRANSFER_TIMEOUT(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, leader transfer took too long"),
+  // The auth store's (etcd's auth/store.go errors, as rpctypes maps them).
+  ROOT_USER_NOT_EXIST(GrpcStatus.FAILED_PRECONDITION, "etcdserver: root user does not exist"),
+  ROOT_ROLE_NOT_EXIST(GrpcStatus.FAILED_PRECONDITION, "etcdserver: root user does not have root role"),
+  USER_ALREADY_EXIST(GrpcStatus.FAILED_PRECONDITION, "etcdserver: user name already exists"),
+  USER_EMPTY(GrpcStatus.INVALID_ARGUMENT, "etcdserver: user name is empty"),
+  USER_NOT_FOUND(GrpcStatus.FAILED_PRECONDITION, "etcdserver: user name not found"),
+  ROLE_ALREADY_EXIST(GrpcStatus.FAILED_PRECONDITION, "etcdserver: role name already exists"),
+  ROLE_NOT_FOUND(GrpcStatus.FAILED_PRECONDITION, "etcdserver: role name not found"),
+  ROLE_EMPTY(GrpcStatus.INVALID_ARGUMENT, "etcdserver: role name is empty"),
+  AUTH_FAILED(GrpcStatus.INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password"),
+  PERMISSION_DENIED(GrpcStatus.PERMISSION_DENIED, "etcdserver: permission denied"),
+  ROLE_NOT_GRANTED(GrpcStatus.FAILED_PRECONDITION, "etcdserver: role is not granted to the user"),
+  PERMISSION_NOT_GRANTED(GrpcStatus.FAILED_PRECONDITION, "etcdserver: permission is not granted to the role"),
+  AUTH_NOT_ENABLED(GrpcStatus.FAILED_PRECONDITION, "etcdserver: authentication is not enabled"),
+  INVALID_AUTH_TOKEN(GrpcStatus.UNAUTHENTICATED, "etcdserver: invalid auth token"),
+  INVALID_AUTH_MGMT(GrpcStatus.INVALID_ARGUMENT, "etcdserver: invalid auth management"),
+  AUTH_OLD_REVISION(GrpcStatus.INVALID_ARGUMENT, "etcdserver: revision of auth store is old");
 
   private final GrpcStatus status;
   private final String message;

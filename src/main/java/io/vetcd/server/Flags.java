@@ -87,6 +87,9 @@ public final class Flags {
     flag("peer-key-file", "", "Path to the peer server TLS key file.");
     flag("peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file.");
     bool("peer-client-cert-auth", "Enable peer client cert authentication.");
+    flag("auth-token", "simple", "Specify auth token specific options (vetcd has 'simple').");
+    flag("auth-token-ttl", "300", "The lifetime in seconds of the auth token.");
+    flag("bcrypt-cost", "10", "Specify bcrypt algorithm cost factor for auth password hashing.");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
     flag("logger", "zap", "Accepted for etcd compatibility; vetcd always logs to stderr.");
     flag("log-outputs", "default", "Accepted for etcd compatibility; vetcd always logs to stderr.");
@@ -274,7 +277,31 @@ public final class Flags {
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
         metricsLevel(get(v, "metrics")),
         clientTls(v),
-        peerTls(v));
+        peerTls(v),
+        auth(v));
+  }
+
+  /**
+   * --auth-token, --auth-token-ttl, --bcrypt-cost. etcd refuses an unknown token kind as "invalid auth
+   * options" and a bcrypt cost outside bcrypt's bounds; JWT tokens are not built yet and are refused
+   * rather than quietly served as simple ones.
+   */
+  private static Config.AuthOptions auth(Map<String, String> v) throws UsageException {
+    String token = get(v, "auth-token");
+    String kind = token.split(",", 2)[0];
+    if (kind.equals("jwt")) {
+      throw new UsageException("vetcd: --auth-token jwt is not supported yet (vetcd has simple tokens)", 1);
+    }
+    if (!kind.equals("simple")) {
+      throw new UsageException("vetcd: invalid auth options: unknown token type \"" + kind + "\"", 1);
+    }
+    long cost = number(v, "bcrypt-cost");
+    if (cost < io.vetcd.auth.Passwords.MIN_COST || cost > io.vetcd.auth.Passwords.MAX_COST) {
+      throw new UsageException("vetcd: invalid --bcrypt-cost " + cost + ": bcrypt's cost is between "
+          + io.vetcd.auth.Passwords.MIN_COST + " and " + io.vetcd.auth.Passwords.MAX_COST, 1);
+    }
+    long ttl = number(v, "auth-token-ttl");
+    return new Config.AuthOptions(kind, ttl > 0 ? ttl : 300, (int) cost);
   }
 
   /**

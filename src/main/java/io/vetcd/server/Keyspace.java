@@ -6,9 +6,9 @@ import io.vetcd.watch.WatchHub;
 
 /**
  * The state machine the log is applied to: the MVCC store and what follows it in memory (watchers,
- * lease deadlines, raised alarms).
+ * lease deadlines, raised alarms, the auth store and its tokens).
  */
-record Keyspace(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms) {
+record Keyspace(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms, Auth auth) {
 
   /** The member list as the keyspace has applied it. */
   io.vetcd.proto.internal.ClusterRecord clusterRecord() {
@@ -30,6 +30,8 @@ record Keyspace(MvccStore store, WatchHub watches, Lessor lessor, Alarms alarms)
   void reloaded() {
     lessor.reload(LocalMember.leaseTtls(store));
     alarms.reload(store);
+    auth.reload(store);
+    watches.authChanged();
     watches.reset();
   }
 }

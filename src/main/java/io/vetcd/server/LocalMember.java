@@ -39,6 +39,7 @@ import io.vetcd.watch.WatchHub;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import io.vetcd.auth.Caller;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -72,6 +73,7 @@ public final class LocalMember {
   private final long requestTimeoutMs;
   /** The cluster's alarms, as applied from the log. */
   private final Alarms alarms;
+  private final Auth auth;
   /**
    * The size of the write this member refused when it raised NOSPACE (-1: unknown, e.g. after a
    * restart): vetcd clears its own alarm once that write would fit again (see {@link #spaceAvailable}).
@@ -82,7 +84,9 @@ public final class LocalMember {
       new java.util.concurrent.atomic.AtomicReference<>();
 
   private LocalMember(Vertx vertx, Config config, long clusterId, long id, MvccStore store, Wal wal,
-      RaftVerticle raft, WatchHub watches, Lessor lessor, Alarms alarms, long requestTimeoutMs, FailStop failStop) {
+      RaftVerticle raft, WatchHub watches, Lessor lessor, Alarms alarms, Auth auth, long requestTimeoutMs,
+      FailStop failStop) {
+    this.auth = auth;
     this.failStop = failStop;
     this.alarms = alarms;
     this.vertx = vertx;
@@ -222,18 +226,21 @@ public final class LocalMember {
     lessor.reload(leaseTtls(store));
     Alarms alarms = new Alarms();
     alarms.reload(store);
+    Auth auth = new Auth(config.auth().tokenTtlSeconds(), config.auth().bcryptCost(),
+        config.clientTls() != null && config.clientTls().clientCertAuth());
+    auth.reload(store);
     Path snapshotDir = dir.resolve("snap");
     try {
       SnapshotTransfer.clear(snapshotDir);
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException("cannot empty the snapshot directory " + snapshotDir, e);
     }
-    RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms),
+    RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms, auth),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
         new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
             config.snapshotCount(), snapshotDir, config.peerTls()), failStop, applied0);
     LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
-        alarms, requestTimeoutMs, failStop);
+        alarms, auth, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);
     raft.onRemoved(() -> failStop.leave(REMOVED_MESSAGE));
     io.vetcd.metrics.EtcdMetrics.bind(new io.vetcd.metrics.EtcdMetrics.MemberState(Long.toHexString(self),
@@ -366,16 +373,43 @@ public final class LocalMember {
   // "request is too large" if the entry would exceed --max-request-bytes, as etcd checks it.
 
   public Future<PutResponse> put(PutRequest request) {
-    return propose(InternalRequest.newBuilder().setPut(request), PutResponse.class);
+    return put(request, Caller.NOBODY);
   }
 
-  public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
-    return propose(InternalRequest.newBuilder().setDeleteRange(request), DeleteRangeResponse.class);
+  /**
+   * A client's write, with who asked ({@link Caller#NOBODY} with auth disabled): the applying members
+   * check their permission again, as of the entry (etcd's request header).
+   */
+  public Future<PutResponse> put(PutRequest request, Caller caller) {
+    return propose(asked(InternalRequest.newBuilder().setPut(request), caller), PutResponse.class);
+  }
+
+  public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request, Caller caller) {
+    return propose(asked(InternalRequest.newBuilder().setDeleteRange(request), caller), DeleteRangeResponse.class);
   }
 
   /** A txn that writes (a read-only one is served without the log). */
-  public Future<TxnResponse> txn(TxnRequest request) {
-    return propose(InternalRequest.newBuilder().setTxn(request), TxnResponse.class);
+  public Future<TxnResponse> txn(TxnRequest request, Caller caller) {
+    return propose(asked(InternalRequest.newBuilder().setTxn(request), caller), TxnResponse.class);
+  }
+
+  private static InternalRequest.Builder asked(InternalRequest.Builder request, Caller caller) {
+    if (caller != Caller.NOBODY && !caller.user().isEmpty()) {
+      request.setUser(caller.user()).setAuthRevision(caller.revision());
+    }
+    return request;
+  }
+
+  public Auth auth() {
+    return auth;
+  }
+
+  /**
+   * A change of users, roles or auth itself, by {@code caller} (who must have the root role once auth
+   * is enabled: checked as the entry applies). A password to store must be hashed already.
+   */
+  public Future<Message> authChange(io.vetcd.proto.internal.AuthChange change, Caller caller) {
+    return propose(asked(InternalRequest.newBuilder().setAuth(change), caller));
   }
 
   public Future<CompactionResponse> compact(CompactionRequest request) {
@@ -387,8 +421,8 @@ public final class LocalMember {
     return propose(InternalRequest.newBuilder().setLeaseGrant(request), LeaseGrantResponse.class);
   }
 
-  public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request) {
-    return propose(InternalRequest.newBuilder().setLeaseRevoke(request), LeaseRevokeResponse.class);
+  public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request, Caller caller) {
+    return propose(asked(InternalRequest.newBuilder().setLeaseRevoke(request), caller), LeaseRevokeResponse.class);
   }
 
   /** As {@link #propose(InternalRequest.Builder)}, with the response type the request's kind applies to. */

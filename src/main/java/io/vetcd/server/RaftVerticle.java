@@ -140,7 +140,7 @@ final class RaftVerticle extends VerticleBase {
   public Future<?> start() {
     context = vertx.getOrCreateContext();
     appendThread = new AppendThread(wal, failStop);
-    applyThread = new ApplyThread(keyspace.store(), keyspace.watches(), keyspace.lessor(), keyspace.alarms(),
+    applyThread = new ApplyThread(keyspace.store(), keyspace.watches(), keyspace.lessor(), keyspace.alarms(), keyspace.auth(),
         new ApplyThread.Sink() {
           @Override
           public void answering(long index, List<ApplyThread.Result> results) {

@@ -68,6 +68,11 @@ public final class WatchHub {
     streams.forEach(WatchStream::wake);
   }
 
+  /** Users, roles or permissions changed: every stream checks its watchers again. */
+  public void authChanged() {
+    streams.forEach(WatchStream::recheckAccess);
+  }
+
   /**
    * Starts over from the store (after a snapshot replaced the keyspace): the in-memory history no
    * longer follows on from it; watchers behind read the store.

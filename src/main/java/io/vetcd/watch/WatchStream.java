@@ -175,6 +175,26 @@ public final class WatchStream {
   }
 
   /** New events were published: deliver them on the stream's context (once per burst). */
+  /**
+   * Permissions changed (auth): each watcher whose caller may no longer read its keys is canceled,
+   * with the reason (beyond etcd 3.4, whose watches go on after a revoke). Queued on the stream's loop
+   * before the events applied after the change are published (see WatchHub#authChanged).
+   */
+  void recheckAccess() {
+    context.runOnContext(v -> {
+      if (closed) {
+        return;
+      }
+      for (Watcher w : new ArrayList<>(watchers.values())) {
+        String reason = w.recheck == null ? null : w.recheck.get();
+        if (reason != null && watchers.remove(w.id) == w) {
+          forget(w);
+          sink.send(response(hub.revision(), w.id).setCanceled(true).setCancelReason(reason).build());
+        }
+      }
+    });
+  }
+
   void wake() {
     if (woken.compareAndSet(false, true)) {
       context.runOnContext(v -> {
@@ -184,8 +204,42 @@ public final class WatchStream {
     }
   }
 
+  /**
+   * Decides whether a watch may be created (auth). Runs as the create request is handled, where the
+   * transport made the caller known.
+   */
+  public interface CreateCheck {
+    Admission admit(WatchCreateRequest create);
+  }
+
+  /**
+   * A create's outcome: refused (the cancel reason to answer with), or admitted with the check to run
+   * again whenever the permissions change (null while still permitted, else the reason to cancel it).
+   */
+  public record Admission(String refusal, java.util.function.Supplier<String> recheck) {
+    public static final Admission ALWAYS = new Admission(null, () -> null);
+
+    public static Admission refused(String reason) {
+      return new Admission(reason, null);
+    }
+  }
+
+  private CreateCheck createCheck = c -> Admission.ALWAYS;
+
+  /** Checks each create request with {@code check} before it makes a watcher (see {@link CreateCheck}). */
+  public void checkCreates(CreateCheck check) {
+    this.createCheck = check;
+  }
+
   private void create(WatchCreateRequest c) {
     long current = hub.revision();
+    Admission admission = createCheck.admit(c);
+    String refused = admission.refusal();
+    if (refused != null) {
+      // etcd: created and canceled at once, with the invalid watch id, whatever id was asked for.
+      sink.send(response(current, -1).setCreated(true).setCanceled(true).setCancelReason(refused).build());
+      return;
+    }
     ByteString end = c.getRangeEnd();
     if (end.size() == 1 && end.byteAt(0) == 0) {
       end = ByteString.EMPTY; // "\0": every key from key on
@@ -210,6 +264,7 @@ public final class WatchStream {
     }
     Watcher w = new Watcher(id, c.getKey(), end, c.getFiltersList(), c.getPrevKv(), c.getProgressNotify(),
         c.getFragment(), c.getStartRevision() > 0 ? c.getStartRevision() : current + 1);
+    w.recheck = admission.recheck();
     watchers.put(id, w);
     unsynced.add(w);
     maybeJoin(w);
@@ -521,6 +576,8 @@ public final class WatchStream {
     final boolean prevKv;
     final boolean progressNotify;
     final boolean fragment;
+    /** Whether its caller may still read its keys (see {@link #recheckAccess}); null: always. */
+    java.util.function.Supplier<String> recheck;
     /** The next revision to see, while not {@link #inSynced} (the group's is the stream's). */
     long nextRev;
     boolean loading;

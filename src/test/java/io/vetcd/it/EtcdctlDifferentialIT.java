@@ -45,6 +45,10 @@ class EtcdctlDifferentialIT {
 
     @AfterAll
     static void stopServers() throws Exception {
+        closeBoth(etcd, candidate);
+    }
+
+    static void closeBoth(MemberProcess etcd, MemberProcess candidate) throws Exception {
         try {
             if (etcd != null) {
                 etcd.close();
@@ -58,11 +62,19 @@ class EtcdctlDifferentialIT {
 
     @TestFactory
     Stream<DynamicTest> candidatePrintsWhatEtcdPrints() {
+        return compare(etcd, candidate, etcdTranscript, candidateTranscript, script());
+    }
+
+    /**
+     * One test per step of {@code script}, run against both servers in order: same exit code, stdout
+     * and stderr after {@link Normalizer}. Steps share one store per side, so a failure doesn't stop the
+     * rest: every differing command gets reported, not just the first.
+     */
+    static Stream<DynamicTest> compare(MemberProcess etcd, MemberProcess candidate, Path etcdTranscript,
+            Path candidateTranscript, List<Step> script) {
         Normalizer etcdNormalizer = new Normalizer();
         Normalizer candidateNormalizer = new Normalizer();
-        // Steps share one store per side, so they run in order and a failure doesn't stop the rest:
-        // every differing command gets reported, not just the first.
-        return script().stream().map(step -> dynamicTest(step.toString(), () -> {
+        return script.stream().map(step -> dynamicTest(step.toString(), () -> {
             String expected = etcdNormalizer.normalize(step.runAgainst(etcd));
             String actual = candidateNormalizer.normalize(step.runAgainst(candidate));
             append(etcdTranscript, step, expected);
@@ -191,8 +203,16 @@ class EtcdctlDifferentialIT {
         return s;
     }
 
-    private static Step cmd(String... args) {
+    static Step cmd(String... args) {
         return new Step(null, args);
+    }
+
+    /** A txn read from stdin, with the global flags {@code before} the command (e.g. --user). */
+    static Step txnAs(String stdin, String... before) {
+        String[] args = new String[before.length + 1];
+        System.arraycopy(before, 0, args, 0, before.length);
+        args[before.length] = "txn";
+        return new Step(stdin, args);
     }
 
     private static Step txn(String stdin, String... flags) {
@@ -202,7 +222,7 @@ class EtcdctlDifferentialIT {
         return new Step(stdin, args);
     }
 
-    private record Step(String stdin, String[] args) {
+    record Step(String stdin, String[] args) {
         String runAgainst(MemberProcess member) throws Exception {
             return Etcdctl.runWithStdin(member.endpoint(), stdin, args).toString();
         }
@@ -221,7 +241,7 @@ class EtcdctlDifferentialIT {
      * that carries them and then replaced everywhere, in decimal and hex, so a server that reports
      * inconsistent or zero IDs still shows up as a difference.
      */
-    private static final class Normalizer {
+    static final class Normalizer {
         private static final Pattern CLUSTER_ID = Pattern.compile("(?:\"cluster_id\":|\"ClusterID\" : )([1-9]\\d*)");
         private static final Pattern MEMBER_ID = Pattern.compile("(?:\"member_id\":|\"MemberID\" : )([1-9]\\d*)");
         private String clusterId;
@@ -239,14 +259,14 @@ class EtcdctlDifferentialIT {
         }
     }
 
-    private static Path freshFile(String name) throws IOException {
+    static Path freshFile(String name) throws IOException {
         Path file = MemberProcess.LOG_DIR.resolve(name);
         Files.createDirectories(file.getParent());
         Files.writeString(file, "", StandardCharsets.UTF_8);
         return file;
     }
 
-    private static void append(Path transcript, Step step, String output) throws IOException {
+    static void append(Path transcript, Step step, String output) throws IOException {
         Files.writeString(transcript, "=== " + step + "\n" + output + "\n", StandardCharsets.UTF_8,
                 StandardOpenOption.APPEND);
     }

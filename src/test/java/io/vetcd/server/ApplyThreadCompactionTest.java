@@ -41,7 +41,7 @@ class ApplyThreadCompactionTest {
       long plainId = 1_000_001;
       long physicalId = 1_000_002;
       ApplyThread apply = new ApplyThread(store, new WatchHub(store), new Lessor(System::nanoTime, 1), new Alarms(),
-          new ApplyThread.Sink() {
+          new Auth(300, 4, false), new ApplyThread.Sink() {
             @Override
             public void answering(long index, List<ApplyThread.Result> results) {
               for (ApplyThread.Result r : results) {

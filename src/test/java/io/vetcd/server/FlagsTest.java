@@ -229,6 +229,19 @@ class FlagsTest {
   }
 
   @Test
+  void authOptionsAreEtcdsAndTheShippedConfigFileReads() throws Exception {
+    assertEquals(Config.AuthOptions.DEFAULTS, run().auth());
+    assertEquals(new Config.AuthOptions("simple", 60, 12),
+        run(Map.of("ETCD_BCRYPT_COST", "12"), "--auth-token", "simple", "--auth-token-ttl", "60").auth());
+    assertEquals("vetcd: invalid auth options: unknown token type \"bogus\"", usage("--auth-token", "bogus").getMessage());
+    assertEquals(1, usage("--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256").exitCode());
+    assertEquals(1, usage("--bcrypt-cost", "3").exitCode());
+    assertEquals(1, usage("--bcrypt-cost", "32").exitCode());
+    Config shipped = run("--config-file", Path.of("conf/vetcd.yaml").toAbsolutePath().toString());
+    assertEquals(Config.AuthOptions.DEFAULTS, shipped.auth());
+  }
+
+  @Test
   void anHttpsUrlWithoutCertificateIsRefusedInEtcdsWords() {
     Flags.UsageException e = usage("--listen-client-urls", "https://127.0.0.1:2379");
     assertEquals(1, e.exitCode());

@@ -1,0 +1,95 @@
+package io.vetcd.api;
+
+import io.vetcd.auth.Caller;
+import io.vetcd.server.Auth;
+import java.util.function.Supplier;
+
+/**
+ * What a call brought to say who makes it (its "token" metadata, or "authorization" through the JSON
+ * gateway, and the common name of a verified client certificate), from the transport that read it to
+ * the service method it calls. Each transport ({@link KvHttp2}, {@link UnparsableRequests} for Vert.x
+ * gRPC, the gateway, the watch paths) runs the service's synchronous part inside {@link #with}; the
+ * service resolves the caller there ({@link #resolve}), before anything asynchronous, so a call's
+ * credentials never leak into another's.
+ */
+final class Callers {
+
+  private record Credentials(String token, Supplier<javax.net.ssl.SSLSession> tls) {}
+
+  /** The metadata a Go client puts its token in (etcd's TokenFieldNameGRPC). */
+  static final String TOKEN_HEADER = "token";
+  /** Where etcd looks next (the gateway's, and any client's that sends it so). */
+  static final String AUTHORIZATION_HEADER = "authorization";
+
+  /** A call's token from its metadata: "token", else "authorization"; null if neither. */
+  static String token(io.vertx.core.MultiMap headers) {
+    String token = headers.get(TOKEN_HEADER);
+    return token != null ? token : headers.get(AUTHORIZATION_HEADER);
+  }
+
+  private static final ThreadLocal<Credentials> CURRENT = new ThreadLocal<>();
+
+  private Callers() {}
+
+  /**
+   * Runs {@code call} with these credentials as the current call's: a token (may be null) and the
+   * connection's TLS session (null for plain connections), where a client certificate may name the user.
+   */
+  static <T> T with(CharSequence token, Supplier<javax.net.ssl.SSLSession> tls, Supplier<T> call) {
+    if (token == null && tls == null) {
+      return call.get(); // the common case, no auth: nothing to set
+    }
+    Credentials outer = CURRENT.get();
+    CURRENT.set(new Credentials(token == null ? null : token.toString(), tls));
+    try {
+      return call.get();
+    } finally {
+      if (outer == null) {
+        CURRENT.remove();
+      } else {
+        CURRENT.set(outer);
+      }
+    }
+  }
+
+  /**
+   * The current call's caller, as the member's auth store knows it now: {@link Caller#NOBODY} while
+   * auth is disabled or when the call brought nothing; etcd's "invalid auth token" (thrown) for a
+   * token no member gave or one expired.
+   */
+  static Caller resolve(Auth auth) {
+    if (!auth.enabled()) {
+      return Caller.NOBODY;
+    }
+    Credentials c = CURRENT.get();
+    if (c == null) {
+      return Caller.NOBODY;
+    }
+    String commonName = c.token() == null && c.tls() != null && auth.certificateNamesUser()
+        ? commonName(c.tls().get()) : null;
+    return auth.caller(c.token(), commonName);
+  }
+
+  /** The common name of the verified client certificate of a TLS session; null if it has none. */
+  static String commonName(javax.net.ssl.SSLSession session) {
+    if (session == null) {
+      return null;
+    }
+    try {
+      java.security.cert.Certificate[] chain = session.getPeerCertificates();
+      if (chain.length == 0 || !(chain[0] instanceof java.security.cert.X509Certificate x509)) {
+        return null;
+      }
+      javax.naming.ldap.LdapName name = new javax.naming.ldap.LdapName(
+          x509.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+      for (javax.naming.ldap.Rdn rdn : name.getRdns()) {
+        if (rdn.getType().equalsIgnoreCase("CN")) {
+          return String.valueOf(rdn.getValue());
+        }
+      }
+      return null;
+    } catch (javax.net.ssl.SSLPeerUnverifiedException | javax.naming.InvalidNameException none) {
+      return null;
+    }
+  }
+}

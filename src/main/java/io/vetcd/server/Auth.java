@@ -1,0 +1,92 @@
+package io.vetcd.server;
+
+import io.vetcd.auth.AuthStore;
+import io.vetcd.auth.Caller;
+import io.vetcd.auth.SimpleTokens;
+import io.vetcd.mvcc.MvccStore;
+
+/**
+ * The auth store as the apply thread last committed it, and what goes with it in memory: the simple
+ * tokens every member learned from the log. The API reads it to find who calls (a token, or a client
+ * certificate's common name) and to check their permissions before a request goes through the log;
+ * the apply thread checks writes again against the store as of their entry (see {@link ApplyThread}).
+ */
+public final class Auth {
+
+  /** Where the store lives in the keyspace's records. */
+  static final String RECORD = "auth";
+
+  private final SimpleTokens tokens;
+  private final int bcryptCost;
+  private final boolean certificateNamesUser;
+  private volatile AuthStore applied = AuthStore.EMPTY;
+
+  /**
+   * @param certificateNamesUser whether a verified client certificate's common name is the caller when
+   *     no token came (etcd: with --client-cert-auth)
+   */
+  public Auth(long tokenTtlSeconds, int bcryptCost, boolean certificateNamesUser) {
+    this.tokens = new SimpleTokens(tokenTtlSeconds, System::nanoTime);
+    this.bcryptCost = bcryptCost;
+    this.certificateNamesUser = certificateNamesUser;
+  }
+
+  public boolean certificateNamesUser() {
+    return certificateNamesUser;
+  }
+
+  public AuthStore store() {
+    return applied;
+  }
+
+  public boolean enabled() {
+    return applied.enabled();
+  }
+
+  public SimpleTokens tokens() {
+    return tokens;
+  }
+
+  public int bcryptCost() {
+    return bcryptCost;
+  }
+
+  /**
+   * etcd's AuthInfoFromCtx: the caller a token names, with the store's revision now; with no token,
+   * the common name of a verified client certificate ({@code commonName}, null if none or not
+   * trusted for this), else {@link Caller#NOBODY}. A token that names nobody (unknown, expired, from
+   * before a restart) is refused with etcd's "invalid auth token", whatever certificate came with it.
+   */
+  public Caller caller(String token, String commonName) {
+    AuthStore store = applied;
+    if (!store.enabled()) {
+      return Caller.NOBODY;
+    }
+    if (token != null) {
+      String user = tokens.user(token);
+      if (user == null) {
+        throw EtcdError.INVALID_AUTH_TOKEN.exception();
+      }
+      return new Caller(user, store.revision());
+    }
+    if (commonName != null && !commonName.isEmpty()) {
+      return new Caller(commonName, store.revision());
+    }
+    return Caller.NOBODY;
+  }
+
+  /** What the keyspace holds now: at start, and after a snapshot replaced it. */
+  void reload(MvccStore store) {
+    try (MvccStore.ReadView view = store.read()) {
+      applied = AuthStore.fromRecord(view.record(RECORD));
+    }
+    if (!applied.enabled()) {
+      tokens.clear();
+    }
+  }
+
+  /** The store a committed batch left (apply thread). */
+  void committed(AuthStore store) {
+    applied = store;
+  }
+}
