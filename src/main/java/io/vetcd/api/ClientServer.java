@@ -166,9 +166,25 @@ public final class ClientServer extends VerticleBase {
       WatchHttp2.serve(vertx, member, req);
     } else if (grpcCall) {
       grpc.handle(req);
+    } else if (gatewayCallWithNamedCertificate(req)) {
+      // etcd's words: its gateway would call with its own certificate, never the client's name.
+      req.response().setStatusCode(400).putHeader("content-type", "text/plain; charset=utf-8")
+          .putHeader("x-content-type-options", "nosniff")
+          .end("CommonName of client sending a request against gateway will be ignored and not used as expected\n");
     } else {
       router.handle(req);
     }
+  }
+
+  /**
+   * etcd refuses a gateway call (a /v3/ path) whose client certificate has a common name while auth
+   * and --client-cert-auth are on: the name would not be the caller there, and a client relying on it
+   * would be surprised.
+   */
+  private boolean gatewayCallWithNamedCertificate(HttpServerRequest req) {
+    return req.isSSL() && member.auth().certificateNamesUser() && member.auth().enabled()
+        && req.path().startsWith("/v3/") && Callers.commonName(req.sslSession()) != null
+        && !Callers.commonName(req.sslSession()).isEmpty();
   }
 
   /**
