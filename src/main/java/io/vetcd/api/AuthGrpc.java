@@ -76,9 +76,20 @@ final class AuthGrpc extends AuthService {
 
   @Override
   public Future<AuthenticateResponse> authenticate(AuthenticateRequest request) {
-    return GrpcErrors.call(() -> member.readBarrier()
+    return GrpcErrors.call(() -> authenticate(request, 3));
+  }
+
+  /**
+   * etcd's Authenticate: the password checked against the store after a read barrier, then the token
+   * through the log, refused there if the store moved on meanwhile (a new password, the user made
+   * again); then the whole is tried again, as etcd loops.
+   */
+  private Future<AuthenticateResponse> authenticate(AuthenticateRequest request, int attempts) {
+    long[] checkedRevision = new long[1];
+    return member.readBarrier()
         .compose(v -> {
           AuthStore store = member.auth().store();
+          checkedRevision[0] = store.revision();
           if (!store.enabled()) {
             throw EtcdError.AUTH_NOT_ENABLED.exception();
           }
@@ -95,18 +106,22 @@ final class AuthGrpc extends AuthService {
           }
           // The password is not in the entry: it was checked here (etcd's InternalAuthenticateRequest).
           SimpleTokenGrant grant = SimpleTokenGrant.newBuilder().setName(request.getName())
-              .setToken(member.auth().tokens().newPrefix()).build();
+              .setToken(member.auth().tokens().newPrefix()).setRevision(checkedRevision[0]).build();
           return member.authChange(AuthChange.newBuilder().setAuthenticate(grant).build(), Caller.NOBODY);
         })
-        .map(r -> withHeader((AuthenticateResponse) r)));
+        .map(r -> withHeader((AuthenticateResponse) r))
+        .recover(e -> e instanceof EtcdError.EtcdException x && x.error() == EtcdError.AUTH_OLD_REVISION
+            && attempts > 1 ? authenticate(request, attempts - 1) : Future.failedFuture(e));
   }
 
   @Override
   public Future<AuthUserAddResponse> userAdd(AuthUserAddRequest request) {
     return GrpcErrors.call(() -> {
       Caller caller = Callers.resolve(member.auth());
+      // Root's, before the cost of a hash (checked again as it applies).
+      member.auth().store().checkAdmin(caller);
       if (request.getName().isEmpty()) {
-        throw EtcdError.USER_EMPTY.exception(); // before the cost of a hash
+        throw EtcdError.USER_EMPTY.exception();
       }
       boolean noPassword = request.hasOptions() && request.getOptions().getNoPassword();
       return hashed(noPassword ? null : request.getPassword()).compose(hash -> {
@@ -123,6 +138,7 @@ final class AuthGrpc extends AuthService {
   public Future<AuthUserChangePasswordResponse> userChangePassword(AuthUserChangePasswordRequest request) {
     return GrpcErrors.call(() -> {
       Caller caller = Callers.resolve(member.auth());
+      member.auth().store().checkAdmin(caller); // before the cost of a hash, as above
       return hashed(request.getPassword()).compose(hash -> member.authChange(AuthChange.newBuilder()
               .setUserChangePassword(request.toBuilder().clearPassword())
               .setHashedPassword(com.google.protobuf.ByteString.copyFrom(hash)).build(), caller))

@@ -14,7 +14,23 @@ import java.util.function.Supplier;
  */
 final class Callers {
 
-  private record Credentials(String token, Supplier<javax.net.ssl.SSLSession> tls) {}
+  /** What a call brought: a token (null: none) and its TLS session (null: a plain connection). */
+  record Credentials(String token, Supplier<javax.net.ssl.SSLSession> tls) {
+    static final Credentials NONE = new Credentials(null, null);
+
+    /**
+     * The caller these name, as the member's auth store knows them now: {@link Caller#NOBODY} while
+     * auth is disabled or when nothing came; etcd's "invalid auth token" (thrown) for a token no
+     * member gave or one expired.
+     */
+    Caller resolve(Auth auth) {
+      if (!auth.enabled() || (token == null && tls == null)) {
+        return Caller.NOBODY;
+      }
+      String commonName = token == null && tls != null && auth.certificateNamesUser() ? commonName(tls.get()) : null;
+      return auth.caller(token, commonName);
+    }
+  }
 
   /** The metadata a Go client puts its token in (etcd's TokenFieldNameGRPC). */
   static final String TOKEN_HEADER = "token";
@@ -52,22 +68,15 @@ final class Callers {
     }
   }
 
-  /**
-   * The current call's caller, as the member's auth store knows it now: {@link Caller#NOBODY} while
-   * auth is disabled or when the call brought nothing; etcd's "invalid auth token" (thrown) for a
-   * token no member gave or one expired.
-   */
+  /** The current call's caller now (see {@link Credentials#resolve}). */
   static Caller resolve(Auth auth) {
-    if (!auth.enabled()) {
-      return Caller.NOBODY;
-    }
+    return capture().resolve(auth);
+  }
+
+  /** The current call's credentials, to resolve later (after a read barrier, as etcd does). */
+  static Credentials capture() {
     Credentials c = CURRENT.get();
-    if (c == null) {
-      return Caller.NOBODY;
-    }
-    String commonName = c.token() == null && c.tls() != null && auth.certificateNamesUser()
-        ? commonName(c.tls().get()) : null;
-    return auth.caller(c.token(), commonName);
+    return c == null ? Credentials.NONE : c;
   }
 
   /** The common name of the verified client certificate of a TLS session; null if it has none. */

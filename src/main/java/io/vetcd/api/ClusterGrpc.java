@@ -40,7 +40,7 @@ final class ClusterGrpc extends ClusterService {
 
   @Override
   public Future<MemberAddResponse> memberAdd(MemberAddRequest request) {
-    return GrpcErrors.call(() -> member.memberAdd(request).map(answer -> MemberAddResponse.newBuilder()
+    return GrpcErrors.call(() -> admin().memberAdd(request).map(answer -> MemberAddResponse.newBuilder()
         .setHeader(header())
         .setMember(answer.getAdded())
         .addAllMembers(members(answer))
@@ -49,20 +49,29 @@ final class ClusterGrpc extends ClusterService {
 
   @Override
   public Future<MemberRemoveResponse> memberRemove(MemberRemoveRequest request) {
-    return GrpcErrors.call(() -> member.memberRemove(request).map(answer -> MemberRemoveResponse.newBuilder()
+    return GrpcErrors.call(() -> admin().memberRemove(request).map(answer -> MemberRemoveResponse.newBuilder()
         .setHeader(header()).addAllMembers(members(answer)).build()));
   }
 
   @Override
   public Future<MemberUpdateResponse> memberUpdate(MemberUpdateRequest request) {
-    return GrpcErrors.call(() -> member.memberUpdate(request).map(answer -> MemberUpdateResponse.newBuilder()
+    return GrpcErrors.call(() -> admin().memberUpdate(request).map(answer -> MemberUpdateResponse.newBuilder()
         .setHeader(header()).addAllMembers(members(answer)).build()));
   }
 
   @Override
   public Future<MemberPromoteResponse> memberPromote(MemberPromoteRequest request) {
-    return GrpcErrors.call(() -> member.memberPromote(request).map(answer -> MemberPromoteResponse.newBuilder()
+    return GrpcErrors.call(() -> admin().memberPromote(request).map(answer -> MemberPromoteResponse.newBuilder()
         .setHeader(header()).addAllMembers(members(answer)).build()));
+  }
+
+  /**
+   * etcd's checkMembershipOperationPermission: with auth enabled, changing the member list is the root
+   * role's (listing it is anyone's). Throws etcd's error otherwise.
+   */
+  private LocalMember admin() {
+    member.auth().store().checkAdmin(Callers.resolve(member.auth()));
+    return member;
   }
 
   /** etcd's Cluster header: no revision. */

@@ -208,7 +208,7 @@ final class JsonGateway {
       } else if ("lease/keepalive".equals(path)) {
         keepAlive(ctx.response(), body, utf8);
       } else {
-        snapshot(ctx.response(), body, utf8);
+        snapshot(ctx.response(), body, utf8, ctx.request().getHeader(AUTHORIZATION));
       }
     });
   }
@@ -304,16 +304,25 @@ final class JsonGateway {
   }
 
   /** The snapshot stream, one {@code {"result": ...}} line per 32 KiB chunk (blob in base64). */
-  private void snapshot(HttpServerResponse response, Buffer body, boolean utf8) {
+  private void snapshot(HttpServerResponse response, Buffer body, boolean utf8, String token) {
     try {
       parse(SnapshotRequest.getDefaultInstance(), body, utf8);
     } catch (BadJson e) {
       fail(response, new StatusException(GrpcStatus.INVALID_ARGUMENT, e.getMessage()));
       return;
     }
+    try {
+      Callers.with(token, null, maintenance::admin); // root's, with auth enabled: refused before the stream starts
+    } catch (StatusException denied) {
+      fail(response, denied);
+      return;
+    }
     response.setChunked(true).putHeader("content-type", "application/json");
-    maintenance.snapshot(SnapshotRequest.getDefaultInstance(),
-        new JsonLines<io.vetcd.proto.etcdserverpb.SnapshotResponse>(response, m -> result(m, false)));
+    Callers.with(token, null, () -> {
+      maintenance.snapshot(SnapshotRequest.getDefaultInstance(),
+          new JsonLines<io.vetcd.proto.etcdserverpb.SnapshotResponse>(response, m -> result(m, false)));
+      return null;
+    });
   }
 
   // ---------------------------------------------------------------- JSON both ways

@@ -48,11 +48,10 @@ final class KvGrpc extends KVService {
     io.vetcd.metrics.EtcdMetrics.RANGES.increment();
     return call(request, () -> {
       RequestChecks.range(request);
-      Caller caller = Callers.resolve(member.auth());
-      member.auth().store().checkKeys(caller, request.getKey().toByteArray(), request.getRangeEnd().toByteArray(),
-          Permission.Type.READ);
-      return stillPermitted(caller,
-          read(request.getSerializable(), request.getRangeEnd().isEmpty(), view -> KvApplier.range(view, request)))
+      return read(request.getSerializable(), request.getRangeEnd().isEmpty(), Callers.capture(),
+          (store, caller) -> store.checkKeys(caller, request.getKey().toByteArray(),
+              request.getRangeEnd().toByteArray(), Permission.Type.READ),
+          view -> KvApplier.range(view, request))
           .map(this::withHeader);
     });
   }
@@ -61,10 +60,9 @@ final class KvGrpc extends KVService {
   public Future<PutResponse> put(PutRequest request) {
     return call(request, () -> {
       RequestChecks.put(request);
+      // Permissions are checked as the entry applies, against the store of that entry (etcd checks
+      // writes there alone): a check here could use a store older than a grant already acknowledged.
       Caller caller = Callers.resolve(member.auth());
-      if (member.auth().enabled()) {
-        WriteChecks.put(member.auth().store(), caller, request, this::leaseKeys);
-      }
       checkQuota(request);
       return member.put(request, caller)
           .map(this::withHeader);
@@ -75,8 +73,7 @@ final class KvGrpc extends KVService {
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
     return call(request, () -> {
       RequestChecks.deleteRange(request);
-      Caller caller = Callers.resolve(member.auth());
-      WriteChecks.delete(member.auth().store(), caller, request);
+      Caller caller = Callers.resolve(member.auth()); // checked as it applies, as a put
       return member.deleteRange(request, caller)
           .map(this::withHeader);
     });
@@ -87,19 +84,18 @@ final class KvGrpc extends KVService {
     io.vetcd.metrics.EtcdMetrics.TXNS.increment();
     return call(request, () -> {
       RequestChecks.txn(request, member.config().maxTxnOps());
-      Caller caller = Callers.resolve(member.auth());
-      WriteChecks.txn(member.auth().store(), caller, request);
       Future<TxnResponse> result;
       if (KvApplier.isReadOnly(request)) {
         // Ranges only: no entry in the log, as etcd serves read-only txns.
         boolean serializable = request.getSuccessList().stream().allMatch(KvGrpc::serializable)
             && request.getFailureList().stream().allMatch(KvGrpc::serializable);
-        result = stillPermitted(caller, read(serializable, false, view -> KvApplier.readOnlyTxn(view, request)));
+        result = read(serializable, false, Callers.capture(), (store, caller) -> WriteChecks.txn(store, caller, request),
+            view -> KvApplier.readOnlyTxn(view, request));
       } else {
         if (KvApplier.hasPut(request)) {
           checkQuota(request);
         }
-        result = member.txn(request, caller);
+        result = member.txn(request, Callers.resolve(member.auth())); // checked as it applies
       }
       return result.map(this::withHeader);
     });
@@ -127,24 +123,6 @@ final class KvGrpc extends KVService {
       return Future.failedFuture(GrpcErrors.toStatus(EtcdError.NOT_SUPPORTED_FOR_LEARNER.exception()));
     }
     return GrpcErrors.call(handler);
-  }
-
-  /**
-   * etcd's doSerialize: a read checked against the auth store of one revision is refused as old if
-   * the store moved on while it was read (a permission may have been revoked meanwhile).
-   */
-  private <T> Future<T> stillPermitted(Caller caller, Future<T> read) {
-    if (caller.revision() == 0) {
-      return read;
-    }
-    return read.compose(r -> caller.revision() == member.auth().store().revision() ? Future.succeededFuture(r)
-        : Future.failedFuture(EtcdError.AUTH_OLD_REVISION.exception()));
-  }
-
-  private List<byte[]> leaseKeys(long lease) {
-    try (MvccStore.ReadView view = member.store().read()) {
-      return view.leaseKeys(lease);
-    }
   }
 
   /** etcd's quota gate: only writes that can grow the keyspace (puts) are refused when it is full. */
@@ -203,6 +181,29 @@ final class KvGrpc extends KVService {
       return ready.map(v -> readNow(reader));
     }
     return ready.compose(v -> vertx.executeBlocking(() -> readNow(reader), false));
+  }
+
+  /**
+   * A read with auth, as etcd's doSerialize: once the read is allowed (after the barrier, so the auth
+   * store is at least as new as every change acknowledged before the read began) the caller is
+   * resolved and checked against that store, and the read is refused as old if the store moved on
+   * while it ran. With auth disabled this costs one volatile read.
+   */
+  private <T> Future<T> read(boolean serializable, boolean oneKey, Callers.Credentials who,
+      java.util.function.BiConsumer<io.vetcd.auth.AuthStore, Caller> permitted, Function<MvccStore.ReadView, T> reader) {
+    return read(serializable, oneKey, view -> {
+      io.vetcd.auth.AuthStore store = member.auth().store();
+      if (!store.enabled()) {
+        return reader.apply(view);
+      }
+      Caller caller = who.resolve(member.auth());
+      permitted.accept(store, caller);
+      T result = reader.apply(view);
+      if (caller.revision() != member.auth().store().revision()) {
+        throw EtcdError.AUTH_OLD_REVISION.exception();
+      }
+      return result;
+    });
   }
 
   private <T> T readNow(Function<MvccStore.ReadView, T> reader) {

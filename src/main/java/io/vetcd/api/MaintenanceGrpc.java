@@ -44,14 +44,16 @@ final class MaintenanceGrpc extends MaintenanceService {
    * etcd's authMaintenanceServer: with auth enabled, hashes, snapshots and defragmentation are for
    * the root role only (true, or etcd's error thrown). Status, alarms and leadership moves are not checked.
    */
-  private boolean admin() {
+  boolean admin() {
     try {
       member.auth().store().checkAdmin(Callers.resolve(member.auth()));
       return true;
     } catch (EtcdError.EtcdException e) {
       // etcd's maintenance server returns the auth store's own error, unmapped: code Unknown, and the
       // auth package's words ("auth: permission denied"), which clients print as they come.
-      throw new StatusException(GrpcStatus.UNKNOWN, "auth: " + e.getMessage().substring("etcdserver: ".length()));
+      String words = e.error() == EtcdError.USER_NOT_FOUND ? "user not found" // the auth package's own words
+          : e.getMessage().substring("etcdserver: ".length());
+      throw new StatusException(GrpcStatus.UNKNOWN, "auth: " + words);
     }
   }
 

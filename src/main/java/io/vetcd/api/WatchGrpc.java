@@ -30,7 +30,12 @@ final class WatchGrpc extends WatchService {
 
   @Override
   protected void watch(ReadStream<WatchRequest> requests, WriteStream<WatchResponse> responses) {
-    WatchStream stream = open(vertx, member, responses::write, responses);
+    // Who watches: the stream's metadata, as etcd takes it from the stream's context for every create.
+    Callers.Credentials who = requests instanceof GrpcServerRequest<?, ?> call
+        ? new Callers.Credentials(Callers.token(call.headers()),
+            call.connection().isSsl() ? () -> call.connection().sslSession() : null)
+        : Callers.Credentials.NONE;
+    WatchStream stream = open(vertx, member, responses::write, responses, who);
     requests.handler(stream::handle);
     requests.exceptionHandler(e -> stream.close()); // the connection broke
     responses.exceptionHandler(e -> stream.close());
@@ -49,7 +54,8 @@ final class WatchGrpc extends WatchService {
    * A watch stream as the member configures it, for gRPC, WebSocket and HTTP alike: responses go out
    * through {@code send}; {@code connection}, the stream {@code send} writes to, says when to pause.
    */
-  static WatchStream open(Vertx vertx, LocalMember member, Consumer<WatchResponse> send, WriteStream<?> connection) {
+  static WatchStream open(Vertx vertx, LocalMember member, Consumer<WatchResponse> send, WriteStream<?> connection,
+      Callers.Credentials who) {
     WatchStream.Sink sink = new WatchStream.Sink() {
       @Override
       public void send(WatchResponse response) {
@@ -66,14 +72,14 @@ final class WatchGrpc extends WatchService {
         connection.drainHandler(v -> onDrain.run());
       }
     };
-    return open(vertx, member, sink);
+    return open(vertx, member, sink, who);
   }
 
-  /** A watch stream as the member configures it, sending through {@code sink}. */
-  static WatchStream open(Vertx vertx, LocalMember member, WatchStream.Sink sink) {
+  /** A watch stream as the member configures it, sending through {@code sink}, for the caller {@code who} names. */
+  static WatchStream open(Vertx vertx, LocalMember member, WatchStream.Sink sink, Callers.Credentials who) {
     WatchStream stream = new WatchStream(vertx, member.watches(), sink, member::header, member::serializableBarrier,
         member.config().maxRequestBytes(), member.config().watchProgressNotifyIntervalMs());
-    stream.checkCreates(create -> admission(member, create));
+    stream.checkCreates(create -> admission(member, who, create));
     return stream;
   }
 
@@ -82,14 +88,14 @@ final class WatchGrpc extends WatchService {
    * checked as etcd checks it (an empty key is "\0"; a range end of "\0" is checked as the key alone).
    * A refusal is worded as etcd's cancel reason: the gRPC error's whole text.
    */
-  private static WatchStream.Admission admission(LocalMember member,
+  private static WatchStream.Admission admission(LocalMember member, Callers.Credentials who,
       io.vetcd.proto.etcdserverpb.WatchCreateRequest create) {
     byte[] key = create.getKey().isEmpty() ? new byte[] {0} : create.getKey().toByteArray();
     com.google.protobuf.ByteString end = create.getRangeEnd();
     byte[] rangeEnd = end.size() == 1 && end.byteAt(0) == 0 ? new byte[0] : end.toByteArray();
     Caller caller;
     try {
-      caller = Callers.resolve(member.auth());
+      caller = who.resolve(member.auth());
     } catch (EtcdError.EtcdException e) {
       return WatchStream.Admission.refused(GrpcErrors.goText(e.error()));
     }

@@ -65,7 +65,8 @@ final class WatchHttp2 {
       response.putHeader("content-type", "application/grpc");
       // Headers go out now, as from etcd: clients see the call established before the first event.
       response.writeHead();
-      this.stream = WatchGrpc.open(vertx, member, this);
+      this.stream = WatchGrpc.open(vertx, member, this, new Callers.Credentials(Callers.token(request.headers()),
+          request.isSSL() ? request::sslSession : null));
       request.handler(this::received);
       // A reset by the client (what clients do to close a watch, and when they shut down) and a broken
       // connection both end up here; without it the stream and its watchers would stay registered.
@@ -102,10 +103,7 @@ final class WatchHttp2 {
           return;
         }
         at += GrpcWire.PREFIX + (int) length;
-        Callers.with(Callers.token(request.headers()), request.isSSL() ? request::sslSession : null, () -> {
-          stream.handle(watchRequest);
-          return null;
-        });
+        stream.handle(watchRequest);
       }
       received = at == received.length() ? Buffer.buffer() : received.getBuffer(at, received.length());
     }

@@ -31,8 +31,10 @@ final class WatchSocket {
   private WatchSocket() {}
 
   static void serve(Vertx vertx, LocalMember member, ServerWebSocket socket, boolean utf8, long grpcLimitBytes) {
+    // A token in the upgrade request's Authorization header, as the gateway's other calls take one.
     WatchStream stream = WatchGrpc.open(vertx, member,
-        r -> socket.writeTextMessage(WatchJson.response(r, utf8)), socket);
+        r -> socket.writeTextMessage(WatchJson.response(r, utf8)), socket,
+        new Callers.Credentials(socket.headers().get("Authorization"), null));
     // etcd's proxy hands a binary frame's bytes to the same decoder as a text frame's.
     socket.textMessageHandler(text -> handle(socket, stream, text, utf8, grpcLimitBytes));
     socket.binaryMessageHandler(b -> handle(socket, stream, b.toString(java.nio.charset.StandardCharsets.UTF_8),
@@ -57,11 +59,7 @@ final class WatchSocket {
         socket.writeTextMessage(WatchJson.tooLarge(request.getSerializedSize(), grpcLimitBytes));
         return;
       }
-      // A token in the upgrade request's Authorization header, as the gateway's other calls take one.
-      Callers.with(socket.headers().get("Authorization"), null, () -> {
-        stream.handle(request);
-        return null;
-      });
+      stream.handle(request);
     } catch (WatchJson.BadRequest e) {
       socket.writeTextMessage(WatchJson.error(e.getMessage()));
     }
@@ -81,11 +79,8 @@ final class WatchSocket {
     }
     response.setChunked(true).putHeader("content-type", "application/json");
     WatchStream stream = WatchGrpc.open(vertx, member,
-        r -> response.write(WatchJson.response(r, utf8) + "\n"), response);
+        r -> response.write(WatchJson.response(r, utf8) + "\n"), response, new Callers.Credentials(token, null));
     response.closeHandler(v -> stream.close());
-    Callers.with(token, null, () -> {
-      stream.handle(request);
-      return null;
-    });
+    stream.handle(request);
   }
 }

@@ -118,7 +118,8 @@ public final class AuthStore {
       case DISABLE -> enabled
           ? new Applied(new AuthStore(false, revision + 1, users, roles), AuthDisableResponse.getDefaultInstance())
           : unchanged(AuthDisableResponse.getDefaultInstance());
-      case AUTHENTICATE -> authenticate(change.getAuthenticate().getName(), change.getAuthenticate().getToken(), index);
+      case AUTHENTICATE -> authenticate(change.getAuthenticate().getName(), change.getAuthenticate().getToken(),
+          change.getAuthenticate().getRevision(), index);
       case USER_ADD -> userAdd(change);
       case USER_DELETE -> userDelete(change.getUserDelete().getName());
       case USER_CHANGE_PASSWORD -> userChangePassword(change);
@@ -149,9 +150,12 @@ public final class AuthStore {
     return new Applied(new AuthStore(true, revision, users, roles), AuthEnableResponse.getDefaultInstance());
   }
 
-  private Applied authenticate(String name, String tokenPrefix, long index) {
+  private Applied authenticate(String name, String tokenPrefix, long checkedRevision, long index) {
     if (!enabled) {
       throw EtcdError.AUTH_NOT_ENABLED.exception();
+    }
+    if (checkedRevision != revision) {
+      throw EtcdError.AUTH_OLD_REVISION.exception(); // the password was checked against another store
     }
     User user = users.get(name);
     if (user == null || user.getOptions().getNoPassword()) {

@@ -16,6 +16,7 @@ import io.vetcd.raft.Entry;
 import io.vetcd.watch.WatchHub;
 import io.vetcd.auth.AuthStore;
 import io.vetcd.auth.Caller;
+import io.vetcd.auth.Passwords;
 import io.vetcd.auth.SimpleTokens;
 import io.vetcd.proto.etcdserverpb.AuthenticateResponse;
 import io.vetcd.proto.internal.AuthChange;
@@ -224,7 +225,7 @@ final class ApplyThread implements AutoCloseable {
   private void applyAndReport(List<Entry> entries) {
     if (!entries.isEmpty()) {
       Failpoints.check("apply");
-      Applied applied = apply(store, lessor, auth.tokens(), entries,
+      Applied applied = apply(store, lessor, auth, entries,
           (results, index) -> sink.answering(index, holdPhysical(results, index)));
       countChanges(applied.events());
       if (applied.compactRevision() > compactRevision) {
@@ -232,8 +233,7 @@ final class ApplyThread implements AutoCloseable {
         compacting = true;
       }
       alarms.committed(applied.alarms());
-      boolean authChanged = applied.auth().revision() != auth.store().revision()
-          || applied.auth().enabled() != auth.store().enabled();
+      boolean authChanged = applied.auth() != auth.store(); // a new store only when an auth change applied
       auth.committed(applied.auth());
       Defragmenter.Retained r = retained.get();
       if (r != null) {
@@ -330,9 +330,10 @@ final class ApplyThread implements AutoCloseable {
     final List<AlarmMember> alarms;
     AuthStore auth;
 
-    BatchState(MvccStore.WriteBatch batch) {
+    /** {@code auth}: the store as last committed (the record is read and parsed only after a snapshot). */
+    BatchState(MvccStore.WriteBatch batch, AuthStore auth) {
       alarms = Alarms.read(batch);
-      auth = AuthStore.fromRecord(batch.record(Auth.RECORD));
+      this.auth = auth;
     }
   }
 
@@ -348,18 +349,21 @@ final class ApplyThread implements AutoCloseable {
    * commit, never more: failed writes are rare (a lease or key not found, a full keyspace).
    */
   static Applied apply(MvccStore store, Lessor lessor, List<Entry> entries) {
-    return apply(store, lessor, new SimpleTokens(300, System::nanoTime), entries, (results, index) -> { });
+    Auth auth = new Auth(300, Passwords.MIN_COST, false);
+    auth.reload(store);
+    return apply(store, lessor, auth, entries, (results, index) -> { });
   }
 
   /** As {@link #apply(MvccStore, Lessor, List)}; {@code beforeCommit} hears each transaction's outcomes first. */
-  static Applied apply(MvccStore store, Lessor lessor, SimpleTokens tokens, List<Entry> entries,
+  static Applied apply(MvccStore store, Lessor lessor, Auth auth, List<Entry> entries,
       java.util.function.ObjLongConsumer<List<Result>> beforeCommitOutcomes) {
     List<Result> results = new ArrayList<>(entries.size());
     List<io.vetcd.proto.mvccpb.Event> events = new ArrayList<>();
     List<Runnable> leaseChanges = new ArrayList<>();
     long compacted = -1;
     List<AlarmMember> alarmsAfter = List.of();
-    AuthStore authAfter = null;
+    SimpleTokens tokens = auth.tokens();
+    AuthStore authAfter = auth.store(); // as the last batch committed it
     List<MembershipChange> membership = new ArrayList<>();
     // The outcome of each request found to fail, by log index: applied again it would fail the same way.
     Map<Long, RuntimeException> failures = new HashMap<>();
@@ -371,7 +375,7 @@ final class ApplyThread implements AutoCloseable {
       List<MembershipChange> attemptMembership = new ArrayList<>();
       try (MvccStore.WriteBatch batch = store.write()) {
         long applied = batch.appliedIndex();
-        BatchState state = new BatchState(batch);
+        BatchState state = new BatchState(batch, authAfter);
         int failedAt = -1;
         for (int i = from; i < to && failedAt < 0; i++) {
           Entry e = entries.get(i);
@@ -421,11 +425,6 @@ final class ApplyThread implements AutoCloseable {
       }
       from = to;
       to = entries.size();
-    }
-    if (authAfter == null) {
-      try (MvccStore.ReadView view = store.read()) {
-        authAfter = AuthStore.fromRecord(view.record(Auth.RECORD)); // nothing to apply: as it was
-      }
     }
     return new Applied(results, events, compacted, leaseChanges, alarmsAfter, authAfter, membership);
   }
@@ -494,10 +493,10 @@ final class ApplyThread implements AutoCloseable {
     if (req.getRequestCase() == InternalRequest.RequestCase.AUTH) {
       return applyAuth(batch, tokens, state, req, e.index(), leaseChanges);
     }
-    if (!req.getUser().isEmpty()) {
+    if (req.getFromClient() && state.auth.enabled()) {
       // etcd's authApplierV3: the permission again, against the store as of this entry (it may have
-      // changed since the member that took the request checked it). Nothing was written yet. The
-      // member's own requests (publish, alarms, expired leases) carry no user and are not checked.
+      // changed since the member took the request). Nothing was written yet. The member's own
+      // requests (publish, alarms, expired leases) are not a client's and are not checked.
       try {
         WriteChecks.check(state.auth, new Caller(req.getUser(), req.getAuthRevision()), req, batch);
       } catch (EtcdError.EtcdException denied) {

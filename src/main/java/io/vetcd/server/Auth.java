@@ -2,8 +2,10 @@ package io.vetcd.server;
 
 import io.vetcd.auth.AuthStore;
 import io.vetcd.auth.Caller;
+import io.vetcd.auth.Passwords;
 import io.vetcd.auth.SimpleTokens;
 import io.vetcd.mvcc.MvccStore;
+import org.slf4j.LoggerFactory;
 
 /**
  * The auth store as the apply thread last committed it, and what goes with it in memory: the simple
@@ -27,6 +29,12 @@ public final class Auth {
    */
   public Auth(long tokenTtlSeconds, int bcryptCost, boolean certificateNamesUser) {
     this.tokens = new SimpleTokens(tokenTtlSeconds, System::nanoTime);
+    if (bcryptCost < Passwords.MIN_COST || bcryptCost > Passwords.MAX_COST) {
+      // etcd's words and choice: a cost bcrypt cannot use is replaced by the default.
+      LoggerFactory.getLogger(Auth.class).warn("use default bcrypt cost instead of the invalid given cost: given {}, "
+          + "default {}", bcryptCost, Passwords.DEFAULT_COST);
+      bcryptCost = Passwords.DEFAULT_COST;
+    }
     this.bcryptCost = bcryptCost;
     this.certificateNamesUser = certificateNamesUser;
   }

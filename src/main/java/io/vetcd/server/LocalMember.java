@@ -372,10 +372,6 @@ public final class LocalMember {
   // revision only) once its entry is applied, or fails with an EtcdError.EtcdException -- at once with
   // "request is too large" if the entry would exceed --max-request-bytes, as etcd checks it.
 
-  public Future<PutResponse> put(PutRequest request) {
-    return put(request, Caller.NOBODY);
-  }
-
   /**
    * A client's write, with who asked ({@link Caller#NOBODY} with auth disabled): the applying members
    * check their permission again, as of the entry (etcd's request header).
@@ -394,7 +390,8 @@ public final class LocalMember {
   }
 
   private static InternalRequest.Builder asked(InternalRequest.Builder request, Caller caller) {
-    if (caller != Caller.NOBODY && !caller.user().isEmpty()) {
+    request.setFromClient(true);
+    if (!caller.user().isEmpty()) {
       request.setUser(caller.user()).setAuthRevision(caller.revision());
     }
     return request;
@@ -594,6 +591,7 @@ public final class LocalMember {
       if (alarms.noSpace()) {
         clearOwnAlarmIfItFits(0); // e.g. after a restart with a larger quota, with no write to ask
       }
+      auth.tokens().expire(); // simple tokens nobody used for their TTL (etcd's keeper ticks each second)
       for (long lease : lessor.expiredToRevoke(1000)) {
         propose(InternalRequest.newBuilder().setLeaseRevoke(LeaseRevokeRequest.newBuilder().setID(lease)))
             .onFailure(e -> LOG.debug("revoking expired lease {} failed: {}", Long.toHexString(lease), e.getMessage()));

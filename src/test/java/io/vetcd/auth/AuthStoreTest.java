@@ -182,10 +182,13 @@ class AuthStoreTest {
   void authenticateNamesTheTokenAfterTheEntryAndNeedsAuthEnabledAndAUser() {
     AuthStore s = withAlice();
     AuthChange.Builder auth = AuthChange.newBuilder().setAuthenticate(
-        SimpleTokenGrant.newBuilder().setName("alice").setToken("abcdefghijklmnop"));
+        SimpleTokenGrant.newBuilder().setName("alice").setToken("abcdefghijklmnop").setRevision(s.revision()));
     assertEquals("abcdefghijklmnop.7", ((AuthenticateResponse) s.apply(auth.build(), 7).response()).getToken());
     assertEquals(EtcdError.AUTH_FAILED, refusal(s, AuthChange.newBuilder().setAuthenticate(
-        SimpleTokenGrant.newBuilder().setName("ghost").setToken("x"))));
+        SimpleTokenGrant.newBuilder().setName("ghost").setToken("x").setRevision(s.revision()))));
+    // The password was checked against an older store (changed since): refused, to be tried again.
+    assertEquals(EtcdError.AUTH_OLD_REVISION, refusal(s, AuthChange.newBuilder().setAuthenticate(
+        SimpleTokenGrant.newBuilder().setName("alice").setToken("x").setRevision(s.revision() - 1))));
     assertEquals(EtcdError.AUTH_NOT_ENABLED, refusal(AuthStore.EMPTY, auth));
   }
 

@@ -116,6 +116,7 @@ class AuthClusterIT {
             assertTrue(id.find(), granted);
             ok(e, ROOT, "put", "/secret/leased", "x", "--lease=" + id.group(1));
             refused("etcdserver: permission denied", e, ALICE, "lease", "revoke", id.group(1));
+            refused("etcdserver: user name is empty", e, "lease", "revoke", id.group(1));
             refused("etcdserver: permission denied", e, ALICE, "put", "/app/leased", "x", "--lease=" + id.group(1));
             ok(e, ROOT, "lease", "revoke", id.group(1));
         }
@@ -131,6 +132,9 @@ class AuthClusterIT {
             refused("auth: permission denied", e, ALICE, "defrag");
             refused("auth: permission denied", e, ALICE, "endpoint", "hashkv");
             ok(e, ALICE, "member", "list");
+            refused("etcdserver: permission denied", e, ALICE, "member", "remove", cluster.memberIdHex(leader));
+            refused("etcdserver: user name is empty", e, "member", "update", cluster.memberIdHex(leader),
+                    "--peer-urls=" + cluster.peerUrl(leader));
             ok(e, ALICE, "endpoint", "status");
             refused("etcdserver: permission denied", e, ALICE, "user", "list");
             refused("etcdserver: permission denied", e, ALICE, "role", "add", "mine");
