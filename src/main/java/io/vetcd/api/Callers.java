@@ -8,9 +8,10 @@ import java.util.function.Supplier;
  * What a call brought to say who makes it (its "token" metadata, or "authorization" through the JSON
  * gateway, and the common name of a verified client certificate), from the transport that read it to
  * the service method it calls. Each transport ({@link KvHttp2}, {@link UnparsableRequests} for Vert.x
- * gRPC, the gateway, the watch paths) runs the service's synchronous part inside {@link #with}; the
- * service resolves the caller there ({@link #resolve}), before anything asynchronous, so a call's
- * credentials never leak into another's.
+ * gRPC, the gateway) runs the service's synchronous part inside {@link #with}; the service resolves
+ * the caller there ({@link #resolve}) or takes the credentials along to resolve later ({@link
+ * #capture}), before anything asynchronous, so a call's credentials never leak into another's. A watch
+ * stream takes them from its own metadata once, when it opens.
  */
 final class Callers {
 

@@ -10,8 +10,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The auth store as the apply thread last committed it, and what goes with it in memory: the simple
  * tokens every member learned from the log. The API reads it to find who calls (a token, or a client
- * certificate's common name) and to check their permissions before a request goes through the log;
- * the apply thread checks writes again against the store as of their entry (see {@link ApplyThread}).
+ * certificate's common name) and to check reads and watches; the apply thread checks writes against
+ * the store as of their entry (see {@link ApplyThread}).
  */
 public final class Auth {
 

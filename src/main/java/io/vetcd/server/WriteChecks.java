@@ -17,9 +17,9 @@ import java.util.List;
  * its key (and read with prev_kv; write on every key already attached to its lease, which it could
  * otherwise revoke); a delete write on its range (and read with prev_kv); a txn read on every compared
  * key and what each of its operations needs, nested txns too (etcd 3.4 does not look into those); a
- * lease revoke write on every key attached. Compaction and lease grants need nothing, as in etcd. The
- * API checks the same before proposing; the apply thread checks again against the store as of the
- * entry, and the read-only parts of a txn are checked by the API alone ({@link #check} is the same code).
+ * lease revoke write on every key attached. Compaction and lease grants need nothing, as in etcd.
+ * Writes are checked as their entry applies, against the store as of that entry ({@link #check}); a
+ * read-only txn, which never enters the log, by the API after its read barrier ({@link #txn}).
  */
 public final class WriteChecks {
 
@@ -28,7 +28,7 @@ public final class WriteChecks {
   /** Throws etcd's error for the first permission the caller lacks. */
   public static void check(AuthStore auth, Caller caller, InternalRequest req, MvccStore.WriteBatch batch) {
     switch (req.getRequestCase()) {
-      case PUT -> put(auth, caller, req.getPut(), leaseId -> batch.begin().leaseKeys(leaseId));
+      case PUT -> put(auth, caller, req.getPut(), batch);
       case DELETE_RANGE -> delete(auth, caller, req.getDeleteRange());
       case TXN -> txn(auth, caller, req.getTxn());
       case LEASE_REVOKE -> leaseKeys(auth, caller, batch.begin().leaseKeys(req.getLeaseRevoke().getID()));
@@ -36,22 +36,17 @@ public final class WriteChecks {
     }
   }
 
-  /** A lease's attached keys, by id (empty if none or no such lease). */
-  public interface LeaseKeys {
-    List<byte[]> of(long lease);
-  }
-
-  public static void put(AuthStore auth, Caller caller, PutRequest p, LeaseKeys leases) {
+  private static void put(AuthStore auth, Caller caller, PutRequest p, MvccStore.WriteBatch batch) {
     auth.checkKeys(caller, p.getKey().toByteArray(), null, Permission.Type.WRITE);
-    if (p.getLease() != 0 && auth.enabled()) {
-      leaseKeys(auth, caller, leases.of(p.getLease()));
+    if (p.getLease() != 0) {
+      leaseKeys(auth, caller, batch.begin().leaseKeys(p.getLease())); // a txn with no change: a read
     }
     if (p.getPrevKv()) {
       auth.checkKeys(caller, p.getKey().toByteArray(), null, Permission.Type.READ);
     }
   }
 
-  public static void delete(AuthStore auth, Caller caller, DeleteRangeRequest d) {
+  private static void delete(AuthStore auth, Caller caller, DeleteRangeRequest d) {
     auth.checkKeys(caller, d.getKey().toByteArray(), d.getRangeEnd().toByteArray(), Permission.Type.WRITE);
     if (d.getPrevKv()) {
       auth.checkKeys(caller, d.getKey().toByteArray(), d.getRangeEnd().toByteArray(), Permission.Type.READ);
@@ -80,7 +75,7 @@ public final class WriteChecks {
     }
   }
 
-  public static void leaseKeys(AuthStore auth, Caller caller, List<byte[]> keys) {
+  private static void leaseKeys(AuthStore auth, Caller caller, List<byte[]> keys) {
     for (byte[] key : keys) {
       auth.checkKeys(caller, key, null, Permission.Type.WRITE);
     }
