@@ -3,8 +3,11 @@ package io.vetcd.api;
 import com.google.protobuf.Message;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.StatusException;
 import io.vetcd.auth.AuthStore;
 import io.vetcd.auth.Caller;
+import io.vetcd.auth.JwtTokens;
 import io.vetcd.auth.Passwords;
 import io.vetcd.proto.etcdserverpb.AuthDisableRequest;
 import io.vetcd.proto.etcdserverpb.AuthDisableResponse;
@@ -52,7 +55,8 @@ import java.util.function.Function;
  * from the applied store after a read barrier, with etcd's rules (lists: root only; a user may read
  * itself, and a role it has). Passwords are hashed (bcrypt) on a worker, never on the event loop, and
  * only the hash enters the log; Authenticate checks the password here and then has every member
- * learn the new simple token through the log, as etcd does.
+ * learn the new simple token through the log, as etcd does (a JWT token goes through the log too, so
+ * a password changed meanwhile refuses it, and is signed here once applied).
  */
 final class AuthGrpc extends AuthService {
 
@@ -94,8 +98,13 @@ final class AuthGrpc extends AuthService {
             throw EtcdError.AUTH_NOT_ENABLED.exception();
           }
           var user = store.user(request.getName());
-          if (user == null || user.getOptions().getNoPassword()) {
+          if (user == null) {
             throw EtcdError.AUTH_FAILED.exception();
+          }
+          if (user.getOptions().getNoPassword()) {
+            // etcd's ErrNoPasswordUser, which its gRPC layer does not map: code Unknown, the auth package's words.
+            throw new StatusException(GrpcStatus.UNKNOWN,
+                "auth: authentication failed, password was given for no password user");
           }
           byte[] hash = user.getPassword().toByteArray();
           return vertx.executeBlocking(() -> Passwords.matches(request.getPassword(), hash), false);
@@ -109,27 +118,42 @@ final class AuthGrpc extends AuthService {
               .setToken(member.auth().tokens().newPrefix()).setRevision(checkedRevision[0]).build();
           return member.authChange(AuthChange.newBuilder().setAuthenticate(grant).build(), Caller.NOBODY);
         })
-        .map(r -> withHeader((AuthenticateResponse) r))
+        .compose(r -> {
+          AuthenticateResponse applied = (AuthenticateResponse) r;
+          // A JWT token is signed here (on a worker: an RSA signature takes milliseconds), for the
+          // revision the password was checked (and the entry applied) at.
+          return vertx.executeBlocking(() -> issue(applied.getToken(), request.getName(), checkedRevision[0]), false)
+              .map(token -> withHeader(applied.toBuilder().setToken(token).build()));
+        })
         .recover(e -> e instanceof EtcdError.EtcdException x && x.error() == EtcdError.AUTH_OLD_REVISION
             && attempts > 1 ? authenticate(request, attempts - 1) : Future.failedFuture(e));
+  }
+
+  private String issue(String applied, String user, long revision) {
+    try {
+      return member.auth().tokens().issue(applied, user, revision);
+    } catch (JwtTokens.VerifyOnly e) {
+      throw new StatusException(GrpcStatus.UNKNOWN, e.getMessage()); // unmapped in etcd: its words, code Unknown
+    }
   }
 
   @Override
   public Future<AuthUserAddResponse> userAdd(AuthUserAddRequest request) {
     return GrpcErrors.call(() -> {
-      Caller caller = Callers.resolve(member.auth());
-      // Root's, before the cost of a hash (checked again as it applies).
-      member.auth().store().checkAdmin(caller);
-      if (request.getName().isEmpty()) {
-        throw EtcdError.USER_EMPTY.exception();
-      }
       boolean noPassword = request.hasOptions() && request.getOptions().getNoPassword();
-      return hashed(noPassword ? null : request.getPassword()).compose(hash -> {
-        AuthChange.Builder change = AuthChange.newBuilder().setUserAdd(request.toBuilder().clearPassword());
-        if (hash != null) {
-          change.setHashedPassword(com.google.protobuf.ByteString.copyFrom(hash));
+      return Callers.resolveOnceKnown(member).compose(caller -> {
+        // Root's, before the cost of a hash (checked again as it applies).
+        member.auth().store().checkAdmin(caller);
+        if (request.getName().isEmpty()) {
+          throw EtcdError.USER_EMPTY.exception();
         }
-        return member.authChange(change.build(), caller);
+        return hashed(noPassword ? null : request.getPassword()).compose(hash -> {
+          AuthChange.Builder change = AuthChange.newBuilder().setUserAdd(request.toBuilder().clearPassword());
+          if (hash != null) {
+            change.setHashedPassword(com.google.protobuf.ByteString.copyFrom(hash));
+          }
+          return member.authChange(change.build(), caller);
+        });
       }).map(r -> withHeader((AuthUserAddResponse) r));
     });
   }
@@ -137,12 +161,12 @@ final class AuthGrpc extends AuthService {
   @Override
   public Future<AuthUserChangePasswordResponse> userChangePassword(AuthUserChangePasswordRequest request) {
     return GrpcErrors.call(() -> {
-      Caller caller = Callers.resolve(member.auth());
-      member.auth().store().checkAdmin(caller); // before the cost of a hash, as above
-      return hashed(request.getPassword()).compose(hash -> member.authChange(AuthChange.newBuilder()
-              .setUserChangePassword(request.toBuilder().clearPassword())
-              .setHashedPassword(com.google.protobuf.ByteString.copyFrom(hash)).build(), caller))
-          .map(r -> withHeader((AuthUserChangePasswordResponse) r));
+      return Callers.resolveOnceKnown(member).compose(caller -> {
+        member.auth().store().checkAdmin(caller); // before the cost of a hash, as above
+        return hashed(request.getPassword()).compose(hash -> member.authChange(AuthChange.newBuilder()
+            .setUserChangePassword(request.toBuilder().clearPassword())
+            .setHashedPassword(com.google.protobuf.ByteString.copyFrom(hash)).build(), caller));
+      }).map(r -> withHeader((AuthUserChangePasswordResponse) r));
     });
   }
 
@@ -217,10 +241,10 @@ final class AuthGrpc extends AuthService {
   /** A read of the applied store after a read barrier (etcd sends these through the log: as linearizable). */
   private <R extends Message> Future<R> read(Function<AuthStore, R> reader, Permit permit) {
     return GrpcErrors.call(() -> {
-      Caller caller = Callers.resolve(member.auth());
+      Callers.Credentials who = Callers.capture();
       return member.readBarrier().map(v -> {
         AuthStore store = member.auth().store();
-        permit.check(store, caller);
+        permit.check(store, who.resolve(member.auth())); // after the barrier: the token's entry is applied
         return reader.apply(store);
       });
     });
@@ -228,8 +252,8 @@ final class AuthGrpc extends AuthService {
 
   private <R extends Message> Future<R> change(AuthChange.Builder change, Class<R> type) {
     return GrpcErrors.call(() -> {
-      Caller caller = Callers.resolve(member.auth());
-      return member.authChange(change.build(), caller).map(r -> withHeader(type.cast(r)));
+      return Callers.resolveOnceKnown(member).compose(caller -> member.authChange(change.build(), caller))
+          .map(r -> withHeader(type.cast(r)));
     });
   }
 

@@ -1,7 +1,10 @@
 package io.vetcd.api;
 
+import io.vertx.core.Future;
 import io.vetcd.auth.Caller;
 import io.vetcd.server.Auth;
+import io.vetcd.server.EtcdError;
+import io.vetcd.server.LocalMember;
 import java.util.function.Supplier;
 
 /**
@@ -30,6 +33,23 @@ final class Callers {
       }
       String commonName = token == null && tls != null && auth.certificateNamesUser() ? commonName(tls.get()) : null;
       return auth.caller(token, commonName);
+    }
+
+    /**
+     * As {@link #resolve}, but a simple token granted by an entry this member has not applied yet (a
+     * client authenticated on a member ahead of this one, maybe right after auth enable, which this one
+     * has not applied either) is resolved once this member has caught up with the leader, as etcd
+     * waits for the token's index; only then may it be "invalid auth token".
+     */
+    Future<Caller> resolveOnceKnown(LocalMember member) {
+      if (token != null && member.auth().tokens().grantedAt(token) > member.appliedIndex()) {
+        return member.readBarrier().map(v -> resolve(member.auth()));
+      }
+      try {
+        return Future.succeededFuture(resolve(member.auth()));
+      } catch (EtcdError.EtcdException e) {
+        return Future.failedFuture(e);
+      }
     }
   }
 
@@ -72,6 +92,11 @@ final class Callers {
   /** The current call's caller now (see {@link Credentials#resolve}). */
   static Caller resolve(Auth auth) {
     return capture().resolve(auth);
+  }
+
+  /** The current call's caller (see {@link Credentials#resolveOnceKnown}). */
+  static Future<Caller> resolveOnceKnown(LocalMember member) {
+    return capture().resolveOnceKnown(member);
   }
 
   /** The current call's credentials, to resolve later (after a read barrier, as etcd does). */

@@ -62,9 +62,9 @@ final class KvGrpc extends KVService {
       RequestChecks.put(request);
       // Permissions are checked as the entry applies, against the store of that entry (etcd checks
       // writes there alone): a check here could use a store older than a grant already acknowledged.
-      Caller caller = Callers.resolve(member.auth());
+      Future<Caller> caller = Callers.resolveOnceKnown(member);
       checkQuota(request);
-      return member.put(request, caller)
+      return caller.compose(c -> member.put(request, c))
           .map(this::withHeader);
     });
   }
@@ -73,8 +73,8 @@ final class KvGrpc extends KVService {
   public Future<DeleteRangeResponse> deleteRange(DeleteRangeRequest request) {
     return call(request, () -> {
       RequestChecks.deleteRange(request);
-      Caller caller = Callers.resolve(member.auth()); // checked as it applies, as a put
-      return member.deleteRange(request, caller)
+      return Callers.resolveOnceKnown(member) // checked as it applies, as a put
+          .compose(caller -> member.deleteRange(request, caller))
           .map(this::withHeader);
     });
   }
@@ -95,7 +95,8 @@ final class KvGrpc extends KVService {
         if (KvApplier.hasPut(request)) {
           checkQuota(request);
         }
-        result = member.txn(request, Callers.resolve(member.auth())); // checked as it applies
+        result = Callers.resolveOnceKnown(member) // checked as it applies
+            .compose(caller -> member.txn(request, caller));
       }
       return result.map(this::withHeader);
     });

@@ -56,7 +56,8 @@ final class LeaseGrpc extends LeaseService {
 
   @Override
   public Future<LeaseRevokeResponse> leaseRevoke(LeaseRevokeRequest request) {
-    return GrpcErrors.call(() -> member.leaseRevoke(request, Callers.resolve(member.auth()))
+    return GrpcErrors.call(() -> Callers.resolveOnceKnown(member)
+        .compose(caller -> member.leaseRevoke(request, caller))
         .map(r -> r.toBuilder().setHeader(member.header(r.getHeader().getRevision())).build()));
   }
 

@@ -12,7 +12,7 @@ import java.util.function.LongSupplier;
  * deletion or password change and with auth disable, and with the member's process (as in etcd: a
  * client authenticates again after "invalid auth token").
  */
-public final class SimpleTokens {
+public final class SimpleTokens implements TokenProvider {
 
   private static final String LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   private static final int LENGTH = 16;
@@ -30,6 +30,7 @@ public final class SimpleTokens {
   }
 
   /** A new token's random part (the member that takes Authenticate makes it; the entry's index follows). */
+  @Override
   public String newPrefix() {
     StringBuilder b = new StringBuilder(LENGTH);
     for (int i = 0; i < LENGTH; i++) {
@@ -38,13 +39,20 @@ public final class SimpleTokens {
     return b.toString();
   }
 
-  /** An applied Authenticate: the token is good from now. */
+  /** The token is the applied entry's: the random part and the index. */
+  @Override
+  public String issue(String applied, String user, long revision) {
+    return applied;
+  }
+
+  @Override
   public void assign(String token, String user) {
     tokens.put(token, new Held(user, clock.getAsLong() + ttlNanos));
   }
 
-  /** The user the token was given to, its life renewed; null if it is unknown or expired. */
-  public String user(String token) {
+  /** The token's user with the store's revision, its life renewed; null if it is unknown or expired. */
+  @Override
+  public Caller caller(String token, long storeRevision) {
     long now = clock.getAsLong();
     Held held = tokens.get(token);
     if (held == null) {
@@ -55,20 +63,31 @@ public final class SimpleTokens {
       return null;
     }
     tokens.replace(token, held, new Held(held.user(), now + ttlNanos));
-    return held.user();
+    return new Caller(held.user(), storeRevision);
   }
 
-  /** The user's tokens die (deleted, or a new password). */
+  @Override
+  public long grantedAt(String token) {
+    int dot = token.lastIndexOf('.');
+    try {
+      return dot < 0 ? 0 : Long.parseLong(token.substring(dot + 1));
+    } catch (NumberFormatException notOurs) {
+      return 0;
+    }
+  }
+
+  @Override
   public void invalidate(String user) {
     tokens.values().removeIf(h -> h.user().equals(user));
   }
 
-  /** Every token dies (auth disabled). */
+  @Override
   public void clear() {
     tokens.clear();
   }
 
-  /** Drops expired tokens (called now and then, so tokens nobody uses again do not pile up). */
+  /** Drops expired tokens, so tokens nobody uses again do not pile up. */
+  @Override
   public void expire() {
     long now = clock.getAsLong();
     tokens.values().removeIf(h -> now - h.expiresAtNanos() > 0);

@@ -17,7 +17,7 @@ import io.vetcd.watch.WatchHub;
 import io.vetcd.auth.AuthStore;
 import io.vetcd.auth.Caller;
 import io.vetcd.auth.Passwords;
-import io.vetcd.auth.SimpleTokens;
+import io.vetcd.auth.TokenProvider;
 import io.vetcd.proto.etcdserverpb.AuthenticateResponse;
 import io.vetcd.proto.internal.AuthChange;
 import java.util.ArrayList;
@@ -362,7 +362,7 @@ final class ApplyThread implements AutoCloseable {
     List<Runnable> leaseChanges = new ArrayList<>();
     long compacted = -1;
     List<AlarmMember> alarmsAfter = List.of();
-    SimpleTokens tokens = auth.tokens();
+    TokenProvider tokens = auth.tokens();
     AuthStore authAfter = auth.store(); // as the last batch committed it
     List<MembershipChange> membership = new ArrayList<>();
     // The outcome of each request found to fail, by log index: applied again it would fail the same way.
@@ -459,7 +459,7 @@ final class ApplyThread implements AutoCloseable {
    * Applies one request, or answers with {@code knownFailure} (how it failed in an earlier attempt on
    * the same state) without applying it.
    */
-  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, SimpleTokens tokens, BatchState state,
+  private static Result applyRequest(MvccStore.WriteBatch batch, Lessor lessor, TokenProvider tokens, BatchState state,
       Entry e, List<Runnable> leaseChanges, RuntimeException knownFailure) {
     List<AlarmMember> alarms = state.alarms;
     InternalRequest req;
@@ -556,7 +556,7 @@ final class ApplyThread implements AutoCloseable {
    * deleted user, a new password or auth disable void, change in memory before anyone is answered. A
    * refused change is answered with etcd's error and changes nothing.
    */
-  private static Result applyAuth(MvccStore.WriteBatch batch, SimpleTokens tokens, BatchState state,
+  private static Result applyAuth(MvccStore.WriteBatch batch, TokenProvider tokens, BatchState state,
       InternalRequest req, long index, List<Runnable> memoryChanges) {
     AuthChange change = req.getAuth();
     if (change.getRequestCase() != AuthChange.RequestCase.AUTHENTICATE) {

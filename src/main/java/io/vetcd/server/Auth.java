@@ -4,21 +4,22 @@ import io.vetcd.auth.AuthStore;
 import io.vetcd.auth.Caller;
 import io.vetcd.auth.Passwords;
 import io.vetcd.auth.SimpleTokens;
+import io.vetcd.auth.TokenProvider;
 import io.vetcd.mvcc.MvccStore;
 import org.slf4j.LoggerFactory;
 
 /**
- * The auth store as the apply thread last committed it, and what goes with it in memory: the simple
- * tokens every member learned from the log. The API reads it to find who calls (a token, or a client
- * certificate's common name) and to check reads and watches; the apply thread checks writes against
- * the store as of their entry (see {@link ApplyThread}).
+ * The auth store as the apply thread last committed it, and what goes with it in memory: the tokens
+ * (simple ones every member learned from the log, or the JWT key). The API reads it to find who calls
+ * (a token, or a client certificate's common name) and to check reads and watches; the apply thread
+ * checks writes against the store as of their entry (see {@link ApplyThread}).
  */
 public final class Auth {
 
   /** Where the store lives in the keyspace's records. */
   static final String RECORD = "auth";
 
-  private final SimpleTokens tokens;
+  private final TokenProvider tokens;
   private final int bcryptCost;
   private final boolean certificateNamesUser;
   private volatile AuthStore applied = AuthStore.EMPTY;
@@ -27,8 +28,8 @@ public final class Auth {
    * @param certificateNamesUser whether a verified client certificate's common name is the caller when
    *     no token came (etcd: with --client-cert-auth)
    */
-  public Auth(long tokenTtlSeconds, int bcryptCost, boolean certificateNamesUser) {
-    this.tokens = new SimpleTokens(tokenTtlSeconds, System::nanoTime);
+  public Auth(TokenProvider tokens, int bcryptCost, boolean certificateNamesUser) {
+    this.tokens = tokens;
     if (bcryptCost < Passwords.MIN_COST || bcryptCost > Passwords.MAX_COST) {
       // etcd's words and choice: a cost bcrypt cannot use is replaced by the default.
       LoggerFactory.getLogger(Auth.class).warn("use default bcrypt cost instead of the invalid given cost: given {}, "
@@ -37,6 +38,11 @@ public final class Auth {
     }
     this.bcryptCost = bcryptCost;
     this.certificateNamesUser = certificateNamesUser;
+  }
+
+  /** With simple tokens living {@code tokenTtlSeconds} past their last use. */
+  public Auth(long tokenTtlSeconds, int bcryptCost, boolean certificateNamesUser) {
+    this(new SimpleTokens(tokenTtlSeconds, System::nanoTime), bcryptCost, certificateNamesUser);
   }
 
   public boolean certificateNamesUser() {
@@ -51,7 +57,7 @@ public final class Auth {
     return applied.enabled();
   }
 
-  public SimpleTokens tokens() {
+  public TokenProvider tokens() {
     return tokens;
   }
 
@@ -60,7 +66,8 @@ public final class Auth {
   }
 
   /**
-   * etcd's AuthInfoFromCtx: the caller a token names, with the store's revision now; with no token,
+   * etcd's AuthInfoFromCtx: the caller a token names (a simple token's with the store's revision now,
+   * a JWT token's with the revision in it); with no token,
    * the common name of a verified client certificate ({@code commonName}, null if none or not
    * trusted for this), else {@link Caller#NOBODY}. A token that names nobody (unknown, expired, from
    * before a restart) is refused with etcd's "invalid auth token", whatever certificate came with it.
@@ -71,11 +78,11 @@ public final class Auth {
       return Caller.NOBODY;
     }
     if (token != null) {
-      String user = tokens.user(token);
-      if (user == null) {
+      Caller caller = tokens.caller(token, store.revision());
+      if (caller == null) {
         throw EtcdError.INVALID_AUTH_TOKEN.exception();
       }
-      return new Caller(user, store.revision());
+      return caller;
     }
     if (commonName != null && !commonName.isEmpty()) {
       return new Caller(commonName, store.revision());

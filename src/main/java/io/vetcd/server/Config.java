@@ -58,22 +58,32 @@ public record Config(
     AuthOptions auth) {
 
   /**
-   * How callers prove who they are once auth is enabled: the token kind ({@code --auth-token}), a
-   * simple token's life past its last use in seconds ({@code --auth-token-ttl}), and the bcrypt cost
-   * new passwords are hashed with ({@code --bcrypt-cost}).
+   * How callers prove who they are once auth is enabled: the token kind ({@code --auth-token}: simple
+   * or jwt), a simple token's life past its last use in seconds ({@code --auth-token-ttl}), the bcrypt
+   * cost new passwords are hashed with ({@code --bcrypt-cost}), and for JWT tokens their sign method,
+   * keys and life (null for simple tokens).
    */
-  public record AuthOptions(String tokenKind, long tokenTtlSeconds, int bcryptCost) {
-    public static final AuthOptions DEFAULTS = new AuthOptions("simple", 300, io.vetcd.auth.Passwords.DEFAULT_COST);
+  public record AuthOptions(String tokenKind, long tokenTtlSeconds, int bcryptCost,
+      io.vetcd.auth.JwtTokens.Options jwt) {
+    public static final AuthOptions DEFAULTS =
+        new AuthOptions("simple", 300, io.vetcd.auth.Passwords.DEFAULT_COST, null);
   }
 
   /**
    * A TLS endpoint as etcd's flags describe it: PEM files for the certificate (chain) and its key, the
    * CA bundle that the other side's certificate must chain to (empty: none asked), whether a client
-   * must show one, and the cipher suites allowed ({@code --cipher-suites}, Go's names; empty: the
-   * JDK's defaults).
+   * must show one, the cipher suites allowed ({@code --cipher-suites}, Go's names; empty: the JDK's
+   * defaults), and whether the certificate is the member's own self-signed one ({@code --auto-tls},
+   * {@code --peer-auto-tls}: made at start in the data dir; then, as etcd, a peer's certificate is not
+   * checked when dialling it, since each member's is its own).
    */
   public record Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth,
-      List<String> cipherSuites) {
+      List<String> cipherSuites, boolean selfSigned) {
+    public Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth,
+        List<String> cipherSuites) {
+      this(certFile, keyFile, trustedCaFile, clientCertAuth, cipherSuites, false);
+    }
+
     public Tls(String certFile, String keyFile, String trustedCaFile, boolean clientCertAuth) {
       this(certFile, keyFile, trustedCaFile, clientCertAuth, List.of());
     }

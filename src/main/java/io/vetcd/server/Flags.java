@@ -1,11 +1,15 @@
 package io.vetcd.server;
 
+import io.vetcd.auth.JwtTokens;
+import io.vetcd.tls.SelfSignedCertificate;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * etcd's command line: the same flag names, defaults and {@code ETCD_*} variables (flag
@@ -14,6 +18,8 @@ import java.util.Map;
  * flags. A flag etcd does not have is an error (exit code 2, as etcd's).
  */
 public final class Flags {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Flags.class);
 
   /** Why the process should not start, and with which exit code. */
   public static final class UsageException extends Exception {
@@ -81,13 +87,18 @@ public final class Flags {
     flag("key-file", "", "Path to the client server TLS key file.");
     flag("trusted-ca-file", "", "Path to the client server TLS trusted CA cert file.");
     bool("client-cert-auth", "Enable client cert authentication.");
+    bool("auto-tls", "Client TLS using generated certificates (made in <data-dir>/fixtures/client at the first "
+        + "start).");
     flag("cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and "
         + "peers (empty will be auto-populated by the JDK).");
     flag("peer-cert-file", "", "Path to the peer server TLS cert file.");
     flag("peer-key-file", "", "Path to the peer server TLS key file.");
     flag("peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file.");
     bool("peer-client-cert-auth", "Enable peer client cert authentication.");
-    flag("auth-token", "simple", "Specify auth token specific options (vetcd has 'simple').");
+    bool("peer-auto-tls", "Peer TLS using generated certificates (made in <data-dir>/fixtures/peer at the first "
+        + "start).");
+    flag("auth-token", "simple", "Specify auth token specific options: 'simple', or "
+        + "'jwt,sign-method=RS256,priv-key=/path/key.pem,pub-key=/path/key.pub,ttl=5m'.");
     flag("auth-token-ttl", "300", "The lifetime in seconds of the auth token.");
     flag("bcrypt-cost", "10", "Specify bcrypt algorithm cost factor for auth password hashing.");
     flag("log-level", "info", "Configures log level. Only supports debug, info, warn, error.");
@@ -206,12 +217,6 @@ public final class Flags {
         throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": \"" + key + "\" belongs in a "
             + (key.startsWith("peer-") ? "peer" : "client") + "-transport-security block (as in etcd's file)", 1);
       }
-      if (indented && key.endsWith("auto-tls")) {
-        if (!value.isEmpty() && goBool(value, key)) {
-          throw new UsageException("vetcd: " + file + " line " + (n + 1) + ": auto-tls is not supported yet", 1);
-        }
-        continue;
-      }
       Spec spec = SPECS.get(key);
       if (spec == null || key.equals("config-file") || key.equals("help") || key.equals("h")
           || key.equals("version")) {
@@ -226,8 +231,8 @@ public final class Flags {
 
   /** TLS flags whose config-file keys are inside etcd's transport-security blocks, not at top level. */
   private static final java.util.Set<String> TOP_LEVEL_ONLY_IN_BLOCKS = java.util.Set.of("cert-file", "key-file",
-      "trusted-ca-file", "client-cert-auth", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
-      "peer-client-cert-auth");
+      "trusted-ca-file", "client-cert-auth", "auto-tls", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+      "peer-client-cert-auth", "peer-auto-tls");
 
   /** The keys of etcd's client- and peer-transport-security blocks that vetcd serves. */
   private static final java.util.Set<String> SECURITY_KEYS =
@@ -276,36 +281,77 @@ public final class Flags {
         bool(v, "auto-promote-learners"),
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
         metricsLevel(get(v, "metrics")),
-        clientTls(v),
-        peerTls(v),
+        clientTls(v, Path.of(dataDir)),
+        peerTls(v, Path.of(dataDir)),
         auth(v));
   }
 
   /**
-   * --auth-token, --auth-token-ttl, --bcrypt-cost. etcd refuses an unknown token kind as "invalid auth
-   * options"; JWT tokens are not built yet and are refused rather than quietly served as simple ones.
+   * --auth-token, --auth-token-ttl, --bcrypt-cost. The token option is etcd's: a kind, then
+   * comma-separated name=value options ("jwt,sign-method=RS256,priv-key=k.pem,pub-key=k.pub,ttl=10m");
+   * a malformed or repeated option and an unknown kind are etcd's "invalid auth options" (exit 1,
+   * with the reason, which etcd only logs); JWT keys are read now, so a bad key stops the start.
    */
   private static Config.AuthOptions auth(Map<String, String> v) throws UsageException {
-    String token = get(v, "auth-token");
-    String kind = token.split(",", 2)[0];
-    if (kind.equals("jwt")) {
-      throw new UsageException("vetcd: --auth-token jwt is not supported yet (vetcd has simple tokens)", 1);
-    }
-    if (!kind.equals("simple")) {
-      throw new UsageException("vetcd: invalid auth options: unknown token type \"" + kind + "\"", 1);
+    String[] parts = get(v, "auth-token").split(",", -1);
+    String kind = parts[0];
+    Map<String, String> options = new LinkedHashMap<>();
+    for (int i = 1; i < parts.length; i++) {
+      String[] pair = parts[i].split("=", -1);
+      if (pair.length != 2) {
+        throw invalidAuthOptions("invalid token option \"" + parts[i] + "\"");
+      }
+      if (options.putIfAbsent(pair[0], pair[1]) != null) {
+        throw invalidAuthOptions("token option \"" + pair[0] + "\" given twice");
+      }
     }
     long cost = number(v, "bcrypt-cost"); // out of bcrypt's range: the default, with a warning (see Auth)
     long ttl = number(v, "auth-token-ttl");
-    return new Config.AuthOptions(kind, ttl > 0 ? ttl : 300, (int) cost);
+    switch (kind) {
+      case "simple" -> {
+        return new Config.AuthOptions(kind, ttl > 0 ? ttl : 300, (int) cost, null);
+      }
+      case "jwt" -> {
+        List<String> unknown = options.keySet().stream()
+            .filter(k -> !List.of("sign-method", "pub-key", "priv-key", "ttl").contains(k)).toList();
+        if (!unknown.isEmpty()) {
+          LOG.warn("unknown JWT options {} (known: sign-method, pub-key, priv-key, ttl)", unknown); // etcd warns too
+        }
+        String ttlText = options.getOrDefault("ttl", "");
+        long ttlMillis = ttlText.isEmpty() ? JwtTokens.Options.DEFAULT_TTL_MILLIS : goDurationMillis(ttlText);
+        if (ttlMillis < 0) {
+          throw invalidAuthOptions("time: invalid duration \"" + ttlText + "\" for ttl");
+        }
+        JwtTokens.Options jwt = new JwtTokens.Options(options.getOrDefault("sign-method", ""),
+            options.getOrDefault("pub-key", ""), options.getOrDefault("priv-key", ""), ttlMillis);
+        try {
+          JwtTokens.load(jwt, System::currentTimeMillis);
+        } catch (JwtTokens.BadOptions e) {
+          throw new UsageException("vetcd: " + e.getMessage(), 1);
+        }
+        return new Config.AuthOptions(kind, ttl > 0 ? ttl : 300, (int) cost, jwt);
+      }
+      default -> throw invalidAuthOptions("unknown token type \"" + kind + "\"; simple or jwt");
+    }
+  }
+
+  private static UsageException invalidAuthOptions(String why) {
+    return new UsageException("vetcd: auth: invalid auth options (" + why + ")", 1);
   }
 
   /**
    * The client port's TLS, if any: etcd refuses an https client URL without a cert and key (exit 1,
-   * its words), and serves plain HTTP on http URLs even when they are given.
+   * its words), and serves plain HTTP on http URLs even when they are given. With --auto-tls and no
+   * cert and key, the member's own certificate in the data dir (see SelfSignedCertificate).
    */
-  private static Config.Tls clientTls(Map<String, String> v) throws UsageException {
+  private static Config.Tls clientTls(Map<String, String> v, Path dataDir) throws UsageException {
     String cert = get(v, "cert-file");
     String key = get(v, "key-file");
+    boolean auto = selfSigned(v, "auto-tls", cert, key, "client");
+    if (auto) {
+      cert = SelfSignedCertificate.certFile(dataDir.resolve("fixtures/client")).toString();
+      key = SelfSignedCertificate.keyFile(dataDir.resolve("fixtures/client")).toString();
+    }
     List<String> metricsUrls = get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls");
     for (String url : java.util.stream.Stream.concat(urls(v, "listen-client-urls").stream(), metricsUrls.stream())
         .toList()) {
@@ -317,16 +363,25 @@ public final class Flags {
     if (cert.isEmpty() && key.isEmpty()) {
       return null;
     }
+    if (auto) {
+      return selfSignedTls(v, cert, key, "trusted-ca-file", "client-cert-auth");
+    }
     return new Config.Tls(cert, key, get(v, "trusted-ca-file"), bool(v, "client-cert-auth"), cipherSuites(v));
   }
 
   /**
    * The peer port's TLS, if any, used to listen on https peer URLs and to dial https peers; etcd
-   * refuses an https peer URL to listen on without a cert and key (exit 1, its words).
+   * refuses an https peer URL to listen on without a cert and key (exit 1, its words). With
+   * --peer-auto-tls and no cert and key, the member's own certificate.
    */
-  private static Config.Tls peerTls(Map<String, String> v) throws UsageException {
+  private static Config.Tls peerTls(Map<String, String> v, Path dataDir) throws UsageException {
     String cert = get(v, "peer-cert-file");
     String key = get(v, "peer-key-file");
+    boolean auto = selfSigned(v, "peer-auto-tls", cert, key, "peer");
+    if (auto) {
+      cert = SelfSignedCertificate.certFile(dataDir.resolve("fixtures/peer")).toString();
+      key = SelfSignedCertificate.keyFile(dataDir.resolve("fixtures/peer")).toString();
+    }
     for (String url : urls(v, "listen-peer-urls")) {
       if (tlsUrl(url) && (cert.isEmpty() || key.isEmpty())) {
         throw new UsageException("cannot listen on TLS for " + java.net.URI.create(url).getAuthority()
@@ -336,8 +391,41 @@ public final class Flags {
     if (cert.isEmpty() && key.isEmpty()) {
       return null;
     }
-    return new Config.Tls(cert, key, get(v, "peer-trusted-ca-file"),
-        bool(v, "peer-client-cert-auth"), cipherSuites(v));
+    if (auto) {
+      return selfSignedTls(v, cert, key, "peer-trusted-ca-file", "peer-client-cert-auth");
+    }
+    return new Config.Tls(cert, key, get(v, "peer-trusted-ca-file"), bool(v, "peer-client-cert-auth"),
+        cipherSuites(v));
+  }
+
+  /**
+   * The member's own certificate, as etcd's SelfCert makes it: no CA, and no client certificate asked
+   * (each member's is its own, so none could be checked); a CA or client-cert-auth flag given beside it
+   * is ignored, as etcd ignores it, but said.
+   */
+  private static Config.Tls selfSignedTls(Map<String, String> v, String cert, String key, String caFlag,
+      String authFlag) throws UsageException {
+    if (!get(v, caFlag).isEmpty() || bool(v, authFlag)) {
+      LOG.warn("--{} and --{} are ignored with auto TLS: the certificate is self-signed, nobody's is checked",
+          caFlag, authFlag);
+    }
+    return new Config.Tls(cert, key, "", false, cipherSuites(v), true);
+  }
+
+  /**
+   * Whether the auto-TLS flag {@code flag} applies: set, and no certificate given (etcd ignores it then,
+   * and says so).
+   */
+  private static boolean selfSigned(Map<String, String> v, String flag, String cert, String key, String side)
+      throws UsageException {
+    if (!bool(v, flag)) {
+      return false;
+    }
+    if (!cert.isEmpty() || !key.isEmpty()) {
+      LOG.warn("ignoring {} auto TLS since certs given", side);
+      return false;
+    }
+    return true;
   }
 
   private static boolean tlsUrl(String url) {
@@ -395,6 +483,15 @@ public final class Flags {
   /** A Go duration ("10m", "1m30s", "250ms", "1h"), in milliseconds; it must be positive. */
   private static long duration(Map<String, String> v, String name) throws UsageException {
     String s = get(v, name).trim();
+    long ms = goDurationMillis(s);
+    if (ms < 1) {
+      throw new UsageException("invalid value \"" + s + "\" for flag -" + name + ": parse error", 2);
+    }
+    return ms;
+  }
+
+  /** A Go duration in milliseconds, -1 if it is not one. */
+  static long goDurationMillis(String s) {
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)").matcher(s);
     double ms = 0;
     int at = 0;
@@ -408,10 +505,7 @@ public final class Flags {
       };
       at = m.end();
     }
-    if (s.isEmpty() || at != s.length() || ms < 1) {
-      throw new UsageException("invalid value \"" + s + "\" for flag -" + name + ": parse error", 2);
-    }
-    return (long) ms;
+    return s.isEmpty() || at != s.length() ? -1 : (long) ms;
   }
 
   private static String get(Map<String, String> v, String name) {

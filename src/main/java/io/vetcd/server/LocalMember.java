@@ -40,6 +40,10 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import io.vetcd.auth.Caller;
+import io.vetcd.auth.JwtTokens;
+import io.vetcd.auth.SimpleTokens;
+import io.vetcd.auth.TokenProvider;
+import io.vetcd.tls.SelfSignedCertificate;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -112,12 +116,46 @@ public final class LocalMember {
   }
 
   /**
+   * --auto-tls, --peer-auto-tls: the member's own certificates, made at its first start (etcd's
+   * SelfCert), naming the addresses it listens on.
+   */
+  private static void selfSignedCertificates(Config config) {
+    try {
+      if (config.clientTls() != null && config.clientTls().selfSigned()) {
+        List<String> urls = new java.util.ArrayList<>(config.listenClientUrls());
+        urls.addAll(config.listenMetricsUrls());
+        SelfSignedCertificate.ensure(Path.of(config.clientTls().certFile()).getParent(), urls);
+      }
+      if (config.peerTls() != null && config.peerTls().selfSigned()) {
+        SelfSignedCertificate.ensure(Path.of(config.peerTls().certFile()).getParent(), config.listenPeerUrls());
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** --auth-token: simple tokens, or JWT tokens with the keys Flags checked already. */
+  private static TokenProvider tokenProvider(Config.AuthOptions options) {
+    if (options.jwt() == null) {
+      return new SimpleTokens(options.tokenTtlSeconds(), System::nanoTime);
+    }
+    try {
+      JwtTokens jwt = JwtTokens.load(options.jwt(), System::currentTimeMillis);
+      LOG.info("auth tokens are JWT: {}", jwt.describe());
+      return jwt;
+    } catch (JwtTokens.BadOptions e) {
+      throw new IllegalArgumentException(e.getMessage(), e); // the key files changed since the flags were read
+    }
+  }
+
+  /**
    * Opens the member's log and keyspace. Who the member is and which cluster it belongs to are read
    * from the log only (it is synced before anything is acknowledged); the keyspace runs without a sync
    * per write and may be behind after a power loss, never ahead of what it says it applied. A keyspace
    * that lost what the log no longer holds is refused, never served.
    */
   private static LocalMember open(Vertx vertx, Config config, FailStop failStop) {
+    selfSignedCertificates(config);
     Path dir = config.dataDir().resolve("member");
     Wal wal = Wal.open(dir.resolve("wal"));
     // What the log says, without its entries: only those the keyspace has not applied are loaded (below).
@@ -226,7 +264,7 @@ public final class LocalMember {
     lessor.reload(leaseTtls(store));
     Alarms alarms = new Alarms();
     alarms.reload(store);
-    Auth auth = new Auth(config.auth().tokenTtlSeconds(), config.auth().bcryptCost(),
+    Auth auth = new Auth(tokenProvider(config.auth()), config.auth().bcryptCost(),
         config.clientTls() != null && config.clientTls().clientCertAuth());
     auth.reload(store);
     Path snapshotDir = dir.resolve("snap");

@@ -75,17 +75,41 @@ public final class TlsFiles {
 
   /**
    * What a member dialling a peer presents (its certificate, as etcd's peers do) and checks: the
-   * peer's certificate chains to the CA and names the host or address dialled.
+   * peer's certificate chains to the CA and names the host or address dialled (not checked with a
+   * self-signed certificate of --peer-auto-tls).
    */
   public static ClientSSLOptions client(Config.Tls tls) {
     ClientSSLOptions ssl = new ClientSSLOptions()
         .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.certFile()).setKeyPath(tls.keyFile()))
         .setHostnameVerificationAlgorithm("HTTPS");
+    enabledSuites(tls).forEach(ssl::addEnabledCipherSuite);
+    if (tls.selfSigned()) {
+      // --peer-auto-tls: every member's certificate is its own, so there is no authority to check it
+      // against; the link is encrypted, not authenticated (etcd's InsecureSkipVerify, the same trade).
+      return ssl.setTrustAll(true).setHostnameVerificationAlgorithm("");
+    }
     if (!tls.trustedCaFile().isEmpty()) {
       ssl.setTrustOptions(new PemTrustOptions().addCertPath(tls.trustedCaFile()));
     }
-    enabledSuites(tls).forEach(ssl::addEnabledCipherSuite);
     return ssl;
+  }
+
+  /** A trust manager that takes any certificate: --peer-auto-tls's, for the blocking dial of a joining member. */
+  public static javax.net.ssl.TrustManager[] trustingAnyone() {
+    return new javax.net.ssl.TrustManager[] {new javax.net.ssl.X509TrustManager() {
+      @Override
+      public void checkClientTrusted(java.security.cert.X509Certificate[] chain, String authType) {
+      }
+
+      @Override
+      public void checkServerTrusted(java.security.cert.X509Certificate[] chain, String authType) {
+      }
+
+      @Override
+      public java.security.cert.X509Certificate[] getAcceptedIssuers() {
+        return new java.security.cert.X509Certificate[0];
+      }
+    }};
   }
 
   /**

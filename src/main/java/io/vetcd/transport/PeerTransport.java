@@ -146,7 +146,7 @@ public final class PeerTransport {
       io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
       NetClientOptions options = new NetClientOptions().setConnectTimeout(1000).setTcpNoDelay(true)
           .setSsl(true).setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions())
-          .setHostnameVerificationAlgorithm(ssl.getHostnameVerificationAlgorithm());
+          .setTrustAll(ssl.isTrustAll()).setHostnameVerificationAlgorithm(ssl.getHostnameVerificationAlgorithm());
       ssl.getEnabledCipherSuites().forEach(options::addEnabledCipherSuite);
       this.tlsClient = vertx.createNetClient(options);
     } else {
@@ -298,11 +298,13 @@ public final class PeerTransport {
       io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
       javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
       context.init(ssl.getKeyCertOptions().getKeyManagerFactory(files).getKeyManagers(),
-          ssl.getTrustOptions() == null ? null : ssl.getTrustOptions().getTrustManagerFactory(files).getTrustManagers(),
+          peerTls.selfSigned() ? io.vetcd.tls.TlsFiles.trustingAnyone()
+              : ssl.getTrustOptions() == null ? null
+                  : ssl.getTrustOptions().getTrustManagerFactory(files).getTrustManagers(),
           null);
       javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket();
       javax.net.ssl.SSLParameters parameters = socket.getSSLParameters();
-      parameters.setEndpointIdentificationAlgorithm("HTTPS");
+      parameters.setEndpointIdentificationAlgorithm(peerTls.selfSigned() ? null : "HTTPS");
       if (!ssl.getEnabledCipherSuites().isEmpty()) {
         parameters.setCipherSuites(ssl.getEnabledCipherSuites().toArray(String[]::new));
       }
@@ -521,6 +523,8 @@ public final class PeerTransport {
     boolean connecting;
     long backoffMs = MIN_BACKOFF_MS;
     long retryAtNanos;
+    /** Why the last dial's handshake failed, logged once until it changes or a dial succeeds. */
+    String refusal;
     /** Removed from the transport: never dialled again. */
     boolean gone;
     Buffer pending;
@@ -644,6 +648,11 @@ public final class PeerTransport {
         if (ar.failed() || closed || gone) {
           if (ar.failed()) {
             receiver.disconnected(id);
+            String why = io.vetcd.tls.TlsFiles.refusal(ar.cause(), "--peer-trusted-ca-file");
+            if (why != null && !why.equals(refusal)) {
+              LOG.warn("cannot reach member {} at {} over TLS: {}", Long.toHexString(id), uri, why);
+            }
+            refusal = why;
           }
           retryAtNanos = System.nanoTime() + backoffMs * 1_000_000L;
           backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
@@ -653,6 +662,7 @@ public final class PeerTransport {
           return;
         }
         backoffMs = MIN_BACKOFF_MS;
+        refusal = null;
         socket = ar.result();
         socket.setWriteQueueMaxSize(WRITE_QUEUE_BYTES);
         socket.closeHandler(v -> {

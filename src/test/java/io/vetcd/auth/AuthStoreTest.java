@@ -211,13 +211,13 @@ class AuthStoreTest {
     tokens.assign("t1.5", "alice");
     tokens.assign("t2.6", "bob");
     now.addAndGet(299_000_000_000L);
-    assertEquals("alice", tokens.user("t1.5")); // used: another 300 s from now
+    assertEquals(new Caller("alice", 7), tokens.caller("t1.5", 7)); // used: another 300 s from now
     now.addAndGet(299_000_000_000L);
-    assertEquals("alice", tokens.user("t1.5"));
-    assertEquals(null, tokens.user("t2.6")); // unused for 598 s
+    assertEquals(new Caller("alice", 8), tokens.caller("t1.5", 8)); // as new as the store
+    assertEquals(null, tokens.caller("t2.6", 8)); // unused for 598 s
     tokens.invalidate("alice");
-    assertEquals(null, tokens.user("t1.5"));
-    assertEquals(null, tokens.user("never.1"));
+    assertEquals(null, tokens.caller("t1.5", 8));
+    assertEquals(null, tokens.caller("never.1", 8));
   }
 
   @Test

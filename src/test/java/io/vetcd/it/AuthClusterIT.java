@@ -47,12 +47,8 @@ class AuthClusterIT {
         leader = cluster.leaderIndex();
         follower = cluster.anyRunningExcept(leader);
         String f = cluster.endpoint(follower);
-        ok(f, "user", "add", "root", "--new-user-password=rootpw");
-        ok(f, "user", "add", "alice", "--new-user-password=alicepw");
-        ok(f, "role", "add", "app");
-        ok(f, "role", "grant-permission", "app", "readwrite", "/app/", "--prefix");
+        rootAndAlice(f);
         ok(f, "role", "grant-permission", "app", "read", "/shared/", "--prefix");
-        ok(f, "user", "grant-role", "alice", "app");
         ok(f, "put", "/shared/motd", "hello");
         ok(f, "put", "/secret/key", "s3cret");
         ok(f, "auth", "enable");
@@ -65,13 +61,22 @@ class AuthClusterIT {
         }
     }
 
-    private static Etcdctl.Result ok(String endpoint, String... args) throws Exception {
+    /** Users root (rootpw) and alice (alicepw), alice with the role app, which may read and write /app/. */
+    static void rootAndAlice(String endpoint) throws Exception {
+        ok(endpoint, "user", "add", "root", "--new-user-password=rootpw");
+        ok(endpoint, "user", "add", "alice", "--new-user-password=alicepw");
+        ok(endpoint, "role", "add", "app");
+        ok(endpoint, "role", "grant-permission", "app", "readwrite", "/app/", "--prefix");
+        ok(endpoint, "user", "grant-role", "alice", "app");
+    }
+
+    static Etcdctl.Result ok(String endpoint, String... args) throws Exception {
         Etcdctl.Result r = Etcdctl.run(endpoint, args);
         assertTrue(r.ok(), "etcdctl " + String.join(" ", args) + " through " + endpoint + ": " + r);
         return r;
     }
 
-    private static void refused(String error, String endpoint, String... args) throws Exception {
+    static void refused(String error, String endpoint, String... args) throws Exception {
         Etcdctl.Result r = Etcdctl.run(endpoint, args);
         assertFalse(r.ok(), "etcdctl " + String.join(" ", args) + " through " + endpoint + " was let through: " + r);
         assertTrue(r.stderr().contains(error), "etcdctl " + String.join(" ", args) + " through " + endpoint
@@ -220,7 +225,7 @@ class AuthClusterIT {
 
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
 
-    private static HttpResponse<String> gateway(String endpoint, String path, String body, String token)
+    static HttpResponse<String> gateway(String endpoint, String path, String body, String token)
             throws Exception {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(endpoint + "/v3/" + path))
                 .timeout(Duration.ofSeconds(10)).POST(HttpRequest.BodyPublishers.ofString(body));
@@ -230,7 +235,7 @@ class AuthClusterIT {
         return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    private static String authenticate(String endpoint, String user, String password) throws Exception {
+    static String authenticate(String endpoint, String user, String password) throws Exception {
         HttpResponse<String> r = gateway(endpoint, "auth/authenticate",
                 "{\"name\":\"" + user + "\",\"password\":\"" + password + "\"}", null);
         Matcher token = Pattern.compile("\"token\":\"([^\"]+)\"").matcher(r.body());

@@ -59,6 +59,12 @@ class ClientTlsIT {
         openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "expired.csr",
                 "-out", "expired.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile",
                 "client.ext");
+        // And one whose life begins in 2099.
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "future.key", "-out", "future.csr", "-subj",
+                "/CN=future");
+        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "future.csr",
+                "-out", "future.crt", "-startdate", "20990101000000Z", "-enddate", "20990102000000Z", "-extfile",
+                "client.ext");
     }
 
     private static void signed(String name, String ca, String ext, String subject) throws Exception {
@@ -68,11 +74,7 @@ class ClientTlsIT {
     }
 
     private static void openssl(String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of("openssl"));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, "openssl " + command + ": " + out);
+        OpenSsl.run(dir, args);
     }
 
     @AfterAll
@@ -224,7 +226,10 @@ class ClientTlsIT {
         }
     }
 
-    /** The WebSocket watch (wss://) and /metrics are behind the same TLS, for a client trusting the CA. */
+    /**
+     * The WebSocket watch (wss://) and /metrics are behind the same TLS, for a client trusting the CA;
+     * so is an https --listen-metrics-urls port, with the client port's certificate.
+     */
     @Test
     void theWebSocketAndMetricsAreServedOverTls() throws Exception {
         java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
@@ -240,8 +245,10 @@ class ClientTlsIT {
         ssl.init(null, tmf.getTrustManagers(), null);
         java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder().sslContext(ssl).build();
         for (MemberProcess.Kind kind : List.of(MemberProcess.Kind.ETCD, MemberProcess.Kind.VETCD)) {
+            String metricsUrl = "https://127.0.0.1:" + MemberProcess.freePorts(1)[0];
             Member m = startServing(kind, kind.name().toLowerCase() + "-wss", "--cert-file",
-                    dir.resolve("server.crt").toString(), "--key-file", dir.resolve("server.key").toString());
+                    dir.resolve("server.crt").toString(), "--key-file", dir.resolve("server.key").toString(),
+                    "--listen-metrics-urls", metricsUrl);
             java.util.concurrent.CompletableFuture<String> first = new java.util.concurrent.CompletableFuture<>();
             java.net.http.WebSocket ws = http.newWebSocketBuilder().buildAsync(
                     java.net.URI.create(m.endpoint().replace("https://", "wss://") + "/v3/watch"),
@@ -259,6 +266,9 @@ class ClientTlsIT {
             String metrics = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(m.endpoint()
                     + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(metrics.contains("etcd_server_has_leader 1"), kind + " /metrics over https");
+            String ownPort = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(metricsUrl
+                    + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(ownPort.contains("etcd_server_has_leader 1"), kind + " /metrics on " + metricsUrl);
         }
     }
 
@@ -301,6 +311,9 @@ class ClientTlsIT {
         Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("ca.crt").toString(), "--cert",
                 dir.resolve("expired.crt").toString(), "--key", dir.resolve("expired.key").toString(),
                 "--command-timeout=2s", "get", "x");
+        Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("ca.crt").toString(), "--cert",
+                dir.resolve("future.crt").toString(), "--key", dir.resolve("future.key").toString(),
+                "--command-timeout=2s", "get", "x");
         Etcdctl.run(m.endpoint(), "--cacert", dir.resolve("other-ca.crt").toString(),
                 "--command-timeout=2s", "get", "x");
         awaitLog(m, "the client sent no certificate signed by an authority in --trusted-ca-file, and "
@@ -309,6 +322,7 @@ class ClientTlsIT {
         awaitLog(m, "the other side does not speak TLS");
         awaitLog(m, "the other side refused this member's certificate");
         awaitLog(m, "the other side's certificate has expired");
+        awaitLog(m, "the other side's certificate is not valid yet");
     }
 
     /** A server certificate replaced on disk is what new connections get, without a restart. */

@@ -60,6 +60,7 @@ class EtcdctlAuthDifferentialIT {
         s.add(cmd("user", "add", "alice", "--new-user-password=alicepw"));
         s.add(cmd("user", "add", "bob", "--new-user-password=bobpw", "-w", "json"));
         s.add(cmd("user", "add", "carol:carolpw"));
+        s.add(cmd("user", "add", "dave", "--no-password"));             // a certificate's user only
         s.add(cmd("user", "list"));
         s.add(cmd("user", "list", "-w", "json"));
         s.add(cmd("user", "get", "alice"));
@@ -111,6 +112,7 @@ class EtcdctlAuthDifferentialIT {
         s.add(cmd("put", "/app/a", "x"));
         s.add(cmd("--user=alice:wrong", "get", "/app/a"));
         s.add(cmd("--user=nobody:pw", "get", "/app/a"));
+        s.add(cmd("--user=dave:any", "get", "/app/a"));                  // no password to check
         s.add(cmd(ALICE, "get", "/app/a"));
         s.add(cmd(ALICE, "put", "/app/b", "2"));
         s.add(cmd(ALICE, "get", "/app/", "--prefix"));

@@ -224,22 +224,67 @@ class FlagsTest {
     java.nio.file.Files.writeString(auto, "name: a\nclient-transport-security:\n  auto-tls: false\n"
         + "cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n");
     assertEquals(null, run("--config-file", auto.toString()).clientTls(), "etcd's sample file: auto-tls: false");
-    java.nio.file.Files.writeString(auto, "name: a\nclient-transport-security:\n  auto-tls: true\n");
-    assertTrue(usage("--config-file", auto.toString()).getMessage().contains("auto-tls is not supported yet"));
+    java.nio.file.Files.writeString(auto, "name: a\ndata-dir: /d\nclient-transport-security:\n  auto-tls: true\n"
+        + "peer-transport-security:\n  auto-tls: true\n");
+    Config c = run("--config-file", auto.toString());
+    assertTrue(c.clientTls().selfSigned() && c.peerTls().selfSigned(), c.toString());
+  }
+
+  @Test
+  void autoTlsIsTheMembersOwnCertificateInItsDataDir() throws Exception {
+    Config c = run("--data-dir", "/d", "--auto-tls", "--peer-auto-tls", "--listen-client-urls", "https://127.0.0.1:2379",
+        "--advertise-client-urls", "https://127.0.0.1:2379", "--listen-peer-urls", "https://127.0.0.1:2380");
+    assertEquals(new Config.Tls("/d/fixtures/client/cert.pem", "/d/fixtures/client/key.pem", "", false, List.of(), true),
+        c.clientTls());
+    assertEquals(new Config.Tls("/d/fixtures/peer/cert.pem", "/d/fixtures/peer/key.pem", "", false, List.of(), true),
+        c.peerTls());
+    // Given certificates win (etcd: "ignoring client auto TLS since certs given").
+    assertEquals(new Config.Tls("s.crt", "s.key", "", false),
+        run("--auto-tls", "--cert-file", "s.crt", "--key-file", "s.key").clientTls());
+    assertEquals(null, run("--auto-tls=false").clientTls());
+    // As etcd's SelfCert: no CA and no client certificate asked beside a self-signed one.
+    assertEquals(new Config.Tls("/d/fixtures/peer/cert.pem", "/d/fixtures/peer/key.pem", "", false, List.of(), true),
+        run("--data-dir", "/d", "--peer-auto-tls", "--peer-trusted-ca-file", "ca.crt", "--peer-client-cert-auth")
+            .peerTls());
   }
 
   @Test
   void authOptionsAreEtcdsAndTheShippedConfigFileReads() throws Exception {
     assertEquals(Config.AuthOptions.DEFAULTS, run().auth());
-    assertEquals(new Config.AuthOptions("simple", 60, 12),
+    assertEquals(new Config.AuthOptions("simple", 60, 12, null),
         run(Map.of("ETCD_BCRYPT_COST", "12"), "--auth-token", "simple", "--auth-token-ttl", "60").auth());
-    assertEquals("vetcd: invalid auth options: unknown token type \"bogus\"", usage("--auth-token", "bogus").getMessage());
+    assertEquals("vetcd: auth: invalid auth options (unknown token type \"bogus\"; simple or jwt)",
+        usage("--auth-token", "bogus").getMessage());
     assertEquals(1, usage("--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256").exitCode());
     assertEquals(3, run("--bcrypt-cost", "3").auth().bcryptCost()); // the member uses 10 instead, as etcd
     assertEquals(10, new Auth(300, 3, false).bcryptCost());
     assertEquals(10, new Auth(300, 32, false).bcryptCost());
     Config shipped = run("--config-file", Path.of("conf/vetcd.yaml").toAbsolutePath().toString());
     assertEquals(Config.AuthOptions.DEFAULTS, shipped.auth());
+  }
+
+  @Test
+  void jwtTokenOptionsAreReadAsEtcdReadsThem(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("RSA");
+    g.initialize(2048);
+    java.security.KeyPair pair = g.generateKeyPair();
+    Path key = dir.resolve("k.pem");
+    java.nio.file.Files.writeString(key, "-----BEGIN PRIVATE KEY-----\n"
+        + java.util.Base64.getMimeEncoder().encodeToString(pair.getPrivate().getEncoded()) + "\n-----END PRIVATE KEY-----\n");
+    String k = key.toString();
+    assertEquals(new io.vetcd.auth.JwtTokens.Options("RS256", "", k, 600_000),
+        run("--auth-token", "jwt,sign-method=RS256,priv-key=" + k + ",ttl=10m").auth().jwt());
+    assertEquals(new io.vetcd.auth.JwtTokens.Options("PS256", "", k, 300_000),
+        run(Map.of("ETCD_AUTH_TOKEN", "jwt,priv-key=" + k + ",sign-method=PS256")).auth().jwt(), "etcd's 5 minutes");
+    assertEquals("vetcd: auth: invalid auth options (invalid token option \"priv-key\")",
+        usage("--auth-token", "jwt,sign-method=RS256,priv-key").getMessage());
+    assertEquals("vetcd: auth: invalid auth options (token option \"ttl\" given twice)",
+        usage("--auth-token", "jwt,sign-method=RS256,priv-key=" + k + ",ttl=1m,ttl=2m").getMessage());
+    assertEquals("vetcd: auth: invalid auth options (time: invalid duration \"ten\" for ttl)",
+        usage("--auth-token", "jwt,sign-method=RS256,priv-key=" + k + ",ttl=ten").getMessage());
+    assertEquals("vetcd: auth: missing key data", usage("--auth-token", "jwt,sign-method=RS256").getMessage());
+    assertTrue(usage("--auth-token", "jwt,sign-method=ES256,priv-key=" + k).getMessage()
+        .contains("key is not a valid EC private key"));
   }
 
   @Test
