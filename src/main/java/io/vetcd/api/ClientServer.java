@@ -132,8 +132,12 @@ public final class ClientServer extends VerticleBase {
       URI uri = URI.create(url);
       // An https metrics URL uses the client port's certificate, as etcd's does.
       boolean tls = ClientTls.isTls(url); // with a certificate: Flags refuses https URLs without one
+      // Plain HTTP/1.1 on http URLs: a client's "Upgrade: h2c" is ignored, as etcd's Go server does. Vert.x
+      // would upgrade, and some answers of 16 KiB or more (a /metrics) to Java's HttpClient after the
+      // upgrade never arrive (see README, Not yet done); the client port still upgrades.
       HttpServer server = vertx.createHttpServer(tls
-          ? ClientTls.apply(new HttpServerOptions(), member.config().clientTls()) : new HttpServerOptions())
+          ? ClientTls.apply(new HttpServerOptions(), member.config().clientTls())
+          : new HttpServerOptions().setHttp2ClearTextEnabled(false))
           .requestHandler(metricsOnly);
       if (tls) {
         ClientTls.watch(vertx, server, member.config().clientTls(), url);
