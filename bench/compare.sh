@@ -9,9 +9,12 @@
 #     keyspaces of 1 and 4 GB; memory per member, the longest event-loop stall, leader changes;
 #   - defrag (issue 14): puts at a fixed rate while one member of three defragments a 50 MB keyspace
 #     that had as much again deleted: the slowest put, the defragmentation's duration, the sizes;
+#   - cold (issue 18): fresh clusters with no warm-up beyond 2,000 unmeasured puts: their first 50,000
+#     puts, their first 60 s of puts, the time from process start to the first answered put, and the
+#     RSS of an idle member;
 #   - writes bench/RESULTS.md: medians and the vetcd/etcd ratio per metric.
 # Usage: bench/compare.sh            (RUNS=3 by default; RUNS=1 for a quick look)
-#        SECTIONS="scale" bench/compare.sh   (any of: cluster single memory scale defrag; all by default)
+#        SECTIONS="scale" bench/compare.sh   (any of: cold cluster single memory scale defrag; all by default)
 #        SCALE_KEYSPACE_MIB="1024 4096" (the keyspaces the scale section grows; 8 GB of disk for 4 GB)
 #        SCALE_PARTS="puts catchup keyspace" (the parts of the scale section to run)
 # Needs: etcd and etcdctl 3.4 on PATH (apt-get install -y etcd-server etcd-client), java, mvn, python3.
@@ -19,7 +22,7 @@ set -euo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$home"
 RUNS="${RUNS:-3}"
-SECTIONS="${SECTIONS:-cluster single memory scale defrag}"
+SECTIONS="${SECTIONS:-cold cluster single memory scale defrag}"
 DEFRAG_RUNS="${DEFRAG_RUNS:-2}"
 SCALE_RUNS="${SCALE_RUNS:-2}"
 SCALE_KEYSPACE_MIB="${SCALE_KEYSPACE_MIB:-1024 4096}"
@@ -82,7 +85,8 @@ start_cluster() {
     MEMBER_PIDS+=("$LAUNCHED")
     ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:${cports[i]}"
   done
-  wait_ready "$ENDPOINTS"
+  # NO_WAIT: the caller times the first answer itself (the cold section).
+  [ -n "${NO_WAIT:-}" ] || wait_ready "$ENDPOINTS"
 }
 
 # launch KIND LOG FLAGS...: one member in the background; its pid in LAUNCHED.
@@ -537,20 +541,90 @@ scale() {
   fi
 }
 
+# ---- cold (issue 18) ----
+
+# first_put_ms ENDPOINT T0: milliseconds from T0 (date +%s%N, taken just before the first process was
+# launched) until a put through ENDPOINT is answered, asked every 5 ms by one process through the JSON
+# gateway (/v3/kv/put, which etcd and vetcd both serve): no client start-up or gRPC reconnect backoff
+# in the figure. "null" if none is answered within 60 s.
+first_put_ms() {
+  python3 - "$1" "$2" <<'PY'
+import base64, json, sys, time, urllib.request
+endpoint, t0 = sys.argv[1], int(sys.argv[2])
+body = json.dumps({"key": base64.b64encode(b"cold-probe").decode(), "value": base64.b64encode(b"x").decode()}).encode()
+request = urllib.request.Request(f"http://{endpoint}/v3/kv/put", data=body, method="POST")
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(request, timeout=2) as r:
+            if r.status == 200 and b"header" in r.read():
+                print((time.time_ns() - t0) // 1_000_000)
+                sys.exit(0)
+    except OSError:
+        time.sleep(0.005)
+print("null")
+PY
+}
+
+# cold_single SYSTEM ROUND: a fresh single member: the time from its process start to its first
+# answered put; then, 10 s later with nothing asked of it, its RSS and anonymous memory.
+cold_single() {
+  local system="$1" round="$2" t0 ms
+  t0=$(date +%s%N)
+  NO_WAIT=1 start_cluster "$system" 1 "$system-cold-single-$round"
+  ms=$(first_put_ms "$ENDPOINTS" "$t0")
+  sleep 10
+  local pid="${MEMBER_PIDS[0]}"
+  record cold start-single "$system" "$round" "{\"first_put_ms\": $ms, \"idle_rss_mib\": $(($(rss_kib "$pid") / 1024)), \"idle_anon_mib\": $(awk '/RssAnon/ {print int($2 / 1024)}' "/proc/$pid/status")}"
+  stop_cluster
+  rm -rf "$work/data/$system-cold-single-$round"
+}
+
+# cold_cluster SYSTEM ROUND WORKLOAD ARGS...: a fresh 3-member cluster, its members launched one after
+# another: the time from the first launch to the first put answered through member 1; then one load
+# generator run (2,000 unmeasured puts, then ARGS), the first work the cluster is given.
+cold_cluster() {
+  local system="$1" round="$2" workload="$3" t0 ms
+  shift 3
+  t0=$(date +%s%N)
+  NO_WAIT=1 start_cluster "$system" 3 "$system-cold-$workload-$round"
+  ms=$(first_put_ms "${ENDPOINTS%%,*}" "$t0")
+  record cold "start-cluster" "$system" "$round" "{\"first_put_ms\": $ms}"
+  wait_ready "$ENDPOINTS"
+  SERVER_PIDS=("${MEMBER_PIDS[@]}")
+  run cold "$workload" "$system" "$round" "$ENDPOINTS" --warm-up=2000 --conns=8 --clients=64 put --key-size=8 \
+    --val-size=256 --key-space-size=10000 "$@"
+  stop_cluster
+  rm -rf "$work/data/$system-cold-$workload-$round"
+}
+
+cold() {
+  local round system
+  local -a order
+  for ((round = 1; round <= RUNS; round++)); do
+    if ((round % 2 == 1)); then order=(vetcd etcd); else order=(etcd vetcd); fi
+    log "cold: round $round of $RUNS ($order first)"
+    for system in "${order[@]}"; do cold_single "$system" "$round"; done
+    for system in "${order[@]}"; do cold_cluster "$system" "$round" put-50k --total=50000; done
+    for system in "${order[@]}"; do cold_cluster "$system" "$round" put-60s --total=100000000 --duration=60; done
+  done
+}
+
 for section in $SECTIONS; do
   case "$section" in
+    cold) cold ;;
     cluster) compare_setup cluster 3 ;;
     single) compare_setup single 1 ;;
     memory) memory_and_restart vetcd; memory_and_restart etcd ;;
     scale) scale ;;
     defrag) defrag ;;
-    *) log "unknown section $section (cluster single memory scale defrag)"; exit 2 ;;
+    *) log "unknown section $section (cold cluster single memory scale defrag)"; exit 2 ;;
   esac
 done
 
 # Sections not run this time keep their figures from the run recorded before (RESULTS.md says which).
 carried=""
-for section in cluster single memory scale defrag; do
+for section in cold cluster single memory scale defrag; do
   [[ " $SECTIONS " == *" $section "* ]] || carried+="${carried:+ }$section"
 done
 if [ -n "$carried" ] && [ -f "$home/bench/results-raw.jsonl" ]; then
@@ -558,7 +632,7 @@ if [ -n "$carried" ] && [ -f "$home/bench/results-raw.jsonl" ]; then
 import json, sys
 old, raw, carried = sys.argv[1], sys.argv[2], sys.argv[3].split()
 def section(r):
-    if r["setup"] in ("scale", "defrag"):
+    if r["setup"] in ("cold", "scale", "defrag"):
         return r["setup"]
     if r["workload"] == "memory-1m":
         return "memory"

@@ -12,23 +12,34 @@ from datetime import datetime, timezone
 
 # (setup, workload, metric label, how to read it from a result, better: "higher"/"lower", target)
 # target: a ratio vetcd/etcd that must hold (">= 1.5", "<= 1"), or None when the issue sets none.
+# The headline: what a user meets, warm (after compare.sh's JIT warm-up) and cold (fresh processes).
+HEADLINE = [
+    ("cluster", "put-64-clients", "warm: put throughput, 3 members, 64 clients (req/s)", "rps", "higher", 1.5),
+    ("cluster", "put-64-clients", "warm: put p99 latency, 3 members, 64 clients (ms)", "p99", "lower", 1.0),
+    ("cluster", "range-linearizable", "warm: linearizable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
+    ("cluster", "watch-latency-1000", "warm: watch latency p99, 1000 watchers (ms)", "p99", "lower", 1.0),
+    ("cold", "put-50k", "cold: put throughput, fresh 3 members, first 50,000 puts, 64 clients (req/s)", "rps", "higher", 1.5),
+    ("cold", "put-50k", "cold: put p99 latency, fresh 3 members, first 50,000 puts (ms)", "p99", "lower", 1.0),
+    ("cold", "put-60s", "cold: put throughput, fresh 3 members, first 60 s, 64 clients (req/s)", "rps", "higher", None),
+    ("cold", "put-60s", "cold: put p99 latency, fresh 3 members, first 60 s (ms)", "p99", "lower", None),
+    ("cold", "start-single", "cold: process start to first answered put, fresh single member (ms)", "first_put_ms", "lower", 1.0),
+    ("cold", "start-cluster", "cold: first launch to first answered put, fresh 3-member cluster (ms)", "first_put_ms", "lower", None),
+    ("cold", "start-single", "cold: RSS of an idle member, 10 s after its first put (MiB)", "idle_rss_mib", "lower", 1.5),
+    ("cold", "start-single", "cold: anonymous memory of that idle member (MiB)", "idle_anon_mib", "lower", None),
+    ("cluster-cold", "put-64-clients", "cold: put throughput, 3 members, 64 clients, first round after start (req/s)", "rps", "higher", None),
+    ("cluster-cold", "put-64-clients", "cold: put p99 latency, 3 members, 64 clients, first round after start (ms)", "p99", "lower", None),
+]
 ROWS = [
-    ("cluster", "put-64-clients", "put throughput, 3 members, 64 clients (req/s)", "rps", "higher", 1.5),
-    ("cluster", "put-64-clients", "put p99 latency, 3 members, 64 clients (ms)", "p99", "lower", 1.0),
     ("cluster", "put-1-client", "put p50 latency, 3 members, 1 client (ms)", "p50", "lower", 1.0),
     ("cluster", "put-1-client", "put throughput, 3 members, 1 client (req/s)", "rps", "higher", None),
     ("cluster", "put-1-client-one-key", "put p50 latency, 3 members, 1 client, one key (ms)", "p50", "lower", None),
-    ("cluster", "range-linearizable", "linearizable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
     ("cluster", "range-serializable", "serializable range throughput, 3 members (req/s)", "rps", "higher", 1.5),
     ("cluster", "txn-put", "txn-put throughput, 3 members (req/s)", "rps", "higher", None),
     ("cluster", "txn-put", "txn-put p99 latency, 3 members (ms)", "p99", "lower", None),
-    ("cluster", "watch-latency-1000", "watch latency p99, 1000 watchers (ms)", "p99", "lower", 1.0),
     ("cluster", "watch-latency-1000", "watch latency p50, 1000 watchers (ms)", "p50", "lower", None),
     ("cluster", "watch-latency-1000-light", "watch latency p99, 1000 watchers, 10 puts/s (ms)", "p99", "lower", None),
     ("cluster", "put-64-clients", "server CPU per 1000 puts, 3 members, 64 clients (s)", "cpu_per_1000", "lower", None),
     ("cluster", "range-linearizable", "server CPU per 1000 linearizable ranges, 3 members (s)", "cpu_per_1000", "lower", None),
-    ("cluster-cold", "put-64-clients", "put throughput, 3 members, 64 clients, first run after start (req/s)", "rps", "higher", None),
-    ("cluster-cold", "put-64-clients", "put p99 latency, 3 members, 64 clients, first run after start (ms)", "p99", "lower", None),
     ("single", "put-64-clients", "put throughput, 1 member, 64 clients (req/s)", "rps", "higher", None),
     ("single", "put-64-clients", "put p99 latency, 1 member, 64 clients (ms)", "p99", "lower", None),
     ("single", "put-1-client", "put p50 latency, 1 member, 1 client (ms)", "p50", "lower", None),
@@ -107,6 +118,29 @@ def fmt(v):
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
 
 
+def table(lines, runs, rows):
+    lines += [
+        "| metric | vetcd | etcd | vetcd/etcd | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for setup, workload, label, name, better, target in rows:
+        values = {}
+        for system in ("vetcd", "etcd"):
+            xs = [metric(r, name) for r in runs.get((setup, workload, system), [])]
+            xs = [x for x in xs if x is not None]
+            values[system] = statistics.median(xs) if xs else None
+        v, e = values["vetcd"], values["etcd"]
+        ratio = v / e if v is not None and e else None
+        if target is None:
+            goal, met = "–", ""
+        elif better == "higher":
+            goal, met = f"≥ {target}×", ("yes" if ratio is not None and ratio >= target else "**no**")
+        else:
+            goal, met = f"≤ {target}×", ("yes" if ratio is not None and ratio <= target else "**no**")
+        lines.append(f"| {label} | {fmt(v)} | {fmt(e)} | {fmt(ratio) if ratio is not None else '–'} | {goal} | {met} |")
+    lines.append("")
+
+
 def main(raw_path, out_path):
     runs = {}
     for line in open(raw_path):
@@ -139,26 +173,10 @@ def main(raw_path, out_path):
             "run recorded before it (`bench/results-raw.jsonl`), on an earlier commit.",
             "",
         ]
-    lines += [
-        "| metric | vetcd | etcd | vetcd/etcd | target | met |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for setup, workload, label, name, better, target in ROWS:
-        values = {}
-        for system in ("vetcd", "etcd"):
-            xs = [metric(r, name) for r in runs.get((setup, workload, system), [])]
-            xs = [x for x in xs if x is not None]
-            values[system] = statistics.median(xs) if xs else None
-        v, e = values["vetcd"], values["etcd"]
-        ratio = v / e if v is not None and e else None
-        if target is None:
-            goal, met = "–", ""
-        elif better == "higher":
-            goal, met = f"≥ {target}×", ("yes" if ratio is not None and ratio >= target else "**no**")
-        else:
-            goal, met = f"≤ {target}×", ("yes" if ratio is not None and ratio <= target else "**no**")
-        lines.append(f"| {label} | {fmt(v)} | {fmt(e)} | {fmt(ratio) if ratio is not None else '–'} | {goal} | {met} |")
-    lines.append("")
+    lines += ["## Headline: warm and cold", ""]
+    table(lines, runs, HEADLINE)
+    lines += ["## Everything measured", ""]
+    table(lines, runs, ROWS)
     for setup, label in (("cluster", "3 members"), ("single", "1 member")):
         warm = {s: runs.get((setup, "jit-warmup", s)) for s in ("vetcd", "etcd")}
         if warm["vetcd"]:
@@ -167,7 +185,7 @@ def main(raw_path, out_path):
                 f"Warm-up ({label}): before measuring, each system ran rounds of every workload until its JIT "
                 f"compilers used under 3 % of its CPU in a round. vetcd took {w['rounds']} round(s), "
                 f"{w['seconds']} s (compilers' share in the last round: {100 * w['jit_share_last']:.0f} %); "
-                f"etcd, which has no JIT, one round. The first round after start is the \"first run after "
+                f"etcd, which has no JIT, one round. The first round after start is the \"first round after "
                 f"start\" row.")
     lines.append("")
     lines.append("Raw results (every run, the load generator's `--json`): `bench/results-raw.jsonl`.")

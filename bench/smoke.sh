@@ -39,16 +39,21 @@ failed=0
 # Short runs: the JVM's start-up dominates, and C1 alone with the serial collector starts faster.
 export VETCD_BENCH_JAVA_OPTS="${VETCD_BENCH_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
 
-# check NAME ARGS...: one run with --json; prints a line per command, counts the failures.
+# check NAME ARGS...: one run with --json (killed after 120 s); prints a line per command, counts the
+# failures. MAX_SECONDS, if set: the run's measured part must have taken no longer.
 check() {
-  local name="$1" out rc ops errors rps
+  local name="$1" out rc ops errors rps took
   shift
-  out=$("$here/vetcd-bench" --endpoints="$endpoint" --json --no-progress "$@" 2>/tmp/vetcd-bench-smoke.$$)
+  out=$(timeout 120 "$here/vetcd-bench" --endpoints="$endpoint" --json --no-progress "$@" 2>/tmp/vetcd-bench-smoke.$$)
   rc=$?
   ops=$(sed -n 's/.*"ops":\([0-9]*\).*/\1/p' <<<"$out")
   errors=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' <<<"$out")
   rps=$(sed -n 's/.*"requests_per_sec":\([0-9.]*\).*/\1/p' <<<"$out")
-  if [ "$rc" -ne 0 ] || [ -z "$ops" ] || [ "$ops" = 0 ] || [ "${errors:-1}" != 0 ] || [ -z "$rps" ] || [ "$rps" = 0 ] || [ "$rps" = 0.0 ]; then
+  took=$(sed -n 's/.*"total":\([0-9.]*\),"ops".*/\1/p' <<<"$out")
+  if [ -n "${MAX_SECONDS:-}" ] && ! awk -v t="${took:-999999}" -v m="$MAX_SECONDS" 'BEGIN {exit !(t <= m)}'; then
+    echo "smoke: FAIL $name: ran ${took:-?} s, more than $MAX_SECONDS s"
+    failed=$((failed + 1))
+  elif [ "$rc" -ne 0 ] || [ -z "$ops" ] || [ "$ops" = 0 ] || [ "${errors:-1}" != 0 ] || [ -z "$rps" ] || [ "$rps" = 0 ] || [ "$rps" = 0.0 ]; then
     echo "smoke: FAIL $name (exit $rc, ops ${ops:-?}, errors ${errors:-?}, ${rps:-?} ops/s)"
     sed 's/^/  /' /tmp/vetcd-bench-smoke.$$
     [ -n "$out" ] && echo "  $out"
@@ -66,6 +71,8 @@ check "range, serializable" --clients=4 range 00000000 --consistency=s --total=4
 check "txn-put, 4 puts a txn" --clients=4 txn-put --total=200 --txn-ops=4 --key-space-size=100
 check "watch-latency, 100 watchers" --conns=2 watch-latency --watchers=100 --streams=4 --put-total=100 --put-rate=100
 check "lease-keepalive, 4 leases" --clients=4 lease-keepalive --total=400
+# --duration ends a run however large --total is (compare.sh's cold section measures 60 s with it).
+MAX_SECONDS=5 check "put for 2 s (--duration)" --clients=4 put --total=100000000 --duration=2 --key-space-size=100
 
-echo "smoke: $((7 - failed)) passed, $failed failed in $((SECONDS - start)) s"
+echo "smoke: $((8 - failed)) passed, $failed failed in $((SECONDS - start)) s"
 [ "$failed" -eq 0 ]

@@ -72,6 +72,8 @@ public final class Flags {
     flag("initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap.");
     SPECS.put("strict-reconfig-check", new Spec("strict-reconfig-check", "true", true,
         "Reject reconfiguration requests that would cause quorum loss."));
+    SPECS.put("initial-election-tick-advance", new Spec("initial-election-tick-advance", "true", true,
+        "Whether to fast-forward initial election ticks on boot for faster election."));
     bool("auto-promote-learners", "Promote a learner to a voting member as soon as it is in sync with the leader "
         + "(vetcd; etcd 3.4 waits for 'member promote').");
     flag("max-request-bytes", "1572864", "Maximum client request size in bytes the server will accept.");
@@ -279,6 +281,7 @@ public final class Flags {
         level,
         bool(v, "strict-reconfig-check"),
         bool(v, "auto-promote-learners"),
+        bool(v, "initial-election-tick-advance"),
         get(v, "listen-metrics-urls").isBlank() ? List.of() : urls(v, "listen-metrics-urls"),
         metricsLevel(get(v, "metrics")),
         clientTls(v, Path.of(dataDir)),

@@ -276,7 +276,8 @@ public final class LocalMember {
     RaftVerticle raft = new RaftVerticle(node, wal, new Keyspace(store, watches, lessor, alarms, auth),
         new RaftVerticle.Peers(cluster.getClusterId(), self, peerUrls, config.listenPeerUrls()),
         new RaftVerticle.Options(config.electionTimeoutMs(), config.heartbeatIntervalMs(), requestTimeoutMs,
-            config.snapshotCount(), snapshotDir, config.peerTls()), failStop, applied0);
+            config.snapshotCount(), snapshotDir, config.peerTls(), config.initialElectionTickAdvance()), failStop,
+        applied0);
     LocalMember member = new LocalMember(vertx, config, cluster.getClusterId(), self, store, wal, raft, watches, lessor,
         alarms, auth, requestTimeoutMs, failStop);
     raft.leaseRequestHandler(member::answerForwarded);

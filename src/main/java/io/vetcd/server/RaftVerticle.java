@@ -62,7 +62,11 @@ final class RaftVerticle extends VerticleBase {
 
   /** The loop's timing and log policy, from the member's flags. */
   record Options(long electionTimeoutMs, long heartbeatMs, long requestTimeoutMs, long snapshotCount,
-      java.nio.file.Path snapshotDir, Config.Tls peerTls) {}
+      java.nio.file.Path snapshotDir, Config.Tls peerTls, boolean electionTickAdvance) {}
+
+  /** How often, and for how long, a starting member looks for its peers' streams (etcd's 50 ms, 5 s). */
+  private static final long TICK_ADVANCE_POLL_MS = 50;
+  private static final long TICK_ADVANCE_WAIT_MS = 5_000;
 
   private final RaftNode node;
   private final Wal wal;
@@ -113,6 +117,8 @@ final class RaftVerticle extends VerticleBase {
   private Runnable removedHandler = () -> { };
   /** Membership changes at or below this index were superseded by a snapshot the core restored. */
   private long membershipFloor;
+  /** A lone member whose campaign at start waits for the membership changes it has yet to apply. */
+  private boolean campaignOnceApplied;
   /**
    * For each peer, since when (nanoTime) it has been heard from without a gap of an election timeout,
    * and when it was last heard from: what etcd's "connected fully since" asks of a leader's peers before
@@ -256,9 +262,7 @@ final class RaftVerticle extends VerticleBase {
     });
     vertx.setPeriodic(200, id -> expire());
     vertx.setPeriodic(Math.max(1000, 2 * options.electionTimeoutMs()), id -> probeIfAlone());
-    if (peers.alone()) {
-      node.campaign(); // nobody to wait for: lead at once, as etcd's single member does
-    }
+    firstElection();
     scheduleReady();
     return transport.listen(peers.listenUrls());
   }
@@ -776,8 +780,62 @@ final class RaftVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Brings the first election after a start forward, as etcd's adjustTicks does: otherwise a fresh
+   * cluster waits out a whole randomized election timeout (1-2 s by default) before anyone campaigns.
+   * A member alone in its cluster campaigns at once; the core ignores that while a membership change
+   * is committed and not applied (a fresh member's first entry adds itself), so it campaigns again
+   * as entries are applied, until it leads. etcd instead skips all but one tick, so its single member leads 0.1-1 s in.
+   * With several members and --initial-election-tick-advance, once the streams to more than one peer
+   * are up (etcd's test: a quorum of three can then be asked) all but two ticks of the timeout are
+   * skipped: a leader already there is heard within them, and a fresh cluster elects 0.2-1.2 s
+   * after its members could reach each other, as etcd's does. Streams are dialled now rather than on
+   * the first message, as etcd's transport does at start.
+   */
+  private void firstElection() {
+    if (peers.alone()) {
+      node.campaign();
+      campaignOnceApplied = true; // cleared once a leader is seen
+      return;
+    }
+    if (!options.electionTickAdvance()) {
+      LOG.info("skipping initial election tick advance");
+      return;
+    }
+    long deadline = System.nanoTime() + TICK_ADVANCE_WAIT_MS * 1_000_000L;
+    transport.dialPeers();
+    vertx.setPeriodic(TICK_ADVANCE_POLL_MS, id -> {
+      int up = transport.dialPeers();
+      boolean late = System.nanoTime() - deadline >= 0;
+      if (up > 1) {
+        int ticks = electionTicks() - 2;
+        LOG.info("{} initialized peer connection; fast-forwarding {} ticks (election ticks {}) with {} active peer(s)",
+            Long.toHexString(peers.selfId()), ticks, electionTicks(), up);
+        for (int i = 0; i < ticks; i++) {
+          node.tick();
+        }
+        scheduleReady();
+      }
+      if (up > 1 || late) {
+        vertx.cancelTimer(id);
+      }
+    });
+  }
+
+  private int electionTicks() {
+    return (int) Math.max(2, options.electionTimeoutMs() / options.heartbeatMs());
+  }
+
   private void onApplied(long index) {
     node.reportApplied(index);
+    if (campaignOnceApplied) {
+      // Until a leader is seen: another membership change may still be waiting behind this one.
+      campaignOnceApplied = leader == 0;
+      if (campaignOnceApplied) {
+        node.campaign();
+        scheduleReady();
+      }
+    }
     heldAcks.release(applyThread.queuedBytes()).forEach(m -> transport.send(m.to(), RaftCodec.encode(m)));
     appliedIndex = Math.max(appliedIndex, index);
     reads.applied(appliedIndex);

@@ -220,6 +220,22 @@ public final class PeerTransport {
     });
   }
 
+  /**
+   * Dials every peer whose stream is down (unless its backoff says wait) and answers how many streams
+   * are up: a starting member's measure of which peers could hear a campaign (etcd's ActivePeers).
+   */
+  public int dialPeers() {
+    int up = 0;
+    for (Peer peer : peers.values()) {
+      if (peer.socket != null) {
+        up++;
+      } else if (!closed) {
+        peer.connect();
+      }
+    }
+    return up;
+  }
+
   /** Stops sending to a member (it was removed from the cluster). */
   public void removePeer(long id) {
     Peer known = peers.remove(id);

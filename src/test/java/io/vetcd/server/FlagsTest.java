@@ -45,6 +45,14 @@ class FlagsTest {
     assertEquals(1000, c.electionTimeoutMs());
     assertEquals(100000, c.snapshotCount());
     assertEquals("info", c.logLevel());
+    assertTrue(c.initialElectionTickAdvance());
+  }
+
+  @Test
+  void initialElectionTickAdvanceCanBeTurnedOff() throws Exception {
+    assertEquals(false, run("--initial-election-tick-advance=false").initialElectionTickAdvance());
+    assertEquals(false, run(Map.of("ETCD_INITIAL_ELECTION_TICK_ADVANCE", "false")).initialElectionTickAdvance());
+    assertTrue(run("--initial-election-tick-advance").initialElectionTickAdvance());
   }
 
   @Test

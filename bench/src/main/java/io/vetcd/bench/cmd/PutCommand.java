@@ -23,13 +23,15 @@ public final class PutCommand implements Command {
       .intFlag("val-size", 8, "value size of put request, in bytes")
       .intFlag("key-space-size", 1, "number of distinct keys")
       .boolFlag("sequential-keys", "use sequential keys (key i is i mod key-space-size) instead of random ones")
-      .intFlag("rate", 0, "maximum put requests per second (0 is no limit)");
+      .intFlag("rate", 0, "maximum put requests per second (0 is no limit)")
+      .intFlag("duration", 0, "stop after this many seconds even if --total was not reached (0: no limit)");
 
   private int total;
   private Keys keys;
   private int valSize;
   private boolean sequential;
   private int rate;
+  private int duration;
 
   @Override
   public String name() {
@@ -54,6 +56,7 @@ public final class PutCommand implements Command {
     valSize = flags.integer("val-size", 0);
     sequential = flags.bool("sequential-keys");
     rate = flags.integer("rate", 0);
+    duration = flags.integer("duration", 0);
   }
 
   @Override
@@ -63,6 +66,7 @@ public final class PutCommand implements Command {
     new ClosedLoop(total, new RateLimiter(rate), recorder, (conn, i, answer) -> conn.unary(Methods.PUT,
         PutRequest.newBuilder().setKey(sequential ? keys.sequential(i) : keys.random()).setValue(value).build(),
         answer::answered))
+        .forAtMost(duration)
         .run(session);
     return recorder.result(name(), session.flagValues(), Map.of());
   }

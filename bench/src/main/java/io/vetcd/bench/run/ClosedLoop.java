@@ -24,6 +24,9 @@ public final class ClosedLoop {
   private final RateLimiter limiter;
   private final Recorder recorder;
   private final Operation operation;
+  /** How long the measured requests may go on (0: until {@code total}); none is sent after it. */
+  private long durationNanos;
+  private long deadline;
   /** The number of the next request to send, shared by all clients. */
   private final AtomicLong next = new AtomicLong();
   private CountDownLatch running;
@@ -33,6 +36,12 @@ public final class ClosedLoop {
     this.limiter = limiter;
     this.recorder = recorder;
     this.operation = operation;
+  }
+
+  /** Stops sending after {@code seconds} of the measured run even if {@code total} was not reached. */
+  public ClosedLoop forAtMost(long seconds) {
+    durationNanos = seconds * 1_000_000_000L;
+    return this;
   }
 
   /**
@@ -53,6 +62,7 @@ public final class ClosedLoop {
     int clients = session.options().clients();
     running = new CountDownLatch(clients);
     recorder.start();
+    deadline = System.nanoTime() + durationNanos;
     for (int c = 0; c < clients; c++) {
       Conn conn = session.connOf(c);
       conn.context().runOnContext(v -> step(conn));
@@ -63,7 +73,7 @@ public final class ClosedLoop {
 
   private void step(Conn conn) {
     long index = next.getAndIncrement();
-    if (index >= total) {
+    if (index >= total || (durationNanos > 0 && System.nanoTime() - deadline >= 0)) {
       running.countDown();
       return;
     }
