@@ -560,7 +560,7 @@ while time.monotonic() < deadline:
             if r.status == 200 and b"header" in r.read():
                 print((time.time_ns() - t0) // 1_000_000)
                 sys.exit(0)
-    except OSError:
+    except Exception:  # refused, reset, cut short: not serving yet
         time.sleep(0.005)
 print("null")
 PY
@@ -574,14 +574,21 @@ cold_single() {
   NO_WAIT=1 start_cluster "$system" 1 "$system-cold-single-$round"
   ms=$(first_put_ms "$ENDPOINTS" "$t0")
   sleep 10
-  local pid="${MEMBER_PIDS[0]}"
-  record cold start-single "$system" "$round" "{\"first_put_ms\": $ms, \"idle_rss_mib\": $(($(rss_kib "$pid") / 1024)), \"idle_anon_mib\": $(awk '/RssAnon/ {print int($2 / 1024)}' "/proc/$pid/status")}"
+  local pid="${MEMBER_PIDS[0]}" rss=null anon=null
+  if kill -0 "$pid" 2>/dev/null; then
+    rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status" 2>/dev/null || true)
+    anon=$(awk '/RssAnon/ {print int($2 / 1024)}' "/proc/$pid/status" 2>/dev/null || true)
+  else
+    log "cold: the $system member exited while idle (see $work/$system-cold-single-$round-m1.log)"
+  fi
+  record cold start-single "$system" "$round" "{\"first_put_ms\": $ms, \"idle_rss_mib\": ${rss:-null}, \"idle_anon_mib\": ${anon:-null}}"
   stop_cluster
   rm -rf "$work/data/$system-cold-single-$round"
 }
 
 # cold_cluster SYSTEM ROUND WORKLOAD ARGS...: a fresh 3-member cluster, its members launched one after
-# another: the time from the first launch to the first put answered through member 1; then one load
+# another: the time from the first launch to the first put answered through member 1 (so two samples a
+# round: one per workload); then one load
 # generator run (2,000 unmeasured puts, then ARGS), the first work the cluster is given.
 cold_cluster() {
   local system="$1" round="$2" workload="$3" t0 ms
@@ -590,7 +597,11 @@ cold_cluster() {
   NO_WAIT=1 start_cluster "$system" 3 "$system-cold-$workload-$round"
   ms=$(first_put_ms "${ENDPOINTS%%,*}" "$t0")
   record cold "start-cluster" "$system" "$round" "{\"first_put_ms\": $ms}"
-  wait_ready "$ENDPOINTS"
+  if ! wait_ready "$ENDPOINTS"; then
+    log "cold: $system cluster not ready; $workload not measured this round"
+    stop_cluster
+    return 0
+  fi
   SERVER_PIDS=("${MEMBER_PIDS[@]}")
   run cold "$workload" "$system" "$round" "$ENDPOINTS" --warm-up=2000 --conns=8 --clients=64 put --key-size=8 \
     --val-size=256 --key-space-size=10000 "$@"

@@ -25,8 +25,8 @@ import java.util.List;
  * @param logLevel debug, info, warn, error
  * @param strictReconfigCheck refuse membership changes that could cost the quorum (etcd's default)
  * @param autoPromoteLearners promote a learner once it is in sync with the leader (vetcd's own)
- * @param initialElectionTickAdvance at start, once the peers' streams are up, skip all but two ticks of
- *     the first election timeout (etcd's {@code --initial-election-tick-advance}, on by default)
+ * @param initialElectionTickAdvance at start, once the peers' streams are up, fast-forward the first
+ *     election timeout by its ticks less two (etcd's {@code --initial-election-tick-advance}, on by default)
  * @param listenMetricsUrls URLs of a port serving only /metrics and the health endpoints (none: the
  *     client port serves them alone)
  * @param metricsLevel basic, or extensive (adds grpc_server_handling_seconds, as etcd)

@@ -787,9 +787,9 @@ final class RaftVerticle extends VerticleBase {
    * is committed and not applied (a fresh member's first entry adds itself), so it campaigns again
    * as entries are applied, until it leads. etcd instead skips all but one tick, so its single member leads 0.1-1 s in.
    * With several members and --initial-election-tick-advance, once the streams to more than one peer
-   * are up (etcd's test: a quorum of three can then be asked) all but two ticks of the timeout are
-   * skipped: a leader already there is heard within them, and a fresh cluster elects 0.2-1.2 s
-   * after its members could reach each other, as etcd's does. Streams are dialled now rather than on
+   * are up (etcd's test: a quorum of three can then be asked) electionTicks - 2 ticks are skipped: a
+   * leader already there is heard within the two left, and a fresh cluster elects 2 to electionTicks + 1
+   * ticks (0.2-1.1 s) after its members could reach each other, as etcd's does. Streams are dialled now rather than on
    * the first message, as etcd's transport does at start.
    */
   private void firstElection() {
@@ -807,13 +807,12 @@ final class RaftVerticle extends VerticleBase {
     vertx.setPeriodic(TICK_ADVANCE_POLL_MS, id -> {
       int up = transport.dialPeers();
       boolean late = System.nanoTime() - deadline >= 0;
-      if (up > 1) {
+      // A member that already knows a leader (it heard one, or won) has no election to bring forward.
+      if (up > 1 && leader == 0) {
         int ticks = electionTicks() - 2;
         LOG.info("{} initialized peer connection; fast-forwarding {} ticks (election ticks {}) with {} active peer(s)",
             Long.toHexString(peers.selfId()), ticks, electionTicks(), up);
-        for (int i = 0; i < ticks; i++) {
-          node.tick();
-        }
+        node.advanceTicks(ticks);
         scheduleReady();
       }
       if (up > 1 || late) {

@@ -3,7 +3,6 @@ package io.vetcd.it;
 import static io.vetcd.it.EtcdctlDifferentialIT.cmd;
 
 import io.vetcd.it.EtcdctlDifferentialIT.Step;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -20,29 +19,23 @@ import org.junit.jupiter.api.TestFactory;
  */
 class EtcdctlAuthDifferentialIT {
 
-    private static MemberProcess etcd;
-    private static MemberProcess candidate;
-    private static Path etcdTranscript;
-    private static Path candidateTranscript;
+    private static DifferentialSession session;
 
     @BeforeAll
     static void startServers() throws Exception {
-        MemberProcess.Kind kind = MemberProcess.candidateKind();
-        etcd = MemberProcess.start(MemberProcess.Kind.ETCD, "auth-differential-reference-etcd");
-        candidate = MemberProcess.start(kind, "auth-differential-candidate-" + kind.name().toLowerCase());
-        etcdTranscript = EtcdctlDifferentialIT.freshFile("etcdctl-auth-differential-reference-etcd.txt");
-        candidateTranscript = EtcdctlDifferentialIT.freshFile(
-                "etcdctl-auth-differential-candidate-" + kind.name().toLowerCase() + ".txt");
+        session = DifferentialSession.start("auth-differential");
     }
 
     @AfterAll
     static void stopServers() throws Exception {
-        EtcdctlDifferentialIT.closeBoth(etcd, candidate);
+        if (session != null) {
+            session.close();
+        }
     }
 
     @TestFactory
     Stream<DynamicTest> candidatePrintsWhatEtcdPrints() {
-        return EtcdctlDifferentialIT.compare(etcd, candidate, etcdTranscript, candidateTranscript, script());
+        return session.compare(script());
     }
 
     private static final String ROOT = "--user=root:rootpw";

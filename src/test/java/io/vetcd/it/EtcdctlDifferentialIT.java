@@ -29,40 +29,23 @@ import org.junit.jupiter.api.TestFactory;
  */
 class EtcdctlDifferentialIT {
 
-    private static MemberProcess etcd;
-    private static MemberProcess candidate;
-    private static Path etcdTranscript;
-    private static Path candidateTranscript;
+    private static DifferentialSession session;
 
     @BeforeAll
     static void startServers() throws Exception {
-        MemberProcess.Kind kind = MemberProcess.candidateKind();
-        etcd = MemberProcess.start(MemberProcess.Kind.ETCD, "differential-reference-etcd");
-        candidate = MemberProcess.start(kind, "differential-candidate-" + kind.name().toLowerCase());
-        etcdTranscript = freshFile("etcdctl-differential-reference-etcd.txt");
-        candidateTranscript = freshFile("etcdctl-differential-candidate-" + kind.name().toLowerCase() + ".txt");
+        session = DifferentialSession.start("differential");
     }
 
     @AfterAll
     static void stopServers() throws Exception {
-        closeBoth(etcd, candidate);
-    }
-
-    static void closeBoth(MemberProcess etcd, MemberProcess candidate) throws Exception {
-        try {
-            if (etcd != null) {
-                etcd.close();
-            }
-        } finally {
-            if (candidate != null) {
-                candidate.close();
-            }
+        if (session != null) {
+            session.close();
         }
     }
 
     @TestFactory
     Stream<DynamicTest> candidatePrintsWhatEtcdPrints() {
-        return compare(etcd, candidate, etcdTranscript, candidateTranscript, script());
+        return session.compare(script());
     }
 
     /**
@@ -257,13 +240,6 @@ class EtcdctlDifferentialIT {
                     .replaceAll("\"ts\":\"[^\"]*\"", "\"ts\":\"<TS>\"")
                     .replaceAll("client-[0-9a-f-]{36}", "client-<UUID>");
         }
-    }
-
-    static Path freshFile(String name) throws IOException {
-        Path file = MemberProcess.LOG_DIR.resolve(name);
-        Files.createDirectories(file.getParent());
-        Files.writeString(file, "", StandardCharsets.UTF_8);
-        return file;
     }
 
     static void append(Path transcript, Step step, String output) throws IOException {

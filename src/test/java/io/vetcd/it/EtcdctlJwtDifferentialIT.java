@@ -20,10 +20,7 @@ import org.junit.jupiter.api.TestFactory;
  */
 class EtcdctlJwtDifferentialIT {
 
-    private static MemberProcess etcd;
-    private static MemberProcess candidate;
-    private static Path etcdTranscript;
-    private static Path candidateTranscript;
+    private static DifferentialSession session;
 
     @BeforeAll
     static void startServers() throws Exception {
@@ -32,17 +29,14 @@ class EtcdctlJwtDifferentialIT {
         OpenSsl.run(keys, "rsa", "-in", "jwt.key", "-pubout", "-out", "jwt.pub");
         MemberProcess.Options verifyOnly = MemberProcess.Options.defaults()
                 .withExtraArgs("--auth-token", "jwt,pub-key=" + keys.resolve("jwt.pub") + ",sign-method=RS256");
-        MemberProcess.Kind kind = MemberProcess.candidateKind();
-        etcd = MemberProcess.start(MemberProcess.Kind.ETCD, "jwt-differential-reference-etcd", verifyOnly);
-        candidate = MemberProcess.start(kind, "jwt-differential-candidate-" + kind.name().toLowerCase(), verifyOnly);
-        etcdTranscript = EtcdctlDifferentialIT.freshFile("etcdctl-jwt-differential-reference-etcd.txt");
-        candidateTranscript = EtcdctlDifferentialIT.freshFile(
-                "etcdctl-jwt-differential-candidate-" + kind.name().toLowerCase() + ".txt");
+        session = DifferentialSession.start("jwt-differential", verifyOnly);
     }
 
     @AfterAll
     static void stopServers() throws Exception {
-        EtcdctlDifferentialIT.closeBoth(etcd, candidate);
+        if (session != null) {
+            session.close();
+        }
     }
 
     @TestFactory
@@ -57,6 +51,6 @@ class EtcdctlJwtDifferentialIT {
                 cmd("get", "k"),
                 cmd("--user=root:rootpw", "auth", "disable"),
                 cmd("auth", "disable"));
-        return EtcdctlDifferentialIT.compare(etcd, candidate, etcdTranscript, candidateTranscript, script);
+        return session.compare(script);
     }
 }

@@ -39,19 +39,24 @@ class FirstElectionIT {
     }
 
     /**
-     * Three members started together each skip all but two ticks of their first election timeout once
+     * Three members started together fast-forward their first election timeout by its ticks less two once
      * the streams to both peers are up, and say so as etcd does; with
-     * {@code --initial-election-tick-advance=false} none does, and the cluster forms all the same.
+     * {@code --initial-election-tick-advance=false} none does, and the cluster forms all the same. (At
+     * least two of the three: a member whose process came up well after the others may hear their
+     * leader first, and then has nothing to bring forward. The ticks themselves: ElectionTest.)
      */
     @Test
     void membersFastForwardTheirFirstElectionOnceBothPeersAreConnected() throws Exception {
         MemberProcess.Kind kind = ClusterProcess.candidateKind();
         try (ClusterProcess cluster = ClusterProcess.start(kind, "first-election-advance")) {
+            int advanced = 0;
             for (int member = 1; member <= ClusterProcess.SIZE; member++) {
-                String log = Files.readString(cluster.logFile(member));
-                assertTrue(log.contains("initialized peer connection; fast-forwarding 8 ticks (election ticks 10) "
-                        + "with 2 active peer(s)"), cluster.logTail(member));
+                if (Files.readString(cluster.logFile(member)).contains(
+                        "initialized peer connection; fast-forwarding 8 ticks (election ticks 10) with 2 active peer(s)")) {
+                    advanced++;
+                }
             }
+            assertTrue(advanced >= 2, advanced + " of 3 fast-forwarded\n" + cluster.logTails());
         }
         try (ClusterProcess cluster = ClusterProcess.start(kind, "first-election-no-advance",
                 "--initial-election-tick-advance=false")) {

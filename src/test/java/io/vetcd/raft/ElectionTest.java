@@ -21,6 +21,36 @@ import org.junit.jupiter.api.Test;
 /** Terms and leader election: Raft §5.1, §5.2 and the election restriction of §5.4.1. */
 class ElectionTest {
 
+  /**
+   * etcd's advanceTicks, as a starting member uses it: a follower fast-forwarded by electionTick - 2
+   * ticks campaigns after 2 to electionTick + 1 more (its timeout is drawn from [electionTick,
+   * 2·electionTick)); one that was not waits at least electionTick. Over many drawn timeouts.
+   */
+  @Test
+  void advancedTicksBringTheFirstElectionForward() {
+    for (long seed = 1; seed <= 50; seed++) {
+      RaftConfig config = RaftConfig.builder(1, THREE).randomSeed(seed).build();
+      int electionTick = config.electionTick();
+      RaftNode advanced = new RaftNode(config, HardState.EMPTY, null, List.of());
+      advanced.advanceTicks(electionTick - 2);
+      int left = ticksUntilCampaign(advanced, 3 * electionTick);
+      assertTrue(left >= 2 && left <= electionTick + 1, "seed " + seed + ": campaigned after " + left + " more ticks");
+      RaftNode plain = new RaftNode(RaftConfig.builder(1, THREE).randomSeed(seed).build(), HardState.EMPTY, null, List.of());
+      int waited = ticksUntilCampaign(plain, 3 * electionTick);
+      assertTrue(waited >= electionTick && waited < 2 * electionTick, "seed " + seed + ": " + waited);
+    }
+  }
+
+  private static int ticksUntilCampaign(RaftNode n, int most) {
+    for (int ticks = 1; ticks <= most; ticks++) {
+      n.tick();
+      if (n.role() != Role.FOLLOWER) {
+        return ticks;
+      }
+    }
+    return Integer.MAX_VALUE;
+  }
+
   /** "When servers start up, they begin as followers." Reference: section 5.2 */
   @Test
   void membersStartAsFollowers() {
