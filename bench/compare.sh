@@ -10,8 +10,8 @@
 #   - defrag (issue 14): puts at a fixed rate while one member of three defragments a 50 MB keyspace
 #     that had as much again deleted: the slowest put, the defragmentation's duration, the sizes;
 #   - cold (issue 18): fresh clusters with no warm-up beyond 2,000 unmeasured puts: their first 50,000
-#     puts, their first 60 s of puts, the time from process start to the first answered put, and the
-#     RSS of an idle member;
+#     puts, their first 60 s of puts, the time from process start to the first answered put (single
+#     members: five a round), and the RSS of an idle member;
 #   - writes bench/RESULTS.md: medians and the vetcd/etcd ratio per metric.
 # Usage: bench/compare.sh            (RUNS=3 by default; RUNS=1 for a quick look)
 #        SECTIONS="scale" bench/compare.sh   (any of: cold cluster single memory scale defrag; all by default)
@@ -566,13 +566,20 @@ print("null")
 PY
 }
 
-# cold_single SYSTEM ROUND: a fresh single member: the time from its process start to its first
-# answered put; then, 10 s later with nothing asked of it, its RSS and anonymous memory.
+# cold_single SYSTEM ROUND [quick]: a fresh single member: the time from its process start to its
+# first answered put; then, 10 s later with nothing asked of it, its RSS and anonymous memory (not with
+# "quick": the start alone, for more samples of a figure that etcd's random election wait spreads).
 cold_single() {
   local system="$1" round="$2" t0 ms
   t0=$(date +%s%N)
   NO_WAIT=1 start_cluster "$system" 1 "$system-cold-single-$round"
   ms=$(first_put_ms "$ENDPOINTS" "$t0")
+  if [ "${3:-}" = quick ]; then
+    record cold start-single "$system" "$round" "{\"first_put_ms\": $ms}"
+    stop_cluster
+    rm -rf "$work/data/$system-cold-single-$round"
+    return 0
+  fi
   sleep 10
   local pid="${MEMBER_PIDS[0]}" rss=null anon=null
   if kill -0 "$pid" 2>/dev/null; then
@@ -616,6 +623,9 @@ cold() {
     if ((round % 2 == 1)); then order=(vetcd etcd); else order=(etcd vetcd); fi
     log "cold: round $round of $RUNS ($order first)"
     for system in "${order[@]}"; do cold_single "$system" "$round"; done
+    for _ in 1 2 3 4; do
+      for system in "${order[@]}"; do cold_single "$system" "$round" quick; done
+    done
     for system in "${order[@]}"; do cold_cluster "$system" "$round" put-50k --total=50000; done
     for system in "${order[@]}"; do cold_cluster "$system" "$round" put-60s --total=100000000 --duration=60; done
   done

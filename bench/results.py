@@ -22,7 +22,7 @@ HEADLINE = [
     ("cold", "put-50k", "cold: put p99 latency, fresh 3 members, first 50,000 puts (ms)", "p99", "lower", 1.0),
     ("cold", "put-60s", "cold: put throughput, fresh 3 members, first 60 s, 64 clients (req/s)", "rps", "higher", None),
     ("cold", "put-60s", "cold: put p99 latency, fresh 3 members, first 60 s (ms)", "p99", "lower", None),
-    ("cold", "start-single", "cold: process start to first answered put, fresh single member (ms)", "first_put_ms", "lower", 1.0),
+    ("cold", "start-single", "cold: process start to first answered put, fresh single member (ms; five a round)", "first_put_ms", "lower", 1.0),
     ("cold", "start-cluster", "cold: first launch to first answered put, fresh 3-member cluster (ms; two clusters a round)", "first_put_ms", "lower", None),
     ("cold", "start-single", "cold: RSS of an idle member, 10 s after its first put (MiB)", "idle_rss_mib", "lower", 1.5),
     ("cold", "start-single", "cold: anonymous memory of that idle member (MiB)", "idle_anon_mib", "lower", None),
