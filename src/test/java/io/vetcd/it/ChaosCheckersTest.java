@@ -178,4 +178,37 @@ class ChaosCheckersTest {
         assertTrue(violations.get(1).startsWith("infra3's history") && violations.get(1).contains("at change 5"),
                 violations.toString());
     }
+
+    /** A cluster for the recovery checker: member m is healthy from its {@code healthyFrom[m - 1]}-th poll on. */
+    private static ChaosNemesis.Members members(int[] healthyFrom, String[] exitStatus) {
+        int[] polls = new int[healthyFrom.length];
+        return new ChaosNemesis.Members() {
+            @Override
+            public int size() {
+                return healthyFrom.length;
+            }
+
+            @Override
+            public String exitStatus(int member) {
+                return exitStatus[member - 1];
+            }
+
+            @Override
+            public boolean healthy(int member) {
+                return ++polls[member - 1] >= healthyFrom[member - 1];
+            }
+        };
+    }
+
+    @Test
+    void aClusterThatRecoversPassesAndOneThatDoesNotIsReported() throws Exception {
+        // Member 2 needs three polls: recovered, as soon as it is healthy.
+        assertEquals(null, ChaosNemesis.awaitRecovered(members(new int[] {1, 3, 1}, new String[3]), 10_000, 1));
+        // Member 3 is never healthy: reported once the time is up, by name.
+        assertEquals("members [3] not healthy 200 ms after the heal", ChaosNemesis.awaitRecovered(
+                members(new int[] {1, 1, Integer.MAX_VALUE}, new String[3]), 200, 1));
+        // Member 1 exited by itself: reported at once, with its status, even though it would be healthy.
+        assertEquals("infra1 exited by itself (status 1)", ChaosNemesis.awaitRecovered(
+                members(new int[] {1, 1, 1}, new String[] {"1", null, null}), 10_000, 1));
+    }
 }

@@ -293,29 +293,71 @@ final class ChaosNemesis {
 
     /** Waits until every member is healthy; records a failure if not within {@link #RECOVERY_MILLIS}. */
     boolean awaitRecovered() throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RECOVERY_MILLIS);
+        String failure = awaitRecovered(new Members() {
+            @Override
+            public int size() {
+                return cluster.size();
+            }
+
+            @Override
+            public String exitStatus(int member) {
+                if (cluster.isRunning(member)) {
+                    return null;
+                }
+                Process process = cluster.process(member);
+                return process != null ? Integer.toString(process.exitValue()) : "?";
+            }
+
+            @Override
+            public boolean healthy(int member) throws Exception {
+                return cluster.healthy(member);
+            }
+        }, RECOVERY_MILLIS, 200);
+        if (failure != null) {
+            failures.add(failure + " " + elapsed());
+            return false;
+        }
+        note("healthy");
+        return true;
+    }
+
+    /** What the recovery check reads of the cluster: a seam for its self-test in {@code ChaosCheckersTest}. */
+    interface Members {
+        int size();
+
+        /** The member's exit status if it has exited ("?" if unknown), null while it runs. */
+        String exitStatus(int member);
+
+        boolean healthy(int member) throws Exception;
+    }
+
+    /**
+     * The recovery checker: polls every member until all are healthy, and returns null then. Otherwise it
+     * returns what went wrong: a member that exited (the fault was healed, so nothing stopped it on purpose),
+     * or the members still unhealthy when {@code timeoutMillis} ran out.
+     */
+    static String awaitRecovered(Members members, long timeoutMillis, long pollMillis) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         while (true) {
             List<Integer> unhealthy = new ArrayList<>();
-            for (int member = 1; member <= cluster.size(); member++) {
-                if (!cluster.isRunning(member)) {
-                    failures.add("infra" + member + " exited by itself (status " + cluster.process(member).exitValue()
-                            + ") " + elapsed());
-                    return false;
+            for (int member = 1; member <= members.size(); member++) {
+                String exitStatus = members.exitStatus(member);
+                if (exitStatus != null) {
+                    return "infra" + member + " exited by itself (status " + exitStatus + ")";
                 }
-                if (!cluster.healthy(member)) {
+                if (!members.healthy(member)) {
                     unhealthy.add(member);
                 }
             }
             if (unhealthy.isEmpty()) {
-                note("healthy");
-                return true;
+                return null;
             }
             if (System.nanoTime() > deadline) {
-                failures.add("members " + unhealthy + " not healthy " + RECOVERY_MILLIS / 1000 + " s after the heal "
-                        + elapsed());
-                return false;
+                return "members " + unhealthy + " not healthy "
+                        + (timeoutMillis % 1000 == 0 ? timeoutMillis / 1000 + " s" : timeoutMillis + " ms")
+                        + " after the heal";
             }
-            sleep(200);
+            sleep(pollMillis);
         }
     }
 
