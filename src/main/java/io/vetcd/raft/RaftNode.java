@@ -91,6 +91,11 @@ public final class RaftNode {
     }
   }
 
+  /** The election timeout in ticks: a follower that hears no leader campaigns 1 to 2 of these later. */
+  public int electionTick() {
+    return raft.config.electionTick();
+  }
+
   /** Delivers a message from a peer. Stale, misaddressed or irrelevant messages are dropped. */
   public void step(RaftMessage m) {
     raft.step(m);

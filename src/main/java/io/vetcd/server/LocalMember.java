@@ -55,6 +55,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class LocalMember {
 
+  /** The election timeout in heartbeats (the core's ticks): etcd's electionTicks, at least 2. */
+  static int electionTicks(Config config) {
+    return (int) Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs());
+  }
+
   private static final Logger LOG = LoggerFactory.getLogger(LocalMember.class);
 
   /** The etcd API version this member serves; clients gate features on it. */
@@ -231,7 +236,7 @@ public final class LocalMember {
     long applied = Math.min(store.appliedIndex(), Math.max(replay.hardState().commit(), snapshotIndex));
     RaftConfig raftConfig = RaftConfig.builder(self, conf.voters())
         .learners(conf.learners())
-        .electionTick((int) Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs()))
+        .electionTick(electionTicks(config))
         .heartbeatTick(1)
         .randomSeed(self ^ System.nanoTime())
         .build();
@@ -258,8 +263,7 @@ public final class LocalMember {
     long requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs(); // etcd's ReqTimeout
     WatchHub watches = new WatchHub(store);
     // etcd's minimum lease TTL: 1.5 election timeouts (in whole heartbeats), rounded up to seconds.
-    long electionTicks = Math.max(2, config.electionTimeoutMs() / config.heartbeatIntervalMs());
-    long minTtlMs = (3 * electionTicks) / 2 * config.heartbeatIntervalMs();
+    long minTtlMs = (3L * electionTicks(config)) / 2 * config.heartbeatIntervalMs();
     Lessor lessor = new Lessor(System::nanoTime, (minTtlMs + 999) / 1000);
     lessor.reload(leaseTtls(store));
     Alarms alarms = new Alarms();

@@ -783,14 +783,17 @@ final class RaftVerticle extends VerticleBase {
   /**
    * Brings the first election after a start forward, as etcd's adjustTicks does: otherwise a fresh
    * cluster waits out a whole randomized election timeout (1-2 s by default) before anyone campaigns.
-   * A member alone in its cluster campaigns at once; the core ignores that while a membership change
-   * is committed and not applied (a fresh member's first entry adds itself), so it campaigns again
-   * as entries are applied, until it leads. etcd instead skips all but one tick, so its single member leads 0.1-1 s in.
-   * With several members and --initial-election-tick-advance, once the streams to more than one peer
-   * are up (etcd's test: a quorum of three can then be asked) electionTicks - 2 ticks are skipped: a
-   * leader already there is heard within the two left, and a fresh cluster elects 2 to electionTicks + 1
-   * ticks (0.2-1.1 s) after its members could reach each other, as etcd's does. Streams are dialled now rather than on
-   * the first message, as etcd's transport does at start.
+   *
+   * <p>A member alone in its cluster campaigns at once. The core ignores that while a membership change
+   * is committed and not applied (a fresh member's first entry adds itself), so it campaigns again as
+   * entries are applied, until it leads. etcd instead skips all but one tick, so its single member
+   * leads 0.1-1 s in.
+   *
+   * <p>With several members and --initial-election-tick-advance, once the streams to more than one peer
+   * are up (etcd's test: a quorum of three can then be asked) electionTick - 2 ticks are skipped: a
+   * leader already there is heard within the two left, and a fresh cluster elects 2 to electionTick + 1
+   * ticks (0.2-1.1 s) after its members could reach each other, as etcd's does. Streams are dialled now
+   * rather than on the first message, as etcd's transport does at start.
    */
   private void firstElection() {
     if (peers.alone()) {
@@ -809,9 +812,9 @@ final class RaftVerticle extends VerticleBase {
       boolean late = System.nanoTime() - deadline >= 0;
       // A member that already knows a leader (it heard one, or won) has no election to bring forward.
       if (up > 1 && leader == 0) {
-        int ticks = electionTicks() - 2;
+        int ticks = node.electionTick() - 2;
         LOG.info("{} initialized peer connection; fast-forwarding {} ticks (election ticks {}) with {} active peer(s)",
-            Long.toHexString(peers.selfId()), ticks, electionTicks(), up);
+            Long.toHexString(peers.selfId()), ticks, node.electionTick(), up);
         node.advanceTicks(ticks);
         scheduleReady();
       }
@@ -819,10 +822,6 @@ final class RaftVerticle extends VerticleBase {
         vertx.cancelTimer(id);
       }
     });
-  }
-
-  private int electionTicks() {
-    return (int) Math.max(2, options.electionTimeoutMs() / options.heartbeatMs());
   }
 
   private void onApplied(long index) {
