@@ -28,6 +28,25 @@ public final class Main {
       System.exit(SnapshotCli.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
       return;
     }
+    io.vetcd.k8s.StatefulSetMember.Plan pod = null;
+    if (args.length > 0 && args[0].equals("statefulset")) {
+      // A StatefulSet's pod: whether it founds, comes back, replaces itself or joins is decided first.
+      quietLogging(args);
+      try {
+        pod = io.vetcd.k8s.StatefulSetMember.plan(java.util.Arrays.copyOfRange(args, 1, args.length),
+            System.getenv());
+      } catch (Flags.UsageException e) {
+        System.err.println(e.getMessage());
+        System.exit(e.exitCode());
+        return;
+      } catch (Exception e) {
+        System.err.println("vetcd: " + e.getMessage());
+        System.exit(1);
+        return;
+      }
+      org.slf4j.LoggerFactory.getLogger(Main.class).info("StatefulSet pod {}: {}", pod.ordinal(), pod.decision());
+      args = pod.args();
+    }
     Flags.Command command;
     try {
       command = Flags.parse(args, System.getenv());
@@ -48,15 +67,41 @@ public final class Main {
       return;
     }
     Config config = ((Flags.Run) command).config();
-    // Before the first logger exists: slf4j-simple reads its settings once, and logs to stderr.
-    System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", config.logLevel().equals("warn") ? "warn" : config.logLevel());
+    if (pod == null) {
+      logging(config.logLevel());
+    }
+    io.vetcd.k8s.StatefulSetMember.Plan statefulSetPod = pod;
+    run(config, statefulSetPod == null ? member -> { }
+        : member -> io.vetcd.k8s.StatefulSetMember.beforeStop(statefulSetPod, member.id(), System.getenv()));
+  }
+
+  /** Before the first logger exists: slf4j-simple reads its settings once, and logs to stderr. */
+  private static void logging(String level) {
+    System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
     System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
     System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd HH:mm:ss.SSS");
     System.setProperty("org.slf4j.simpleLogger.log.net.openhft", "warn");
-    run(config);
   }
 
-  private static void run(Config config) throws InterruptedException {
+  /** The log level of {@code args} if one is given there (the pod logs its decision before the flags are read). */
+  private static void quietLogging(String[] args) {
+    String level = "info";
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].matches("--?log-level=.*")) {
+        level = args[i].substring(args[i].indexOf('=') + 1);
+      } else if (args[i].matches("--?log-level") && i + 1 < args.length) {
+        level = args[i + 1];
+      }
+    }
+    String env = System.getenv("ETCD_LOG_LEVEL");
+    logging(level.equals("info") && env != null && !env.isBlank() ? env : level);
+  }
+
+  /**
+   * Runs the member until a stop signal. {@code beforeStop} runs first at a stop, while the member still
+   * serves (a StatefulSet's pod leaving the cluster at a scale-down).
+   */
+  private static void run(Config config, Consumer<LocalMember> beforeStop) throws InterruptedException {
     org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Main.class);
     log.info("vetcd {} starting: name={} data-dir={}", VERSION, config.name(), config.dataDir());
     // Netty's epoll transport where it loads (Linux): fewer system calls and allocations per read and
@@ -78,6 +123,7 @@ public final class Main {
         // Queued writes finish and sync before the log and keyspace close; then the event loops go.
         LocalMember member = started.get();
         if (member != null) {
+          beforeStop.accept(member);
           member.close();
         }
         stalls.close();
