@@ -46,17 +46,24 @@ final class ClusterClient {
   private static final JsonFormat.Printer PRINTER = JsonFormat.printer().omittingInsignificantWhitespace();
   private static final JsonFormat.Parser PARSER = JsonFormat.parser().ignoringUnknownFields();
 
-  // HTTP/1.1 only: a plain-text HTTP/2 upgrade request is what Vert.x's client port can hang on
-  // (README, "Not yet done"); the gateway answers HTTP/1.1 as etcd's does.
-  private final HttpClient http = HttpClient.newBuilder()
-      .version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(2))
-      .build();
+  private final HttpClient http;
   private final Set<String> endpoints = new LinkedHashSet<>();
 
-  /** {@code endpoints}: client URLs of members ("http://host:2379"), tried in this order. */
-  ClusterClient(List<String> endpoints) {
+  /**
+   * {@code endpoints}: client URLs of members ("http://host:2379", "https://..."), tried in this order;
+   * {@code tls}: for https, this member's client certificate and the CA it trusts (null: the JDK's).
+   */
+  ClusterClient(List<String> endpoints, javax.net.ssl.SSLContext tls) {
     this.endpoints.addAll(endpoints);
+    // HTTP/1.1 only: a plain-text HTTP/2 upgrade request is what Vert.x's client port can hang on
+    // (README, "Not yet done"); the gateway answers HTTP/1.1 as etcd's does.
+    HttpClient.Builder builder = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(2));
+    if (tls != null) {
+      builder.sslContext(tls);
+    }
+    this.http = builder.build();
   }
 
   List<String> endpoints() {

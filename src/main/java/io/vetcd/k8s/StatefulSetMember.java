@@ -60,7 +60,8 @@ public final class StatefulSetMember {
    * What the pod decided: the member's flags ({@code args}, the given ones with --initial-cluster and
    * its state replaced when it joins), who it is, and the client URLs of the others.
    */
-  public record Plan(String[] args, String setName, int ordinal, List<String> endpoints, String decision) {}
+  public record Plan(String[] args, String setName, int ordinal, List<String> endpoints,
+      javax.net.ssl.SSLContext tls, String decision) {}
 
   private StatefulSetMember() {}
 
@@ -84,17 +85,21 @@ public final class StatefulSetMember {
     Map<String, List<String>> founding = initialCluster(config.initialCluster());
     List<String> peerUrls = config.initialAdvertisePeerUrls();
     List<String> endpoints = endpoints(founding, config.name(), config.advertiseClientUrls());
-    ClusterClient cluster = new ClusterClient(endpoints);
+    // With TLS on the client port, the others are asked with this member's certificate (etcd's members
+    // share one client CA), as etcdctl would be.
+    javax.net.ssl.SSLContext tls = config.clientTls() == null ? null
+        : io.vetcd.tls.TlsFiles.jdkClientContext(config.clientTls());
+    ClusterClient cluster = new ClusterClient(endpoints, tls);
     boolean hasData = Files.isDirectory(config.dataDir().resolve("member"));
     Optional<MemberListResponse> members = cluster.list();
 
     if (hasData) {
       if (members.isEmpty()) {
-        return new Plan(args, setName, ordinal, endpoints, "a restart: no other member answers; the member starts "
+        return new Plan(args, setName, ordinal, endpoints, tls, "a restart: no other member answers; the member starts "
             + "from its data directory");
       }
       if (ClusterClient.find(members.get().getMembersList(), config.name(), peerUrls).isPresent()) {
-        return new Plan(args, setName, ordinal, endpoints, "a restart: the cluster lists " + config.name()
+        return new Plan(args, setName, ordinal, endpoints, tls, "a restart: the cluster lists " + config.name()
             + "; the member comes back with its data directory's identity");
       }
       Path aside = config.dataDir().resolve("member.removed-"
@@ -105,17 +110,17 @@ public final class StatefulSetMember {
     } else if (founding.containsKey(config.name())) {
       Optional<Member> mine = members.flatMap(m -> ClusterClient.find(m.getMembersList(), config.name(), peerUrls));
       if (members.isEmpty() || (mine.isPresent() && mine.get().getName().isEmpty() && !mine.get().getIsLearner())) {
-        return new Plan(args, setName, ordinal, endpoints, "a founding member: "
+        return new Plan(args, setName, ordinal, endpoints, tls, "a founding member: "
             + (members.isEmpty() ? "no other member answers" : "the cluster lists it, never started")
             + "; it starts with --initial-cluster-state new");
       }
     }
-    return join(args, config, setName, ordinal, cluster, hasData);
+    return join(args, config, setName, ordinal, cluster, tls, hasData);
   }
 
   /** Adds this pod as a learner (replacing an old member of its name first) and starts it as existing. */
   private static Plan join(String[] args, Config config, String setName, int ordinal, ClusterClient cluster,
-      boolean dataMovedAside) throws IOException {
+      javax.net.ssl.SSLContext tls, boolean dataMovedAside) throws IOException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(JOIN_WAIT_MS);
     List<String> peerUrls = config.initialAdvertisePeerUrls();
     String replaced = "";
@@ -144,7 +149,7 @@ public final class StatefulSetMember {
             "initial-cluster-state", "existing"));
         String who = !replaced.isEmpty() ? "a pod whose volume was lost"
             : dataMovedAside ? "a removed member's pod, scaled up again" : "a new pod";
-        return new Plan(joined, setName, ordinal, cluster.endpoints(), who + ": added as learner "
+        return new Plan(joined, setName, ordinal, cluster.endpoints(), tls, who + ": added as learner "
             + Long.toHexString(added.getMember().getID()) + replaced
             + "; it starts with --initial-cluster-state existing --initial-cluster " + initialCluster);
       } catch (ClusterClient.Unavailable e) {
@@ -184,7 +189,7 @@ public final class StatefulSetMember {
     }
     LOG.info("StatefulSet {} has {} replicas and this is pod {}: a scale-down; member {} leaves the cluster",
         plan.setName(), replicas.getAsInt(), plan.ordinal(), Long.toHexString(memberId));
-    ClusterClient cluster = new ClusterClient(plan.endpoints());
+    ClusterClient cluster = new ClusterClient(plan.endpoints(), plan.tls());
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REMOVE_WAIT_MS);
     while (true) {
       try {
@@ -224,7 +229,8 @@ public final class StatefulSetMember {
     for (String pair : initialCluster.split(",")) {
       int eq = pair.indexOf('=');
       if (eq > 0) {
-        members.computeIfAbsent(pair.substring(0, eq).trim(), k -> new ArrayList<>()).add(pair.substring(eq + 1).trim());
+        members.computeIfAbsent(pair.substring(0, eq).trim(), k -> new ArrayList<>())
+            .add(pair.substring(eq + 1).trim());
       }
     }
     return members;

@@ -94,6 +94,31 @@ public final class TlsFiles {
     return ssl;
   }
 
+  /**
+   * The JDK's TLS context for what {@link #client} describes, for the blocking clients outside Vert.x
+   * (a joining member's member-list fetch, a StatefulSet pod's calls before its member runs): this
+   * member's certificate, and trust in the CA file (anyone's certificate for a self-signed one; the
+   * JDK's default authorities without a CA file). The caller checks host names itself unless
+   * {@code tls.selfSigned()}.
+   */
+  public static javax.net.ssl.SSLContext jdkClientContext(Config.Tls tls) throws java.io.IOException {
+    io.vertx.core.Vertx files = io.vertx.core.Vertx.vertx(); // reads the PEM files; used once per caller
+    try {
+      ClientSSLOptions ssl = client(tls);
+      javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+      context.init(ssl.getKeyCertOptions().getKeyManagerFactory(files).getKeyManagers(),
+          tls.selfSigned() ? trustingAnyone()
+              : ssl.getTrustOptions() == null ? null
+                  : ssl.getTrustOptions().getTrustManagerFactory(files).getTrustManagers(),
+          null);
+      return context;
+    } catch (Exception e) {
+      throw new java.io.IOException("cannot use the certificate " + tls.certFile() + ": " + e.getMessage(), e);
+    } finally {
+      files.close();
+    }
+  }
+
   /** A trust manager that takes any certificate: --peer-auto-tls's, for the blocking dial of a joining member. */
   public static javax.net.ssl.TrustManager[] trustingAnyone() {
     return new javax.net.ssl.TrustManager[] {new javax.net.ssl.X509TrustManager() {

@@ -309,30 +309,16 @@ public final class PeerTransport {
       throw new IOException("peer URL " + peerUrl + " needs TLS, and this member has no --peer-cert-file and "
           + "--peer-key-file");
     }
-    Vertx files = Vertx.vertx(); // reads the PEM files; a member joins once
-    try {
-      io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(peerTls);
-      javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
-      context.init(ssl.getKeyCertOptions().getKeyManagerFactory(files).getKeyManagers(),
-          peerTls.selfSigned() ? io.vetcd.tls.TlsFiles.trustingAnyone()
-              : ssl.getTrustOptions() == null ? null
-                  : ssl.getTrustOptions().getTrustManagerFactory(files).getTrustManagers(),
-          null);
-      javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket();
-      javax.net.ssl.SSLParameters parameters = socket.getSSLParameters();
-      parameters.setEndpointIdentificationAlgorithm(peerTls.selfSigned() ? null : "HTTPS");
-      if (!ssl.getEnabledCipherSuites().isEmpty()) {
-        parameters.setCipherSuites(ssl.getEnabledCipherSuites().toArray(String[]::new));
-      }
-      socket.setSSLParameters(parameters);
-      return socket;
-    } catch (IOException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new IOException("cannot use the peer certificate: " + e.getMessage(), e);
-    } finally {
-      files.close();
+    javax.net.ssl.SSLContext context = io.vetcd.tls.TlsFiles.jdkClientContext(peerTls);
+    javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket();
+    javax.net.ssl.SSLParameters parameters = socket.getSSLParameters();
+    parameters.setEndpointIdentificationAlgorithm(peerTls.selfSigned() ? null : "HTTPS");
+    List<String> suites = io.vetcd.tls.TlsFiles.client(peerTls).getEnabledCipherSuites().stream().toList();
+    if (!suites.isEmpty()) {
+      parameters.setCipherSuites(suites.toArray(String[]::new));
     }
+    socket.setSSLParameters(parameters);
+    return socket;
   }
 
   /** Queues a message for {@code to}; all messages queued in this loop turn leave in one write. */

@@ -39,7 +39,8 @@ import org.yaml.snakeyaml.Yaml;
  * headless Service's DNS names map to them through a hosts file (the JVM resolves through it), and a
  * stand-in API server answers the StatefulSet's replica count. Then: the cluster forms; scales to 4
  * (a learner, promoted) and back to 3 (the pod leaves the member list); a pod restarts with its volume
- * (same identity) and without (a replacement); a scaled-away ordinal comes back on its old volume.
+ * (same identity) and without (a replacement); a scaled-away ordinal comes back on its old volume. And
+ * with k8s/tls's patch applied and a Secret made by openssl: forms, scales to 4 and back over TLS.
  */
 class StatefulSetIT {
 
@@ -58,6 +59,9 @@ class StatefulSetIT {
     private String subnet;
     private HttpServer api;
     private Path hosts;
+    /** The Secret vetcd-tls of k8s/tls, as mounted: ca.crt, tls.crt, tls.key. */
+    private final Path tlsDir = root.resolve("secret-vetcd-tls");
+    private boolean tls;
 
     @AfterEach
     void stop() throws Exception {
@@ -136,6 +140,52 @@ class StatefulSetIT {
         }
     }
 
+    @Test
+    void formsAndScalesWithTlsOnBothPorts() throws Exception {
+        Map<String, Object> statefulSet = statefulSet();
+        patch(statefulSet, new Yaml().load(Files.readString(Path.of("k8s/tls/statefulset-tls.yaml"))));
+        setUp();
+        tls = true;
+        // The Secret: a CA, and one certificate for every pod's names and addresses, server and client.
+        Files.createDirectories(tlsDir);
+        OpenSsl.run(tlsDir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                "-days", "2", "-subj", "/CN=vetcd-ca");
+        StringBuilder names = new StringBuilder("subjectAltName=DNS:*.vetcd." + NAMESPACE + ".svc.cluster.local");
+        for (int n = 0; n < 5; n++) {
+            names.append(",IP:").append(ip(n));
+        }
+        Files.writeString(tlsDir.resolve("tls.ext"), names + "\nextendedKeyUsage=serverAuth,clientAuth\n");
+        OpenSsl.run(tlsDir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj",
+                "/CN=vetcd");
+        OpenSsl.run(tlsDir, "x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "tls.crt", "-days", "2", "-extfile", "tls.ext");
+
+        for (int n = 0; n < 3; n++) {
+            start(statefulSet, n);
+        }
+        for (int n = 0; n < 3; n++) {
+            awaitReady(n);
+        }
+        Map<String, String[]> members = awaitMembers(3, 0);
+        assertTrue(members.get("vetcd-0")[3].startsWith("https://vetcd-0.vetcd."), members.get("vetcd-0")[3]);
+        put(0, "formed", "tls");
+        // Without a client certificate the cluster refuses (--client-cert-auth): the pods' own calls below
+        // go through only because they present theirs.
+        assertTrue(!Etcdctl.run("https://" + ip(0) + ":2379", "--cacert=" + tlsDir.resolve("ca.crt"), "get", "formed")
+                .ok());
+
+        replicas.set(4);
+        start(statefulSet, 3);
+        awaitReady(3);
+        members = awaitMembers(4, 0);
+        assertEquals("tls", get(3, "formed"));
+        replicas.set(3);
+        stopPod(3);
+        members = awaitMembers(3, 0);
+        assertTrue(!members.containsKey("vetcd-3"), "vetcd-3 still listed: " + members.keySet());
+        assertTrue(log(3).contains("leaves the cluster") && log(3).contains("removed from the cluster"), log(3));
+    }
+
     /** The StatefulSet object of k8s/statefulset.yaml (its only document). */
     @SuppressWarnings("unchecked")
     static Map<String, Object> statefulSet() throws IOException {
@@ -147,10 +197,11 @@ class StatefulSetIT {
     /**
      * Ordinal {@code n}'s container, as the kubelet makes it: env in order, each value's {@code $(VAR)}
      * expanded with the variables before it; the downward API's fields; args expanded with all of them;
-     * a volume claim template mounted at its mountPath (here: {@code volume} stands for the path).
+     * each volume mounted at its mountPath ({@code volumes}: the directory standing for each volume, by
+     * name: the claim template's, a Secret's).
      */
     @SuppressWarnings("unchecked")
-    static Container render(Map<String, Object> statefulSet, int n, String podIp, Path volume) {
+    static Container render(Map<String, Object> statefulSet, int n, String podIp, Map<String, Path> volumes) {
         Map<String, Object> spec = (Map<String, Object>) statefulSet.get("spec");
         String podName = ((Map<String, Object>) statefulSet.get("metadata")).get("name") + "-" + n;
         Map<String, Object> podSpec = (Map<String, Object>) ((Map<String, Object>) spec.get("template")).get("spec");
@@ -174,16 +225,22 @@ class StatefulSetIT {
                 default -> throw new AssertionError("the simulation has no value for fieldPath " + field);
             });
         }
-        List<Map<String, Object>> mounts = (List<Map<String, Object>>) container.get("volumeMounts");
-        List<Map<String, Object>> claims = (List<Map<String, Object>>) spec.get("volumeClaimTemplates");
-        assertEquals(1, mounts.size());
-        assertEquals(((Map<String, Object>) claims.get(0).get("metadata")).get("name"), mounts.get(0).get("name"));
-        String mountPath = (String) mounts.get(0).get("mountPath");
+        // Where each mount's volume is: the claim templates' and the pod's own volumes, by name.
+        List<String> declared = new ArrayList<>();
+        ((List<Map<String, Object>>) spec.get("volumeClaimTemplates"))
+                .forEach(c -> declared.add((String) ((Map<String, Object>) c.get("metadata")).get("name")));
+        ((List<Map<String, Object>>) podSpec.getOrDefault("volumes", List.of())).forEach(v -> declared.add((String) v.get("name")));
+        Map<String, Path> mounts = new LinkedHashMap<>();
+        for (Map<String, Object> mount : (List<Map<String, Object>>) container.get("volumeMounts")) {
+            String volume = (String) mount.get("name");
+            assertTrue(declared.contains(volume) && volumes.containsKey(volume), "a mount of volume " + volume);
+            mounts.put((String) mount.get("mountPath"), volumes.get(volume));
+        }
         List<String> args = new ArrayList<>();
         for (Object arg : (List<Object>) container.get("args")) {
-            args.add(mounted(expand(String.valueOf(arg), env), mountPath, volume));
+            args.add(mounted(expand(String.valueOf(arg), env), mounts));
         }
-        env.replaceAll((k, v) -> mounted(v, mountPath, volume));
+        env.replaceAll((k, v) -> mounted(v, mounts));
         return new Container(args, env);
     }
 
@@ -207,12 +264,48 @@ class StatefulSetIT {
         return out.toString();
     }
 
-    /** A path under the mount, as a whole value or a flag's ("--data-dir=/var/lib/vetcd/data"), into the volume. */
-    private static String mounted(String value, String mountPath, Path volume) {
-        if (value.startsWith(mountPath)) {
-            return volume + value.substring(mountPath.length());
+    /** A path under a mount, as a whole value or a flag's ("--data-dir=/var/lib/vetcd/data"), into its volume. */
+    private static String mounted(String value, Map<String, Path> mounts) {
+        for (Map.Entry<String, Path> mount : mounts.entrySet()) {
+            if (value.startsWith(mount.getKey() + "/") || value.equals(mount.getKey())) {
+                return mount.getValue() + value.substring(mount.getKey().length());
+            }
+            value = value.replace("=" + mount.getKey() + "/", "=" + mount.getValue() + "/");
         }
-        return value.replace("=" + mountPath, "=" + volume);
+        return value;
+    }
+
+    /** An RFC 6902 patch's add and replace operations (what k8s/tls's patch uses), applied in place. */
+    @SuppressWarnings("unchecked")
+    static void patch(Map<String, Object> object, List<Map<String, Object>> operations) {
+        for (Map<String, Object> op : operations) {
+            String[] path = ((String) op.get("path")).substring(1).split("/");
+            Object parent = object;
+            for (int i = 0; i < path.length - 1; i++) {
+                parent = parent instanceof List<?> list ? list.get(Integer.parseInt(path[i]))
+                        : ((Map<String, Object>) parent).get(path[i]);
+            }
+            String last = path[path.length - 1];
+            Object value = op.get("value");
+            switch ((String) op.get("op")) {
+                case "add" -> {
+                    if (parent instanceof List<?> list) {
+                        ((List<Object>) list).add(last.equals("-") ? list.size() : Integer.parseInt(last), value);
+                    } else {
+                        ((Map<String, Object>) parent).put(last, value);
+                    }
+                }
+                case "replace" -> {
+                    if (parent instanceof List<?> list) {
+                        ((List<Object>) list).set(Integer.parseInt(last), value);
+                    } else {
+                        assertTrue(((Map<String, Object>) parent).containsKey(last), "replace of a missing " + op.get("path"));
+                        ((Map<String, Object>) parent).put(last, value);
+                    }
+                }
+                default -> throw new AssertionError("the simulation does not apply op " + op.get("op"));
+            }
+        }
     }
 
     /** Pod addresses, the hosts file that names them, the stand-in API server. */
@@ -275,7 +368,7 @@ class StatefulSetIT {
 
     private void start(Map<String, Object> statefulSet, int n) throws IOException {
         Files.createDirectories(volume(n));
-        Container container = render(statefulSet, n, ip(n), volume(n));
+        Container container = render(statefulSet, n, ip(n), Map.of("data", volume(n), "tls", tlsDir));
         List<String> command = MemberProcess.serverCommand(MemberProcess.Kind.VETCD);
         // The cluster's DNS: the headless Service's names, through the JVM's resolver.
         command.addAll(command.indexOf("-jar"), List.of("-Dvertx.disableDnsResolver=true",
@@ -331,7 +424,7 @@ class StatefulSetIT {
         Map<String, String[]>[] last = new Map[1];
         awaitTrue(count + " started voting members", () -> {
             try {
-                Etcdctl.Result result = Etcdctl.run(ip(via) + ":2379", "member", "list");
+                Etcdctl.Result result = etcdctl(via, "member", "list");
                 if (!result.ok()) {
                     return false;
                 }
@@ -352,13 +445,24 @@ class StatefulSetIT {
         return last[0];
     }
 
+    /** etcdctl through pod {@code via}'s client port, with the Secret's certificate when TLS is on. */
+    private Etcdctl.Result etcdctl(int via, String... args) throws IOException, InterruptedException {
+        if (!tls) {
+            return Etcdctl.run(ip(via) + ":2379", args);
+        }
+        List<String> all = new ArrayList<>(List.of("--cacert=" + tlsDir.resolve("ca.crt"),
+                "--cert=" + tlsDir.resolve("tls.crt"), "--key=" + tlsDir.resolve("tls.key")));
+        all.addAll(List.of(args));
+        return Etcdctl.run("https://" + ip(via) + ":2379", all.toArray(String[]::new));
+    }
+
     private void put(int via, String key, String value) throws Exception {
-        Etcdctl.Result result = Etcdctl.run(ip(via) + ":2379", "put", key, value);
+        Etcdctl.Result result = etcdctl(via, "put", key, value);
         assertTrue(result.ok(), result.toString());
     }
 
     private String get(int via, String key) throws Exception {
-        Etcdctl.Result result = Etcdctl.run(ip(via) + ":2379", "get", key, "--print-value-only");
+        Etcdctl.Result result = etcdctl(via, "get", key, "--print-value-only");
         assertTrue(result.ok(), result.toString());
         return result.stdout().trim();
     }
