@@ -39,8 +39,9 @@ public final class Main {
         System.err.println(e.getMessage());
         System.exit(e.exitCode());
         return;
-      } catch (Exception e) {
-        System.err.println("vetcd: " + e.getMessage());
+      } catch (Exception | LinkageError e) {
+        // A LinkageError: a runtime without a module the decision needs (the distribution's is trimmed).
+        System.err.println("vetcd: " + e);
         System.exit(1);
         return;
       }
@@ -71,8 +72,9 @@ public final class Main {
       logging(config.logLevel());
     }
     io.vetcd.k8s.StatefulSetMember.Plan statefulSetPod = pod;
-    run(config, statefulSetPod == null ? member -> { }
-        : member -> io.vetcd.k8s.StatefulSetMember.beforeStop(statefulSetPod, member.id(), System.getenv()));
+    run(config, statefulSetPod == null ? (vertx, member) -> { }
+        : (vertx, member) -> io.vetcd.k8s.StatefulSetMember.beforeStop(statefulSetPod, member.id(), System.getenv(),
+            vertx));
   }
 
   /** Before the first logger exists: slf4j-simple reads its settings once, and logs to stderr. */
@@ -101,7 +103,8 @@ public final class Main {
    * Runs the member until a stop signal. {@code beforeStop} runs first at a stop, while the member still
    * serves (a StatefulSet's pod leaving the cluster at a scale-down).
    */
-  private static void run(Config config, Consumer<LocalMember> beforeStop) throws InterruptedException {
+  private static void run(Config config, java.util.function.BiConsumer<Vertx, LocalMember> beforeStop)
+      throws InterruptedException {
     org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Main.class);
     log.info("vetcd {} starting: name={} data-dir={}", VERSION, config.name(), config.dataDir());
     // Netty's epoll transport where it loads (Linux): fewer system calls and allocations per read and
@@ -123,7 +126,7 @@ public final class Main {
         // Queued writes finish and sync before the log and keyspace close; then the event loops go.
         LocalMember member = started.get();
         if (member != null) {
-          beforeStop.accept(member);
+          beforeStop.accept(vertx, member);
           member.close();
         }
         stalls.close();

@@ -10,12 +10,18 @@ import io.vetcd.proto.etcdserverpb.MemberListRequest;
 import io.vetcd.proto.etcdserverpb.MemberListResponse;
 import io.vetcd.proto.etcdserverpb.MemberRemoveRequest;
 import io.vetcd.proto.etcdserverpb.MemberRemoveResponse;
+import io.vetcd.proto.etcdserverpb.StatusRequest;
+import io.vetcd.proto.etcdserverpb.StatusResponse;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vetcd.server.Config;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -48,32 +54,46 @@ final class ClusterClient {
 
   private final HttpClient http;
   private final Set<String> endpoints = new LinkedHashSet<>();
+  /** How long one call to one member may take; a stopping pod shortens it to fit its grace period. */
+  private volatile Duration callTimeout = Duration.ofSeconds(10);
 
   /**
    * {@code endpoints}: client URLs of members ("http://host:2379", "https://..."), tried in this order;
-   * {@code tls}: for https, this member's client certificate and the CA it trusts (null: the JDK's).
+   * {@code tls}: the member's client-port TLS (its certificate is shown, its CA trusted; with auto TLS
+   * nobody's certificate is checked, as etcd's members do not check each other's then), or null. Its
+   * calls block the calling thread, which must not be one of {@code vertx}'s event loops.
    */
-  ClusterClient(List<String> endpoints, javax.net.ssl.SSLContext tls) {
+  ClusterClient(Vertx vertx, List<String> endpoints, Config.Tls tls) {
     this.endpoints.addAll(endpoints);
-    // HTTP/1.1 only: a plain-text HTTP/2 upgrade request is what Vert.x's client port can hang on
-    // (README, "Not yet done"); the gateway answers HTTP/1.1 as etcd's does.
-    HttpClient.Builder builder = HttpClient.newBuilder()
-        .version(HttpClient.Version.HTTP_1_1)
-        .connectTimeout(Duration.ofSeconds(2));
-    if (tls != null) {
-      builder.sslContext(tls);
+    // HTTP/1.1 (the default) and no upgrade to HTTP/2: the gateway answers HTTP/1.1 as etcd's does.
+    HttpClientOptions options = new HttpClientOptions().setConnectTimeout(2_000);
+    if (tls != null && tls.selfSigned()) {
+      // Made by the member at its start, which comes after this; an auto-TLS member asks for no client's.
+      options.setTrustAll(true).setVerifyHost(false);
+    } else if (tls != null) {
+      io.vertx.core.net.ClientSSLOptions ssl = io.vetcd.tls.TlsFiles.client(tls);
+      options.setKeyCertOptions(ssl.getKeyCertOptions()).setTrustOptions(ssl.getTrustOptions());
     }
-    this.http = builder.build();
+    this.http = vertx.createHttpClient(options);
+  }
+
+  /** Lets go of the client's connections. */
+  void close() {
+    http.close();
   }
 
   List<String> endpoints() {
     return List.copyOf(endpoints);
   }
 
+  void callTimeout(Duration timeout) {
+    this.callTimeout = timeout;
+  }
+
   /** The member list, from the first member that answers; empty if none does. */
   Optional<MemberListResponse> list() {
     try {
-      MemberListResponse members = call("member/list", MemberListRequest.getDefaultInstance(),
+      MemberListResponse members = call("cluster/member/list", MemberListRequest.getDefaultInstance(),
           MemberListResponse.newBuilder());
       // Members added since the pod's spec was written are endpoints too.
       members.getMembersList().forEach(m -> endpoints.addAll(m.getClientURLsList()));
@@ -83,13 +103,29 @@ final class ClusterClient {
     }
   }
 
+  /**
+   * Whether a member that answers knows a leader: its member list is then the cluster's as of recently,
+   * not that of a member cut off from the others (a list is answered from the member's own state).
+   */
+  boolean leaderKnown() {
+    try {
+      StatusResponse status = call("maintenance/status", StatusRequest.getDefaultInstance(),
+          StatusResponse.newBuilder());
+      return status.getLeader() != 0;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
   MemberAddResponse addLearner(List<String> peerUrls) throws IOException {
-    return call("member/add", MemberAddRequest.newBuilder().addAllPeerURLs(peerUrls).setIsLearner(true).build(),
+    return call("cluster/member/add",
+        MemberAddRequest.newBuilder().addAllPeerURLs(peerUrls).setIsLearner(true).build(),
         MemberAddResponse.newBuilder());
   }
 
   void remove(long id) throws IOException {
-    call("member/remove", MemberRemoveRequest.newBuilder().setID(id).build(), MemberRemoveResponse.newBuilder());
+    call("cluster/member/remove", MemberRemoveRequest.newBuilder().setID(id).build(),
+        MemberRemoveResponse.newBuilder());
   }
 
   /**
@@ -100,21 +136,20 @@ final class ClusterClient {
   private <T extends Message> T call(String path, Message request, Message.Builder response) throws IOException {
     List<String> failures = new ArrayList<>();
     for (String endpoint : List.copyOf(endpoints)) {
-      HttpResponse<String> answer;
+      Answer answer;
+      String body = PRINTER.print(request);
+      long timeoutMs = callTimeout.toMillis();
       try {
-        answer = http.send(HttpRequest.newBuilder(URI.create(endpoint + "/v3/cluster/" + path))
-                .timeout(Duration.ofSeconds(10))
-                .POST(HttpRequest.BodyPublishers.ofString(PRINTER.print(request)))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
-      } catch (IOException e) {
+        answer = http.request(new RequestOptions().setMethod(HttpMethod.POST)
+                .setAbsoluteURI(endpoint + "/v3/" + path).setTimeout(timeoutMs))
+            .compose(call -> call.send(Buffer.buffer(body)))
+            .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString())))
+            .await(timeoutMs + 1_000, TimeUnit.MILLISECONDS);
+      } catch (Exception e) {
         failures.add(endpoint + ": " + e);
         continue;
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IOException("interrupted", e);
       }
-      if (answer.statusCode() == 200) {
+      if (answer.status() == 200) {
         try {
           PARSER.merge(answer.body(), response);
         } catch (InvalidProtocolBufferException e) {
@@ -131,10 +166,13 @@ final class ClusterClient {
     throw new Unavailable("no member answered " + path + " (" + String.join("; ", failures) + ")");
   }
 
+  private record Answer(int status, String body) {}
+
   /** Refusals another member, or the same one a moment later, may not repeat. */
   private static boolean transientRefusal(String message) {
     return message.contains("rpc not supported for learner") || message.contains("unhealthy cluster")
-        || message.contains("leader changed") || message.contains("no leader") || message.contains("timed out")
+        || message.contains("leader changed") || message.contains("no leader") || message.contains("not leader")
+        || message.contains("not enough started members") || message.contains("timed out")
         || message.contains("server stopped") || message.contains("too many requests") || message.isEmpty()
         // Another pod's learner is still catching up (pods of a scale-up start together): one at a time.
         || message.contains("too many learner members");

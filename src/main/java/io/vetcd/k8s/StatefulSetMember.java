@@ -54,14 +54,20 @@ public final class StatefulSetMember {
   private static final Pattern POD_NAME = Pattern.compile("(.+)-(\\d+)");
   /** How long a joining pod keeps asking the cluster before it gives up (and Kubernetes restarts it). */
   private static final long JOIN_WAIT_MS = 60_000;
-  private static final long REMOVE_WAIT_MS = 10_000;
+  /**
+   * How long a founding pod with no data asks the others before it founds: a cluster that exists
+   * answers within it unless none of its members serves (see the class comment's warning).
+   */
+  private static final long FOUND_WAIT_MS = 5_000;
+  /** All a stopping pod spends on leaving: well inside the manifest's 30 s grace period. */
+  private static final long REMOVE_WAIT_MS = 15_000;
 
   /**
    * What the pod decided: the member's flags ({@code args}, the given ones with --initial-cluster and
    * its state replaced when it joins), who it is, and the client URLs of the others.
    */
-  public record Plan(String[] args, String setName, int ordinal, List<String> endpoints,
-      javax.net.ssl.SSLContext tls, String decision) {}
+  public record Plan(String[] args, String setName, int ordinal, List<String> endpoints, Config.Tls tls,
+      String decision) {}
 
   private StatefulSetMember() {}
 
@@ -83,24 +89,36 @@ public final class StatefulSetMember {
     String setName = pod.group(1);
     int ordinal = Integer.parseInt(pod.group(2));
     Map<String, List<String>> founding = initialCluster(config.initialCluster());
-    List<String> peerUrls = config.initialAdvertisePeerUrls();
     List<String> endpoints = endpoints(founding, config.name(), config.advertiseClientUrls());
     // With TLS on the client port, the others are asked with this member's certificate (etcd's members
     // share one client CA), as etcdctl would be.
-    javax.net.ssl.SSLContext tls = config.clientTls() == null ? null
-        : io.vetcd.tls.TlsFiles.jdkClientContext(config.clientTls());
-    ClusterClient cluster = new ClusterClient(endpoints, tls);
-    boolean hasData = Files.isDirectory(config.dataDir().resolve("member"));
+    Config.Tls tls = config.clientTls();
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx(); // the member's own starts after this
+    try {
+      return decide(args, config, setName, ordinal, founding, endpoints, tls,
+          new ClusterClient(vertx, endpoints, tls));
+    } finally {
+      vertx.close();
+    }
+  }
+
+  private static Plan decide(String[] args, Config config, String setName, int ordinal,
+      Map<String, List<String>> founding, List<String> endpoints, Config.Tls tls, ClusterClient cluster)
+      throws IOException {
+    List<String> peerUrls = config.initialAdvertisePeerUrls();
+    boolean hasData = hasIdentity(config.dataDir());
     Optional<MemberListResponse> members = cluster.list();
 
     if (hasData) {
       if (members.isEmpty()) {
-        return new Plan(args, setName, ordinal, endpoints, tls, "a restart: no other member answers; the member starts "
-            + "from its data directory");
+        return new Plan(args, setName, ordinal, endpoints, tls, "a restart: no other member answers; the member "
+            + "starts from its data directory");
       }
-      if (ClusterClient.find(members.get().getMembersList(), config.name(), peerUrls).isPresent()) {
+      if (ClusterClient.find(members.get().getMembersList(), config.name(), peerUrls).isPresent()
+          || !cluster.leaderKnown()) {
         return new Plan(args, setName, ordinal, endpoints, tls, "a restart: the cluster lists " + config.name()
-            + "; the member comes back with its data directory's identity");
+            + " (or no member that knows a leader says otherwise); the member comes back with its data "
+            + "directory's identity");
       }
       Path aside = config.dataDir().resolve("member.removed-"
           + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
@@ -108,6 +126,12 @@ public final class StatefulSetMember {
       LOG.warn("the cluster no longer lists {} (it was removed, e.g. by a scale-down): its old data is moved to {} "
           + "and it joins again as a new member", config.name(), aside);
     } else if (founding.containsKey(config.name())) {
+      // Before founding, give a cluster that exists time to answer (its members may be starting too).
+      long foundBy = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FOUND_WAIT_MS);
+      while (members.isEmpty() && System.nanoTime() - foundBy < 0) {
+        sleep(1_000);
+        members = cluster.list();
+      }
       Optional<Member> mine = members.flatMap(m -> ClusterClient.find(m.getMembersList(), config.name(), peerUrls));
       if (members.isEmpty() || (mine.isPresent() && mine.get().getName().isEmpty() && !mine.get().getIsLearner())) {
         return new Plan(args, setName, ordinal, endpoints, tls, "a founding member: "
@@ -120,7 +144,7 @@ public final class StatefulSetMember {
 
   /** Adds this pod as a learner (replacing an old member of its name first) and starts it as existing. */
   private static Plan join(String[] args, Config config, String setName, int ordinal, ClusterClient cluster,
-      javax.net.ssl.SSLContext tls, boolean dataMovedAside) throws IOException {
+      Config.Tls tls, boolean dataMovedAside) throws IOException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(JOIN_WAIT_MS);
     List<String> peerUrls = config.initialAdvertisePeerUrls();
     String replaced = "";
@@ -139,10 +163,10 @@ public final class StatefulSetMember {
         MemberAddResponse added = cluster.addLearner(peerUrls);
         String initialCluster = added.getMembersList().stream()
             .flatMap(m -> {
+              // A member added and not started yet has no name: "=url", as etcdctl's member add prints it
+              // (the joining member checks that it counts as many members as the cluster).
               String name = m.getID() == added.getMember().getID() ? config.name() : m.getName();
-              // Members added and not started yet have no name; the new member learns them from the others.
-              return name.isEmpty() ? java.util.stream.Stream.empty()
-                  : m.getPeerURLsList().stream().map(u -> name + "=" + u);
+              return m.getPeerURLsList().stream().map(u -> name + "=" + u);
             })
             .collect(Collectors.joining(","));
         String[] joined = withFlags(args, Map.of("initial-cluster", initialCluster,
@@ -165,9 +189,10 @@ public final class StatefulSetMember {
 
   /**
    * At a stop: if the StatefulSet now has no more replicas than this pod's ordinal, the pod is being
-   * scaled away, and its member leaves the cluster before it stops. Otherwise nothing.
+   * scaled away, and its member leaves the cluster before it stops. Otherwise nothing. Runs on the
+   * shutdown hook's thread, with the member's {@code vertx} still open.
    */
-  public static void beforeStop(Plan plan, long memberId, Map<String, String> env) {
+  public static void beforeStop(Plan plan, long memberId, Map<String, String> env, io.vertx.core.Vertx vertx) {
     KubernetesApi api = KubernetesApi.of(env);
     if (api == null) {
       LOG.info("not in Kubernetes (no KUBERNETES_SERVICE_HOST): the member keeps its place in the cluster");
@@ -182,14 +207,25 @@ public final class StatefulSetMember {
           plan.setName(), api, e.toString());
       return;
     }
-    if (replicas.isEmpty() || plan.ordinal() < replicas.getAsInt()) {
+    // Scaled to zero: every pod stops, and the cluster must come back whole when scaled up again.
+    if (replicas.isEmpty() || replicas.getAsInt() == 0 || plan.ordinal() < replicas.getAsInt()) {
       LOG.info("StatefulSet {} has {} replicas: pod {} stops and keeps its place in the cluster", plan.setName(),
           replicas.isEmpty() ? "?" : replicas.getAsInt(), plan.ordinal());
       return;
     }
     LOG.info("StatefulSet {} has {} replicas and this is pod {}: a scale-down; member {} leaves the cluster",
         plan.setName(), replicas.getAsInt(), plan.ordinal(), Long.toHexString(memberId));
-    ClusterClient cluster = new ClusterClient(plan.endpoints(), plan.tls());
+    // The member's Vert.x, still running: a new one cannot start once the JVM is shutting down.
+    ClusterClient cluster = new ClusterClient(vertx, plan.endpoints(), plan.tls());
+    try {
+      leave(plan, memberId, cluster);
+    } finally {
+      cluster.close();
+    }
+  }
+
+  private static void leave(Plan plan, long memberId, ClusterClient cluster) {
+    cluster.callTimeout(java.time.Duration.ofSeconds(3));
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REMOVE_WAIT_MS);
     while (true) {
       try {
@@ -197,16 +233,36 @@ public final class StatefulSetMember {
         LOG.info("member {} removed from the cluster", Long.toHexString(memberId));
         return;
       } catch (ClusterClient.Refused e) {
-        LOG.warn("member {} was not removed: {}", Long.toHexString(memberId), e.getMessage());
+        if (e.getMessage().contains("member not found")) {
+          // An earlier attempt that timed out here went through.
+          LOG.info("member {} removed from the cluster", Long.toHexString(memberId));
+        } else {
+          LOG.warn("member {} was not removed: {}", Long.toHexString(memberId), e.getMessage());
+        }
         return;
       } catch (IOException e) {
-        if (System.nanoTime() - deadline > 0) {
+        // A pass over the endpoints takes up to 5 s each (connect and answer): stop early enough.
+        if (System.nanoTime() - deadline > -TimeUnit.SECONDS.toNanos(5L * plan.endpoints().size())) {
           LOG.warn("member {} was not removed within {} s: {}; remove it with 'etcdctl member remove'",
               Long.toHexString(memberId), REMOVE_WAIT_MS / 1000, e.getMessage());
           return;
         }
         sleep(500);
       }
+    }
+  }
+
+  /**
+   * Whether the data directory holds a member: its log says who it is. A member that failed between its
+   * addition and its first start has a log directory and no identity yet; it joins again.
+   */
+  static boolean hasIdentity(Path dataDir) {
+    Path log = dataDir.resolve("member").resolve("wal");
+    if (!Files.isDirectory(log)) {
+      return false;
+    }
+    try (io.vetcd.wal.Wal wal = io.vetcd.wal.Wal.open(log)) {
+      return wal.replay(Long.MAX_VALUE).identity() != null;
     }
   }
 

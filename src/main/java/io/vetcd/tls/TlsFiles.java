@@ -95,8 +95,8 @@ public final class TlsFiles {
   }
 
   /**
-   * The JDK's TLS context for what {@link #client} describes, for the blocking clients outside Vert.x
-   * (a joining member's member-list fetch, a StatefulSet pod's calls before its member runs): this
+   * The JDK's TLS context for what {@link #client} describes, for a blocking client outside Vert.x (a
+   * joining member's member-list fetch): this
    * member's certificate, and trust in the CA file (anyone's certificate for a self-signed one; the
    * JDK's default authorities without a CA file). The caller checks host names itself unless
    * {@code tls.selfSigned()}.

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
  * The self-contained distribution {@code mvn package} makes (bin/build-dist), as a user meets it:
  * unpacked into an empty directory and started from there with no java on the PATH, a member runs on
  * the distribution's own runtime with its start archive mapped ({@code -Xshare:on}: the JVM refuses
- * to start otherwise) and serves etcdctl over auto TLS, with auth, and /metrics.
+ * to start otherwise) and serves etcdctl over auto TLS, with auth, and /metrics; it is started as the
+ * container image runs it in k8s/ ({@code vetcd statefulset}).
  */
 class DistIT {
 
@@ -52,10 +53,12 @@ class DistIT {
             int[] ports = MemberProcess.freePorts(2);
             String client = "https://127.0.0.1:" + ports[0];
             String peer = "http://127.0.0.1:" + ports[1];
-            ProcessBuilder start = new ProcessBuilder(home.resolve("bin/vetcd").toString(), "--data-dir",
-                    dir.resolve("data").toString(), "--auto-tls", "--listen-client-urls", client,
-                    "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
-                    peer, "--initial-cluster", "default=" + peer)
+            // As the container image runs it in k8s/: `statefulset` first asks the others (with the JDK's
+            // HTTP client, which the trimmed runtime must hold), then founds a cluster of one.
+            ProcessBuilder start = new ProcessBuilder(home.resolve("bin/vetcd").toString(), "statefulset",
+                    "--name", "vetcd-0", "--data-dir", dir.resolve("data").toString(), "--auto-tls",
+                    "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                    "--initial-advertise-peer-urls", peer, "--initial-cluster", "vetcd-0=" + peer)
                     .redirectErrorStream(true).redirectOutput(dir.resolve("member.log").toFile());
             start.environment().keySet().removeIf(k -> k.startsWith("ETCD_") || k.equals("JAVA_HOME"));
             start.environment().put("PATH", tools.toString());
@@ -72,6 +75,7 @@ class DistIT {
             }
             String log = Files.readString(dir.resolve("member.log"));
             assertFalse(log.contains("WARNING: "), "the JVM warned at start (bin/vetcd's flags for JDK 25):\n" + log);
+            assertTrue(log.contains("StatefulSet pod 0: a founding member"), log);
             Path exe = Path.of("/proc/" + member.pid() + "/exe").toRealPath();
             assertEquals(home.resolve("runtime/bin/java").toRealPath(), exe, "the member runs another java");
 

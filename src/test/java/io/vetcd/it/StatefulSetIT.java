@@ -35,7 +35,8 @@ import org.yaml.snakeyaml.Yaml;
  * k8s/statefulset.yaml run as Kubernetes would run it, without Kubernetes (issue 19): each pod's
  * container is rendered from the manifest as the kubelet does (the downward API's name, namespace and
  * pod IP; {@code $(VAR)} expanded in env values and args; the volume claim template's volume mounted
- * at its mountPath) and started as a process. Pods get addresses of their own in 127.0.0.0/8, the
+ * at its mountPath) and started as a process. Pods get addresses of their own in 127.0.0.0/8 (a pod's
+ * wildcard listen address becomes its own, as its network namespace would make it), the
  * headless Service's DNS names map to them through a hosts file (the JVM resolves through it), and a
  * stand-in API server answers the StatefulSet's replica count. Then: the cluster forms; scales to 4
  * (a learner, promoted) and back to 3 (the pod leaves the member list); a pod restarts with its volume
@@ -238,7 +239,9 @@ class StatefulSetIT {
         }
         List<String> args = new ArrayList<>();
         for (Object arg : (List<Object>) container.get("args")) {
-            args.add(mounted(expand(String.valueOf(arg), env), mounts));
+            // A pod has a network namespace of its own, where the wildcard address means its pod IP (and
+            // its own localhost); the processes here share one, so the pod's IP stands for it.
+            args.add(mounted(expand(String.valueOf(arg), env), mounts).replace("://0.0.0.0:", "://" + podIp + ":"));
         }
         env.replaceAll((k, v) -> mounted(v, mounts));
         return new Container(args, env);
@@ -314,8 +317,12 @@ class StatefulSetIT {
         Files.createDirectories(root);
         for (int attempt = 0; ; attempt++) {
             subnet = "127." + ThreadLocalRandom.current().nextInt(16, 250) + "." + ThreadLocalRandom.current().nextInt(1, 250);
-            if (portsFree() || attempt == 20) {
+            if (portsFree()) {
                 break;
+            }
+            if (attempt == 20) {
+                fail("no subnet of 127.0.0.0/8 with ports 2379-2381 free on 5 addresses (something listens on "
+                        + "0.0.0.0:2379?)");
             }
         }
         StringBuilder names = new StringBuilder("127.0.0.1 localhost\n");
