@@ -39,8 +39,13 @@ public final class Main {
         System.err.println(e.getMessage());
         System.exit(e.exitCode());
         return;
-      } catch (Exception | LinkageError e) {
-        // A LinkageError: a runtime without a module the decision needs (the distribution's is trimmed).
+      } catch (Exception e) {
+        String message = String.valueOf(e.getMessage());
+        System.err.println(message.startsWith("vetcd") ? message : "vetcd: " + message);
+        System.exit(1);
+        return;
+      } catch (LinkageError e) {
+        // A runtime without a module the decision needs (the distribution's is trimmed).
         System.err.println("vetcd: " + e);
         System.exit(1);
         return;
