@@ -54,8 +54,13 @@ final class ClusterClient {
 
   private final HttpClient http;
   private final Set<String> endpoints = new LinkedHashSet<>();
-  /** How long one call to one member may take; a stopping pod shortens it to fit its grace period. */
+  /** How long one call to one member may take. */
   private volatile Duration callTimeout = Duration.ofSeconds(10);
+  /** When every call must be over (System.nanoTime()), if set: a stopping pod has a grace period. */
+  private volatile long deadlineNanos;
+  private volatile boolean deadlineSet;
+  /** Whether the last list() reached a member at all (an answer, a refusal, a call that timed out). */
+  private volatile boolean reached;
 
   /**
    * {@code endpoints}: client URLs of members ("http://host:2379", "https://..."), tried in this order;
@@ -90,8 +95,24 @@ final class ClusterClient {
     this.callTimeout = timeout;
   }
 
+  /** Every call ends by {@code nanoTime} (System.nanoTime()), answered or not. */
+  void deadline(long nanoTime) {
+    this.deadlineNanos = nanoTime;
+    this.deadlineSet = true;
+  }
+
+  /**
+   * Whether the last {@link #list} found something listening: a member that accepted the connection
+   * (and refused, or did not answer in time: e.g. one still waiting for a quorum), not only ones that
+   * answered. False when every endpoint refused the connection or has no address.
+   */
+  boolean reachedAny() {
+    return reached;
+  }
+
   /** The member list, from the first member that answers; empty if none does. */
   Optional<MemberListResponse> list() {
+    reached = false;
     try {
       MemberListResponse members = call("cluster/member/list", MemberListRequest.getDefaultInstance(),
           MemberListResponse.newBuilder());
@@ -139,6 +160,13 @@ final class ClusterClient {
       Answer answer;
       String body = PRINTER.print(request);
       long timeoutMs = callTimeout.toMillis();
+      if (deadlineSet) {
+        timeoutMs = Math.min(timeoutMs, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()) - 1_000);
+        if (timeoutMs < 200) {
+          failures.add(endpoint + ": out of time");
+          break;
+        }
+      }
       try {
         answer = http.request(new RequestOptions().setMethod(HttpMethod.POST)
                 .setAbsoluteURI(endpoint + "/v3/" + path).setTimeout(timeoutMs))
@@ -147,8 +175,10 @@ final class ClusterClient {
             .await(timeoutMs + 1_000, TimeUnit.MILLISECONDS);
       } catch (Exception e) {
         failures.add(endpoint + ": " + e);
+        reached |= !connectFailure(e);
         continue;
       }
+      reached = true;
       if (answer.status() == 200) {
         try {
           PARSER.merge(answer.body(), response);
@@ -167,6 +197,17 @@ final class ClusterClient {
   }
 
   private record Answer(int status, String body) {}
+
+  /** Nothing listens there, or the name has no address: not a member that is up and silent. */
+  private static boolean connectFailure(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.net.ConnectException || t instanceof java.net.UnknownHostException
+          || t instanceof java.net.NoRouteToHostException || t instanceof io.netty.channel.ConnectTimeoutException) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   /** Refusals another member, or the same one a moment later, may not repeat. */
   private static boolean transientRefusal(String message) {

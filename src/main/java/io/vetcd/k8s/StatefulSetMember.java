@@ -55,10 +55,16 @@ public final class StatefulSetMember {
   /** How long a joining pod keeps asking the cluster before it gives up (and Kubernetes restarts it). */
   private static final long JOIN_WAIT_MS = 60_000;
   /**
-   * How long a founding pod with no data asks the others before it founds: a cluster that exists
-   * answers within it unless none of its members serves (see the class comment's warning).
+   * How long a founding pod with no data asks the others before it founds when nothing listens at
+   * their addresses (a cluster that exists answers within it, if a quorum of it runs)...
    */
   private static final long FOUND_WAIT_MS = 5_000;
+  /**
+   * ...and when something listens and does not answer: members waiting for a quorum, which this pod
+   * may be needed for (founding pods started at different times), or members of a cluster that lost
+   * its quorum (see the README's warning about a lost volume while the cluster is down).
+   */
+  private static final long FOUND_WAIT_SILENT_MS = 30_000;
   /** All a stopping pod spends on leaving: well inside the manifest's 30 s grace period. */
   private static final long REMOVE_WAIT_MS = 15_000;
 
@@ -127,8 +133,16 @@ public final class StatefulSetMember {
           + "and it joins again as a new member", config.name(), aside);
     } else if (founding.containsKey(config.name())) {
       // Before founding, give a cluster that exists time to answer (its members may be starting too).
-      long foundBy = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FOUND_WAIT_MS);
-      while (members.isEmpty() && System.nanoTime() - foundBy < 0) {
+      long start = System.nanoTime();
+      while (members.isEmpty()) {
+        long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        if (waited >= (cluster.reachedAny() ? FOUND_WAIT_SILENT_MS : FOUND_WAIT_MS)) {
+          if (cluster.reachedAny()) {
+            LOG.warn("members listen at {} and have not answered for {} s (waiting for a quorum?): founding",
+                cluster.endpoints(), waited / 1000);
+          }
+          break;
+        }
         sleep(1_000);
         members = cluster.list();
       }
@@ -176,6 +190,12 @@ public final class StatefulSetMember {
         return new Plan(joined, setName, ordinal, cluster.endpoints(), tls, who + ": added as learner "
             + Long.toHexString(added.getMember().getID()) + replaced
             + "; it starts with --initial-cluster-state existing --initial-cluster " + initialCluster);
+      } catch (ClusterClient.Refused e) {
+        // An addition that timed out on one member and went through: list again, and replace it.
+        if (!e.getMessage().contains("Peer URLs already exists") || System.nanoTime() - deadline > 0) {
+          throw e;
+        }
+        LOG.info("the cluster has a member with {}'s peer URLs already: listing again", config.name());
       } catch (ClusterClient.Unavailable e) {
         if (System.nanoTime() - deadline > 0) {
           throw new IOException("vetcd statefulset: " + config.name() + " must join the cluster, and " + e.getMessage()
@@ -225,8 +245,9 @@ public final class StatefulSetMember {
   }
 
   private static void leave(Plan plan, long memberId, ClusterClient cluster) {
-    cluster.callTimeout(java.time.Duration.ofSeconds(3));
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REMOVE_WAIT_MS);
+    cluster.callTimeout(java.time.Duration.ofSeconds(3));
+    cluster.deadline(deadline);
     while (true) {
       try {
         cluster.remove(memberId);
@@ -241,8 +262,8 @@ public final class StatefulSetMember {
         }
         return;
       } catch (IOException e) {
-        // A pass over the endpoints takes up to 5 s each (connect and answer): stop early enough.
-        if (System.nanoTime() - deadline > -TimeUnit.SECONDS.toNanos(5L * plan.endpoints().size())) {
+        // Each call ends by the deadline (ClusterClient.deadline): try again while time is left.
+        if (System.nanoTime() - deadline > -TimeUnit.SECONDS.toNanos(2)) {
           LOG.warn("member {} was not removed within {} s: {}; remove it with 'etcdctl member remove'",
               Long.toHexString(memberId), REMOVE_WAIT_MS / 1000, e.getMessage());
           return;
