@@ -28,6 +28,11 @@ public final class Main {
       System.exit(SnapshotCli.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
       return;
     }
+    if (args.length > 0 && args[0].equals("grpc-proxy")) {
+      System.exit(io.vetcd.proxy.GrpcProxyCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out,
+          System.err));
+      return;
+    }
     io.vetcd.k8s.StatefulSetMember.Plan pod = null;
     if (args.length > 0 && args[0].equals("statefulset")) {
       // A StatefulSet's pod: whether it founds, comes back, replaces itself or joins is decided first.
