@@ -5,6 +5,7 @@ import io.vetcd.proto.etcdserverpb.MemberAddResponse;
 import io.vetcd.proto.etcdserverpb.MemberListResponse;
 import io.vetcd.server.Config;
 import io.vetcd.server.Flags;
+import io.vetcd.server.Membership;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -12,7 +13,6 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -94,7 +94,9 @@ public final class StatefulSetMember {
     }
     String setName = pod.group(1);
     int ordinal = Integer.parseInt(pod.group(2));
-    Map<String, List<String>> founding = initialCluster(config.initialCluster());
+    // The founding pods, parsed as the member itself reads --initial-cluster.
+    List<Membership.MemberInfo> founding =
+        Membership.initial(config.initialCluster(), config.initialClusterToken()).members();
     List<String> endpoints = endpoints(founding, config.name(), config.advertiseClientUrls());
     // With TLS on the client port, the others are asked with this member's certificate (etcd's members
     // share one client CA), as etcdctl would be.
@@ -109,7 +111,7 @@ public final class StatefulSetMember {
   }
 
   private static Plan decide(String[] args, Config config, String setName, int ordinal,
-      Map<String, List<String>> founding, List<String> endpoints, Config.Tls tls, ClusterClient cluster)
+      List<Membership.MemberInfo> founding, List<String> endpoints, Config.Tls tls, ClusterClient cluster)
       throws IOException {
     List<String> peerUrls = config.initialAdvertisePeerUrls();
     boolean hasData = hasIdentity(config.dataDir());
@@ -131,7 +133,7 @@ public final class StatefulSetMember {
       Files.move(config.dataDir().resolve("member"), aside);
       LOG.warn("the cluster no longer lists {} (it was removed, e.g. by a scale-down): its old data is moved to {} "
           + "and it joins again as a new member", config.name(), aside);
-    } else if (founding.containsKey(config.name())) {
+    } else if (founding.stream().anyMatch(m -> m.name().equals(config.name()))) {
       // Before founding, give a cluster that exists time to answer (its members may be starting too).
       long start = System.nanoTime();
       while (members.isEmpty()) {
@@ -300,33 +302,21 @@ public final class StatefulSetMember {
     }
   }
 
-  /** "n1=u1,n1=u2,n2=u3" as name → peer URLs. */
-  static Map<String, List<String>> initialCluster(String initialCluster) {
-    Map<String, List<String>> members = new LinkedHashMap<>();
-    for (String pair : initialCluster.split(",")) {
-      int eq = pair.indexOf('=');
-      if (eq > 0) {
-        members.computeIfAbsent(pair.substring(0, eq).trim(), k -> new ArrayList<>())
-            .add(pair.substring(eq + 1).trim());
-      }
-    }
-    return members;
-  }
-
   /**
    * The other founding pods' client URLs: their peer URLs' hosts with this pod's client scheme and
    * port (the pods of one StatefulSet share one spec, so every pod's client port is this one's).
    */
-  static List<String> endpoints(Map<String, List<String>> founding, String self, List<String> advertiseClientUrls) {
+  static List<String> endpoints(List<Membership.MemberInfo> founding, String self,
+      List<String> advertiseClientUrls) {
     URI client = URI.create(advertiseClientUrls.get(0));
     List<String> endpoints = new ArrayList<>();
-    founding.forEach((name, urls) -> {
-      if (!name.equals(self)) {
-        for (String url : urls) {
+    for (Membership.MemberInfo member : founding) {
+      if (!member.name().equals(self)) {
+        for (String url : member.peerUrls()) {
           endpoints.add(client.getScheme() + "://" + URI.create(url).getHost() + ":" + client.getPort());
         }
       }
-    });
+    }
     return endpoints;
   }
 

@@ -3,6 +3,7 @@ package io.vetcd.k8s;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.vetcd.server.Membership;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,19 +12,10 @@ import org.junit.jupiter.api.Test;
 class StatefulSetMemberTest {
 
   @Test
-  void theFoundingPodsAreReadFromTheInitialCluster() {
-    assertEquals(Map.of("vetcd-0", List.of("http://vetcd-0.vetcd:2380"), "vetcd-1",
-            List.of("http://vetcd-1.vetcd:2380", "https://10.0.0.2:2380")),
-        StatefulSetMember.initialCluster(
-            "vetcd-0=http://vetcd-0.vetcd:2380, vetcd-1=http://vetcd-1.vetcd:2380,vetcd-1=https://10.0.0.2:2380"));
-  }
-
-  @Test
   void theOthersAreAskedOnTheirClientPortWithThisPodsScheme() {
-    Map<String, List<String>> founding = new LinkedHashMap<>();
-    founding.put("vetcd-0", List.of("http://vetcd-0.vetcd.ns.svc.cluster.local:2380"));
-    founding.put("vetcd-1", List.of("http://vetcd-1.vetcd.ns.svc.cluster.local:2380"));
-    founding.put("vetcd-2", List.of("http://vetcd-2.vetcd.ns.svc.cluster.local:2380"));
+    List<Membership.MemberInfo> founding = Membership.initial("vetcd-0=http://vetcd-0.vetcd.ns.svc.cluster.local:2380,"
+        + "vetcd-1=http://vetcd-1.vetcd.ns.svc.cluster.local:2380,vetcd-2=http://vetcd-2.vetcd.ns.svc.cluster.local:2380",
+        "t").members();
     assertEquals(List.of("https://vetcd-0.vetcd.ns.svc.cluster.local:2479",
             "https://vetcd-2.vetcd.ns.svc.cluster.local:2479"),
         StatefulSetMember.endpoints(founding, "vetcd-1", List.of("https://vetcd-1.vetcd.ns.svc.cluster.local:2479")));
