@@ -22,7 +22,7 @@ class ChaosIT {
 
     @Test
     void fiveMembersUnderMixedFaults() throws Exception {
-        run(ChaosRun.Settings.fromProperties("5", 5, Duration.ofSeconds(45)));
+        run(ChaosRun.Settings.fromProperties("5", 5, Duration.ofSeconds(30)));
     }
 
     private static void run(ChaosRun.Settings settings) throws Exception {

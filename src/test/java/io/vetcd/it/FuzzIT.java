@@ -65,7 +65,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * Hostile and malformed input, for a fixed time per surface (issue 16; {@code -Dfuzz.seconds}, 10 by
+ * Hostile and malformed input, for a fixed time per surface (issue 16; {@code -Dfuzz.seconds}, 6 by
  * default, {@code -Dfuzz.seed}): random bytes, messages with random field values (extreme numbers,
  * unknown enum values, empty, NUL and oversized keys, long repeated fields) and such messages mutated
  * (bits flipped, cut short, bytes appended) to every KV, Watch, Lease, Cluster (read) and Maintenance
@@ -79,7 +79,7 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FuzzIT {
 
-    private static final Duration EACH = Duration.ofSeconds(Long.getLong("fuzz.seconds", 10));
+    private static final Duration EACH = Duration.ofSeconds(Long.getLong("fuzz.seconds", 6));
     private static final long SEED = Long.getLong("fuzz.seed", 16);
     private static final int KNOWN_KEYS = 200;
     private static final int VALUE_SIZE = 64;
