@@ -138,7 +138,8 @@ public final class EtcdMetrics {
   /** What the member tells the gauges; set once it starts. */
   public record MemberState(String idHex, LongSupplier leaderId, java.util.function.BooleanSupplier isLeader,
       LongSupplier committedIndex, LongSupplier appliedIndex, LongSupplier pendingProposals, LongSupplier dbSize,
-      LongSupplier dbSizeInUse, long quotaBytes, LongSupplier keys) {}
+      LongSupplier dbSizeInUse, long quotaBytes, LongSupplier keys, LongSupplier watchStreams,
+      LongSupplier watchers) {}
 
   private static volatile MemberState member;
   private static final AtomicLong HEALTH_SUCCESS = new AtomicLong();
@@ -188,6 +189,9 @@ public final class EtcdMetrics {
           m.committedIndex().getAsLong());
       exact(out, "etcd_server_proposals_applied_total", "gauge", "The total number of consensus proposals applied.",
           m.appliedIndex().getAsLong());
+      exact(out, "etcd_debugging_mvcc_watch_stream_total", "gauge", "Total number of watch streams.",
+          m.watchStreams().getAsLong());
+      exact(out, "etcd_debugging_mvcc_watcher_total", "gauge", "Total number of watchers.", m.watchers().getAsLong());
       try {
         exact(out, "etcd_debugging_mvcc_keys_total", "gauge", "Total number of keys.", m.keys().getAsLong());
       } catch (RuntimeException e) {
@@ -201,7 +205,8 @@ public final class EtcdMetrics {
     return out.toString();
   }
 
-  private static void exact(StringBuilder out, String name, String type, String help, long value) {
+  /** A series in Prometheus' text format, named exactly (Micrometer renames gauges whose names end in _total). */
+  public static void exact(StringBuilder out, String name, String type, String help, long value) {
     out.append("# HELP ").append(name).append(' ').append(help).append('\n')
         .append("# TYPE ").append(name).append(' ').append(type).append('\n')
         .append(name).append(' ').append(value).append('\n');

@@ -288,7 +288,8 @@ public final class LocalMember {
     raft.onRemoved(() -> failStop.leave(REMOVED_MESSAGE));
     io.vetcd.metrics.EtcdMetrics.bind(new io.vetcd.metrics.EtcdMetrics.MemberState(Long.toHexString(self),
         raft::leader, () -> raft.leader() == self, raft::commitIndex, raft::appliedIndex, raft::pendingProposals,
-        store::dbSize, store::dbSizeInUse, config.effectiveQuotaBytes(), store::keyCount));
+        store::dbSize, store::dbSizeInUse, config.effectiveQuotaBytes(), store::keyCount, watches::streamCount,
+        watches::watcherCount));
     return member;
   }
 

@@ -28,6 +28,8 @@ public final class WatchHub {
   private final MvccStore store;
   private final EventRing ring;
   private final Set<WatchStream> streams = ConcurrentHashMap.newKeySet();
+  /** Watchers on all streams, kept by the streams (each on its own event loop). */
+  final java.util.concurrent.atomic.AtomicLong watcherCount = new java.util.concurrent.atomic.AtomicLong();
   /** The newest revision published (applied and committed to the store). */
   private volatile long revision;
   /** Revisions below this are compacted: a watcher that still needs them is cancelled. */
@@ -113,5 +115,10 @@ public final class WatchHub {
   /** Open watch streams (etcd's etcd_debugging_mvcc_watch_stream_total). */
   public int streamCount() {
     return streams.size();
+  }
+
+  /** Watchers on all open streams (etcd's etcd_debugging_mvcc_watcher_total). */
+  public long watcherCount() {
+    return watcherCount.get();
   }
 }

@@ -167,6 +167,7 @@ public final class WatchStream {
   public void close() {
     closed = true;
     requests.clear();
+    hub.watcherCount.addAndGet(-watchers.size());
     watchers.clear();
     synced.clear();
     unsynced.clear();
@@ -266,6 +267,7 @@ public final class WatchStream {
         c.getFragment(), c.getStartRevision() > 0 ? c.getStartRevision() : current + 1);
     w.recheck = admission.recheck();
     watchers.put(id, w);
+    hub.watcherCount.incrementAndGet();
     unsynced.add(w);
     maybeJoin(w);
     sink.send(response(current, id).setCreated(true).build());
@@ -406,6 +408,7 @@ public final class WatchStream {
 
   /** A cancelled watcher leaves whichever set it was in. */
   private void forget(Watcher w) {
+    hub.watcherCount.decrementAndGet();
     if (w.inSynced) {
       synced.remove(w);
       w.inSynced = false;

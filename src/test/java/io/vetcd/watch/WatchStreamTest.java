@@ -214,6 +214,30 @@ class WatchStreamTest {
     assertEquals(-1, sent.get(2).getWatchId(), () -> "progress after the create: " + sent.get(2));
   }
 
+  /** etcd_debugging_mvcc_watcher_total: up with each create, down with a cancel, a compaction's cancel, a close. */
+  @Test
+  void theHubCountsWatchersAsTheyComeAndGo() throws Exception {
+    write("a", "1");
+    write("a", "2");
+    write("a", "3"); // revision 4
+    startHub(1000);
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setWatchId(1));
+    create(WatchCreateRequest.newBuilder().setKey(bs("b")).setWatchId(2));
+    create(WatchCreateRequest.newBuilder().setKey(bs("c")).setWatchId(3));
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setWatchId(1)); // a duplicate id: refused, not counted
+    assertEquals(3, hub.watcherCount());
+    send(WatchRequest.newBuilder().setCancelRequest(WatchCancelRequest.newBuilder().setWatchId(2)).build());
+    send(WatchRequest.newBuilder().setCancelRequest(WatchCancelRequest.newBuilder().setWatchId(2)).build());
+    assertEquals(2, hub.watcherCount());
+    compact(3);
+    create(WatchCreateRequest.newBuilder().setKey(bs("a")).setStartRevision(2).setWatchId(4));
+    waitFor("the compacted watch cancelled", () -> sink.snapshot().stream()
+        .anyMatch(r -> r.getWatchId() == 4 && r.getCanceled()));
+    assertEquals(2, hub.watcherCount());
+    onContext(stream::close);
+    assertEquals(0, hub.watcherCount());
+  }
+
   @Test
   void rangesPrefixesAndFromKeyWatchesSeeTheirKeysOnly() throws Exception {
     startHub(1000);
