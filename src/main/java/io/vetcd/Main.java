@@ -29,6 +29,7 @@ public final class Main {
       return;
     }
     if (args.length > 0 && args[0].equals("grpc-proxy")) {
+      logging("info");
       System.exit(io.vetcd.proxy.GrpcProxyCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out,
           System.err));
       return;

@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * Certificates are re-read when they change on disk; refused handshakes are logged in plain words
  * ({@link TlsFiles}).
  */
-final class ClientTls {
+public final class ClientTls {
 
   private static final Logger LOG = LoggerFactory.getLogger(ClientTls.class);
 
@@ -27,7 +27,7 @@ final class ClientTls {
   }
 
   /** The server options for TLS as {@code tls} says. */
-  static HttpServerOptions apply(HttpServerOptions options, Config.Tls tls) {
+  public static HttpServerOptions apply(HttpServerOptions options, Config.Tls tls) {
     ServerSSLOptions ssl = TlsFiles.server(tls);
     ssl.getEnabledCipherSuites().forEach(options::addEnabledCipherSuite);
     return options.setSsl(true).setUseAlpn(true)
@@ -37,7 +37,7 @@ final class ClientTls {
   }
 
   /** Logs {@code server}'s refused handshakes, and gives it the certificates again when they change. */
-  static void watch(Vertx vertx, HttpServer server, Config.Tls tls, String url) {
+  public static void watch(Vertx vertx, HttpServer server, Config.Tls tls, String url) {
     server.exceptionHandler(e -> {
       String why = TlsFiles.refusal(e, "--trusted-ca-file");
       if (why != null) {

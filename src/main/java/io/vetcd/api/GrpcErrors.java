@@ -9,7 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Turns failures into the gRPC status etcd would answer with. */
-final class GrpcErrors {
+public final class GrpcErrors {
 
   private static final Logger LOG = LoggerFactory.getLogger(GrpcErrors.class);
 
@@ -31,7 +31,12 @@ final class GrpcErrors {
    * which is how etcd words some errors it sends inside a response (a watch's cancel reason).
    */
   static String goText(io.vetcd.server.EtcdError error) {
-    String code = switch (error.status()) {
+    return goText(error.status(), error.message());
+  }
+
+  /** A gRPC status as a Go status error prints itself. */
+  public static String goText(GrpcStatus status, String message) {
+    String code = switch (status) {
       case OK -> "OK";
       case CANCELLED -> "Canceled";
       case UNKNOWN -> "Unknown";
@@ -50,7 +55,7 @@ final class GrpcErrors {
       case DATA_LOSS -> "DataLoss";
       case UNAUTHENTICATED -> "Unauthenticated";
     };
-    return "rpc error: code = " + code + " desc = " + error.message();
+    return "rpc error: code = " + code + " desc = " + message;
   }
 
   /**

@@ -189,6 +189,76 @@ class ClientTlsIT {
     }
 
     /**
+     * vetcd's gRPC proxy in front of a member that asks for client certificates: with --cacert, --cert
+     * and --key it dials the member over TLS with its certificate, and serves etcdctl (in the clear);
+     * without a certificate its calls are refused by the member, and the proxy says Unavailable. With
+     * --cert-file, --key-file and --trusted-ca-file it serves its own clients over TLS, each with a
+     * certificate of the CA (gRPC and /health).
+     */
+    @Test
+    void theGrpcProxySpeaksTlsToMembersAndToItsClients() throws Exception {
+        Member m = startServing(MemberProcess.Kind.VETCD, "vetcd-proxied", serverTls());
+        String via = "127.0.0.1:" + MemberProcess.freePorts(1)[0];
+        Process proxy = GrpcProxyIT.startProxy(MemberProcess.LOG_DIR.resolve("client-tls-grpc-proxy.log"), via,
+                m.endpoint(), cert("client"));
+        processes.add(proxy);
+        assertEquals("OK\n", Etcdctl.run(via, "put", "proxied", "yes").stdout());
+        assertEquals("yes\n", Etcdctl.run(via, "get", "proxied", "--print-value-only").stdout());
+
+        String via2 = "127.0.0.1:" + MemberProcess.freePorts(1)[0];
+        Path log2 = MemberProcess.LOG_DIR.resolve("client-tls-grpc-proxy-no-cert.log");
+        List<String> command = MemberProcess.serverCommand(MemberProcess.Kind.VETCD);
+        command.addAll(List.of("grpc-proxy", "start", "--endpoints=" + m.endpoint(), "--listen-addr=" + via2,
+                "--cacert", dir.resolve("ca.crt").toString()));
+        Process anonymous = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log2.toFile()).start();
+        processes.add(anonymous);
+        Etcdctl.Result refused = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            refused = Etcdctl.run(via2, "put", "proxied", "no", "--command-timeout=5s");
+            if (refused.stderr().contains("grpc-proxy")) {
+                break; // the proxy answered, with the member's refusal
+            }
+            Thread.sleep(200);
+        }
+        assertNotEquals(0, refused.exitCode(), refused.toString());
+        assertTrue(refused.stderr().contains("grpc-proxy: no endpoint is available"), refused.toString());
+
+        // The proxy's own clients over TLS, with certificates (--cert-file, --key-file, --trusted-ca-file).
+        String via3 = "127.0.0.1:" + MemberProcess.freePorts(1)[0];
+        Path log3 = MemberProcess.LOG_DIR.resolve("client-tls-grpc-proxy-tls.log");
+        List<String> tlsProxy = MemberProcess.serverCommand(MemberProcess.Kind.VETCD);
+        tlsProxy.addAll(List.of("grpc-proxy", "start", "--endpoints=" + m.endpoint(), "--listen-addr=" + via3,
+                "--cert-file", dir.resolve("server.crt").toString(), "--key-file", dir.resolve("server.key").toString(),
+                "--trusted-ca-file", dir.resolve("ca.crt").toString()));
+        tlsProxy.addAll(List.of(cert("client")));
+        Process secured = new ProcessBuilder(tlsProxy).redirectErrorStream(true).redirectOutput(log3.toFile()).start();
+        processes.add(secured);
+        List<String> withCert = new ArrayList<>(List.of(cert("client")));
+        withCert.addAll(List.of("get", "proxied", "--print-value-only"));
+        Etcdctl.Result overTls = null;
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline && secured.isAlive()) {
+            overTls = Etcdctl.run("https://" + via3, withCert.toArray(String[]::new));
+            if (overTls.ok()) {
+                break;
+            }
+            Thread.sleep(200);
+        }
+        assertEquals("yes\n", overTls == null ? Files.readString(log3) : overTls.stdout(),
+                overTls + "\n" + Files.readString(log3));
+        Etcdctl.Result noClientCert = Etcdctl.run("https://" + via3, "--cacert", dir.resolve("ca.crt").toString(),
+                "get", "proxied", "--command-timeout=3s");
+        assertNotEquals(0, noClientCert.exitCode(), noClientCert.toString());
+        Process curl = new ProcessBuilder("curl", "-sS", "--cacert", dir.resolve("ca.crt").toString(), "--cert",
+                dir.resolve("client.crt").toString(), "--key", dir.resolve("client.key").toString(),
+                "https://" + via3 + "/health").redirectErrorStream(true).start();
+        String health = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(curl.waitFor(30, TimeUnit.SECONDS));
+        assertEquals("{\"health\":\"true\"}", health);
+    }
+
+    /**
      * With --client-cert-auth and auth enabled, a client that sends no token is the user its
      * certificate's common name names (root here for client.crt, alice for alice.crt); a token wins over
      * the certificate; the gateway refuses a call whose certificate names someone, in etcd's words. The

@@ -15,10 +15,10 @@ class GrpcProxyTest {
   }
 
   @Test
-  void endpointsAreHostPortOrPlainUrls() {
+  void endpointsAreHostPortOrUrls() {
     assertEquals("127.0.0.1:2379", GrpcProxyCommand.address("127.0.0.1:2379").toString());
     assertEquals("10.0.0.1:22379", GrpcProxyCommand.address("http://10.0.0.1:22379").toString());
     assertThrows(IllegalArgumentException.class, () -> GrpcProxyCommand.address("127.0.0.1"));
-    assertThrows(IllegalArgumentException.class, () -> GrpcProxyCommand.address("https://10.0.0.1:2379"));
+    assertEquals("10.0.0.1:2379", GrpcProxyCommand.address("https://10.0.0.1:2379").toString());
   }
 }
