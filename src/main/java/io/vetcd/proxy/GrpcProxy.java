@@ -104,8 +104,9 @@ public final class GrpcProxy {
     }
     // Messages of any size the members take or send (etcd's proxy: --max-recv-bytes and --max-send-bytes
     // default to 2^31 - 1); Vert.x's own limit is 256 KiB.
+    // Deadlines are enforced here too (a member that takes a call and never answers it), not only sent.
     this.client = GrpcClient.client(vertx, new io.vertx.grpc.client.GrpcClientOptions()
-        .setMaxMessageSize(Integer.MAX_VALUE), http);
+        .setMaxMessageSize(Integer.MAX_VALUE).setScheduleDeadlineAutomatically(true), http);
     this.watches = new WatchCoalescer(vertx, method -> open(method, 0));
     this.probes = vertx.setPeriodic(PROBE_INTERVAL_MS, t -> probe());
     this.metrics = new ProxyMetrics(watches, cache);
@@ -159,10 +160,13 @@ public final class GrpcProxy {
     }).otherwise(false);
   }
 
-  /** Also serves /metrics and /health on {@code host:port} (etcd's --metrics-addr), with the proxy's TLS if any. */
-  public Future<HttpServer> serveMetrics(String host, int port) {
+  /**
+   * Also serves /metrics and /health on {@code host:port} (etcd's --metrics-addr): with the proxy's own
+   * TLS if {@code tls}, as an https URL asks, else in the clear.
+   */
+  public Future<HttpServer> serveMetrics(String host, int port, boolean tls) {
     HttpServerOptions options = new HttpServerOptions();
-    return vertx.createHttpServer(listenTls == null ? options : ClientTls.apply(options, listenTls))
+    return vertx.createHttpServer(tls ? ClientTls.apply(options, listenTls) : options)
         .requestHandler(this::serveHttp).listen(port, host);
   }
 
@@ -243,7 +247,7 @@ public final class GrpcProxy {
             // Kept only if no write passed through meanwhile: the answer may have been read before it.
             long generation = cache.generation();
             learn = answer -> {
-              if (cache.generation() == generation) {
+              if (answer != null && cache.generation() == generation) {
                 cache.add(token, range, answer.getBytes());
               }
             };
@@ -267,7 +271,11 @@ public final class GrpcProxy {
           }
           default -> {
             CompactionRequest compaction = CompactionRequest.parseFrom(body[0].getBytes());
-            learn = answer -> cache.compact(compaction.getRevision());
+            learn = answer -> {
+              if (answer != null) {
+                cache.compact(compaction.getRevision());
+              }
+            };
           }
         }
       } catch (RangeCache.Compacted e) {
@@ -303,27 +311,45 @@ public final class GrpcProxy {
    * no other write passed through since it was sent).
    */
   private void learnTxn(String token, TxnRequest txn, Buffer answer, long generation) {
-    TxnResponse response;
+    TxnResponse response = null;
     try {
-      response = TxnResponse.parseFrom(answer.getBytes());
+      response = answer == null ? null : TxnResponse.parseFrom(answer.getBytes());
     } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-      return;
+      // cleared below, learned from nothing
     }
-    boolean keepReads = cache.generation() == generation;
+    boolean keepReads = response != null && cache.generation() == generation;
     invalidateTxn(txn);
     if (keepReads) {
-      keepTxnReads(token, txn, response);
+      replay(token, txn, response);
     }
   }
 
-  private void keepTxnReads(String token, TxnRequest txn, TxnResponse response) {
+  /**
+   * The branch a transaction took, op by op as the member ran it (as etcd's proxy walks it): a read's
+   * answer kept, a write clearing what it touches, so a read followed by a write of its key leaves
+   * nothing stale.
+   */
+  private void replay(String token, TxnRequest txn, TxnResponse response) {
     List<RequestOp> ops = response.getSucceeded() ? txn.getSuccessList() : txn.getFailureList();
     for (int i = 0; i < ops.size() && i < response.getResponsesCount(); i++) {
       RequestOp op = ops.get(i);
-      if (op.hasRequestRange() && response.getResponses(i).hasResponseRange()) {
-        cache.add(token, op.getRequestRange(), response.getResponses(i).getResponseRange().toByteArray());
-      } else if (op.hasRequestTxn() && response.getResponses(i).hasResponseTxn()) {
-        keepTxnReads(token, op.getRequestTxn(), response.getResponses(i).getResponseTxn());
+      switch (op.getRequestCase()) {
+        case REQUEST_RANGE -> {
+          if (response.getResponses(i).hasResponseRange()) {
+            cache.add(token, op.getRequestRange(), response.getResponses(i).getResponseRange().toByteArray());
+          }
+        }
+        case REQUEST_PUT -> cache.invalidate(op.getRequestPut().getKey(), ByteString.EMPTY);
+        case REQUEST_DELETE_RANGE -> cache.invalidate(op.getRequestDeleteRange().getKey(),
+            op.getRequestDeleteRange().getRangeEnd());
+        case REQUEST_TXN -> {
+          if (response.getResponses(i).hasResponseTxn()) {
+            replay(token, op.getRequestTxn(), response.getResponses(i).getResponseTxn());
+          }
+        }
+        default -> {
+          // nothing to learn
+        }
       }
     }
   }
@@ -340,9 +366,15 @@ public final class GrpcProxy {
     private volatile GrpcClientRequest<Buffer, Buffer> up;
     /** A unary call's request, already read (by the KV path); null: messages are passed as they come. */
     private final Buffer request;
-    /** Told a unary call's answer when the member answers OK; or null. */
+    /**
+     * Told a unary call's answer when it ends: the member's answer if OK, null for any other end (a
+     * refusal, a deadline, the member or the caller gone: a write may still have been applied). Or null.
+     */
     private final java.util.function.Consumer<Buffer> answered;
     private Buffer lastAnswer;
+    private final AtomicBoolean told = new AtomicBoolean();
+    /** When the caller's deadline passes (System.nanoTime), or 0 for none. */
+    private volatile long deadline;
 
     Call(GrpcServerRequest<Buffer, Buffer> down, Buffer request, java.util.function.Consumer<Buffer> answered) {
       this.down = down;
@@ -370,6 +402,7 @@ public final class GrpcProxy {
         up.headers().addAll(callerHeaders(down));
         if (down.timeout() > 0) {
           up.timeout(down.timeout(), TimeUnit.MILLISECONDS); // the caller's deadline, as gRPC passes it on
+          deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(down.timeout());
         }
         up.exceptionHandler(e -> memberLeft(e.getMessage()));
         if (request != null) {
@@ -396,9 +429,7 @@ public final class GrpcProxy {
             }
           });
           response.endHandler(v -> {
-            if (answered != null && response.status() == GrpcStatus.OK && lastAnswer != null) {
-              answered.accept(lastAnswer);
-            }
+            tell(response.status() == GrpcStatus.OK ? lastAnswer : null);
             finish(response.status(), statusMessage(response), response.trailers());
           });
         });
@@ -427,13 +458,30 @@ public final class GrpcProxy {
     }
 
     private void callerLeft() {
-      if (finished.compareAndSet(false, true) && up != null) {
-        up.cancel();
+      if (finished.compareAndSet(false, true)) {
+        tell(null);
+        if (up != null) {
+          up.cancel();
+        }
+      }
+    }
+
+    /** The unary call's end, to whoever learns from it (once). */
+    private void tell(Buffer answer) {
+      java.util.function.Consumer<Buffer> listener = answered;
+      if (listener != null && told.compareAndSet(false, true)) {
+        listener.accept(answer);
       }
     }
 
     /** The member went away mid-call: the caller hears Unavailable. */
     private void memberLeft(String why) {
+      tell(null);
+      if (deadline != 0 && System.nanoTime() - deadline >= 0) {
+        // The caller's deadline, which the proxy enforces too: the member did not answer in time.
+        finish(GrpcStatus.DEADLINE_EXCEEDED, "context deadline exceeded", null);
+        return;
+      }
       finish(GrpcStatus.UNAVAILABLE, "grpc-proxy: the member broke off the call (" + why + ")", null);
     }
 

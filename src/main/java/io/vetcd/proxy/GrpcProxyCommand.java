@@ -67,6 +67,7 @@ public final class GrpcProxyCommand {
                                         (empty will be auto-populated by Go).
         --data-dir string               Data directory for persistent data (default "default.proxy")
         --metrics-addr string           listen for endpoint /metrics requests on an additional interface
+                                        (a URL: http://host:port, or https:// with the proxy's certificate)
       """;
 
   private GrpcProxyCommand() {}
@@ -145,11 +146,18 @@ public final class GrpcProxyCommand {
       return 2;
     }
     SocketAddress metricsAddr = null;
+    // A URL, as etcd takes it: https serves with the proxy's own certificate.
+    boolean metricsTls = flags.get("metrics-addr").startsWith("https://");
     if (!flags.get("metrics-addr").isEmpty()) {
       try {
         metricsAddr = address(flags.get("metrics-addr"));
       } catch (IllegalArgumentException e) {
         err.println("Error: " + e.getMessage());
+        return 2;
+      }
+      if (metricsTls && listenTls == null) {
+        err.println("Error: --metrics-addr " + flags.get("metrics-addr") + " is https: it needs --cert-file and "
+            + "--key-file, or --auto-tls");
         return 2;
       }
     }
@@ -160,7 +168,7 @@ public final class GrpcProxyCommand {
       proxy = GrpcProxy.start(vertx, endpoints, tls, listenTls, listen.host(), listen.port()).await();
       if (metricsAddr != null) {
         try {
-          proxy.serveMetrics(metricsAddr.host(), metricsAddr.port()).await();
+          proxy.serveMetrics(metricsAddr.host(), metricsAddr.port(), metricsTls).await();
         } catch (Exception e) {
           err.println("Error: listen tcp " + metricsAddr.host() + ":" + metricsAddr.port() + ": " + e.getMessage());
           vertx.close();

@@ -144,11 +144,14 @@ final class WatchCoalescer {
         WatchRequest request = requests.poll();
         switch (request.getRequestUnionCase()) {
           case CREATE_REQUEST -> {
-            handling = true;
-            create(request.getCreateRequest()).onComplete(v -> {
-              handling = false;
-              next();
-            });
+            Future<Void> created = create(request.getCreateRequest());
+            if (!created.isComplete()) { // waiting for its permission read: the next request waits too
+              handling = true;
+              created.onComplete(v -> {
+                handling = false;
+                next();
+              });
+            }
           }
           case CANCEL_REQUEST -> {
             Watcher w = watchers.remove(request.getCancelRequest().getWatchId());
@@ -312,20 +315,62 @@ final class WatchCoalescer {
       leaving.forEach(Watcher::leave);
     }
 
-    /** A watcher its shared watch ended (a compaction, a refusal): it is gone from the stream too. */
-    void cancelled(Watcher w) {
-      watchers.remove(w.id, w);
+    /** A watcher its shared watch ended for good: told why, and gone from the stream. */
+    void cancel(Watcher w, WatchResponse why) {
+      if (watchers.remove(w.id, w)) {
+        send(why.toBuilder().setWatchId(w.id).setCreated(false).build());
+      }
     }
+
+    /**
+     * A watcher whose shared watch was refused with another caller's token: its own permission read
+     * again; allowed, it goes on (from where it was) in a watch opened with its own token.
+     */
+    void recheck(Watcher w, WatchResponse refusal) {
+      check(w.range.key(), w.range.end()).onComplete(answer -> {
+        if (closed || watchers.get(w.id) != w) {
+          return; // cancelled, or its stream ended, meanwhile
+        }
+        if (answer.succeeded() && answer.result().refusal == null) {
+          joinAlone(w);
+        } else {
+          cancel(w, answer.succeeded() ? refusal.toBuilder().setCancelReason(answer.result().refusal).build()
+              : refusal);
+        }
+      });
+    }
+  }
+
+  /** A watcher in a new shared watch of its own, opened with its token (after a refusal of another's). */
+  private void joinAlone(Watcher w) {
+    Broadcast b = new Broadcast(w.range, w.nextRev);
+    ranges.computeIfAbsent(w.range, r -> new ArrayList<>()).add(b);
+    b.enter(w);
+    b.open();
+  }
+
+  /** The metadata that says who calls (its token), the only metadata a shared watch carries. */
+  private static MultiMap credentials(MultiMap callerHeaders) {
+    MultiMap credentials = MultiMap.caseInsensitiveMultiMap();
+    for (String name : new String[] {"token", "authorization"}) {
+      callerHeaders.getAll(name).forEach(value -> credentials.add(name, value));
+    }
+    return credentials;
   }
 
   /** Adds a watcher to a running shared watch of its range that has not passed its start, or to a new one. */
   private void join(Watcher w) {
     List<Broadcast> shared = ranges.computeIfAbsent(w.range, r -> new ArrayList<>());
+    Broadcast best = null;
     for (Broadcast b : shared) {
-      if (b.nextRev <= w.nextRev) {
-        b.enter(w);
-        return;
+      // The furthest that has not passed the watcher's start: not one still replaying old history.
+      if (b.nextRev <= w.nextRev && (best == null || b.nextRev > best.nextRev)) {
+        best = b;
       }
+    }
+    if (best != null) {
+      best.enter(w);
+      return;
     }
     Broadcast b = new Broadcast(w.range, w.nextRev);
     shared.add(b);
@@ -361,9 +406,10 @@ final class WatchCoalescer {
     void open() {
       WatchCreateRequest.Builder create = WatchCreateRequest.newBuilder().setKey(range.key).setRangeEnd(range.end)
           .setStartRevision(nextRev).setPrevKv(true).setProgressNotify(true);
-      // With a watcher's token: the first watcher may have left, and its token expired, since the last open.
+      // With a watcher's token (only: its other metadata, e.g. require-leader, is its own): the first
+      // watcher may have left, and its token expired, since the last open.
       MultiMap headers = receivers.isEmpty() ? MultiMap.caseInsensitiveMultiMap()
-          : receivers.iterator().next().stream.callerHeaders;
+          : credentials(receivers.iterator().next().stream.callerHeaders);
       upstream.open(METHOD).onComplete(opened -> {
         if (stopped) {
           if (opened.succeeded()) {
@@ -465,8 +511,9 @@ final class WatchCoalescer {
     }
 
     /**
-     * The member ended the watch: each watcher is told and gone, but for a compaction, which ends only
-     * the watchers that needed a compacted revision; the others go on from their own start.
+     * The member ended the watch. A compaction ends the watchers that needed a compacted revision; the
+     * others go on from their own start. A refusal was the refusal of the token the watch ran with: each
+     * watcher is checked again with its own, once, and goes on in a watch of its own if allowed.
      */
     private void cancelAll(WatchResponse r) {
       List<Watcher> all = List.copyOf(receivers);
@@ -474,12 +521,17 @@ final class WatchCoalescer {
       receivers.clear();
       stop();
       for (Watcher w : all) {
+        if (w.broadcast != this) {
+          continue; // its stream ended meanwhile (a send below found it stopped reading)
+        }
+        w.broadcast = null;
         if (r.getCompactRevision() > 0 && w.nextRev >= r.getCompactRevision()) {
           join(w);
+        } else if (r.getCompactRevision() == 0 && !w.rechecked) {
+          w.rechecked = true;
+          w.stream.recheck(w, r);
         } else {
-          w.broadcast = null;
-          w.stream.cancelled(w);
-          w.stream.send(r.toBuilder().setWatchId(w.id).setCreated(false).build());
+          w.stream.cancel(w, r);
         }
       }
     }
@@ -552,6 +604,8 @@ final class WatchCoalescer {
     long nextRev;
     ResponseHeader lastHeader = ResponseHeader.getDefaultInstance();
     Broadcast broadcast;
+    /** Checked again with its own token after its shared watch was refused (once only). */
+    boolean rechecked;
 
     Watcher(ClientStream stream, long id, Range range, WatchCreateRequest c) {
       this.stream = stream;

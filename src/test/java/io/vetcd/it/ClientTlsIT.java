@@ -193,7 +193,7 @@ class ClientTlsIT {
      * and --key it dials the member over TLS with its certificate, and serves etcdctl (in the clear);
      * without a certificate its calls are refused by the member, and the proxy says Unavailable. With
      * --cert-file, --key-file and --trusted-ca-file it serves its own clients over TLS, each with a
-     * certificate of the CA (gRPC and /health).
+     * certificate of the CA (gRPC and /health); with --auto-tls, with a certificate of its own.
      */
     @Test
     void theGrpcProxySpeaksTlsToMembersAndToItsClients() throws Exception {
@@ -256,6 +256,30 @@ class ClientTlsIT {
         String health = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(curl.waitFor(30, TimeUnit.SECONDS));
         assertEquals("{\"health\":\"true\"}", health);
+
+        // --auto-tls: a certificate of its own, made in --data-dir (etcdctl checks nobody's with
+        // --insecure-skip-tls-verify, which etcdctl 3.4 honours with --insecure-transport=false only).
+        String via4 = "127.0.0.1:" + MemberProcess.freePorts(1)[0];
+        Path log4 = MemberProcess.LOG_DIR.resolve("client-tls-grpc-proxy-auto-tls.log");
+        List<String> autoTls = MemberProcess.serverCommand(MemberProcess.Kind.VETCD);
+        autoTls.addAll(List.of("grpc-proxy", "start", "--endpoints=" + m.endpoint(), "--listen-addr=" + via4,
+                "--auto-tls", "--data-dir", dir.resolve("proxy-data").toString()));
+        autoTls.addAll(List.of(cert("client")));
+        Process selfSigned = new ProcessBuilder(autoTls).redirectErrorStream(true).redirectOutput(log4.toFile()).start();
+        processes.add(selfSigned);
+        Etcdctl.Result overAutoTls = null;
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline && selfSigned.isAlive()) {
+            overAutoTls = Etcdctl.run("https://" + via4, "--insecure-skip-tls-verify", "--insecure-transport=false",
+                    "get", "proxied", "--print-value-only");
+            if (overAutoTls.ok()) {
+                break;
+            }
+            Thread.sleep(200);
+        }
+        assertEquals("yes\n", overAutoTls == null ? Files.readString(log4) : overAutoTls.stdout(),
+                overAutoTls + "\n" + Files.readString(log4));
+        assertTrue(Files.exists(dir.resolve("proxy-data/fixtures/proxy/cert.pem")));
     }
 
     /**

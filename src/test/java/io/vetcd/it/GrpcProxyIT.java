@@ -86,6 +86,10 @@ class GrpcProxyIT {
             assertTrue(etcdctl(via, "put", "k", "v3").ok());
             assertEquals("v3\n", etcdctl(via, "get", "k", "--print-value-only", "--consistency=s").stdout());
             assertEquals(1, metric(scrape("http://" + via), "etcd_grpc_proxy_cache_hits_total"));
+            // A transaction that reads k and then writes it leaves no stale read of k in the cache.
+            Etcdctl.Result readThenWrite = Etcdctl.runWithStdin(via, "\nget k\nput k v4\n\n\n", "txn");
+            assertTrue(readThenWrite.ok() && readThenWrite.stdout().startsWith("SUCCESS"), readThenWrite.toString());
+            assertEquals("v4\n", etcdctl(via, "get", "k", "--print-value-only", "--consistency=s").stdout());
 
             watch = startWatch(via, "w", watchOut);
 
@@ -93,7 +97,7 @@ class GrpcProxyIT {
             cluster.kill9(used);
             String acknowledged = putsGoOn(via, "w", watch, watchOut, 1);
             assertEquals(acknowledged + "\n", etcdctl(via, "get", "w", "--print-value-only").stdout());
-            assertEquals("v3\n", etcdctl(via, "get", "k", "--print-value-only").stdout());
+            assertEquals("v4\n", etcdctl(via, "get", "k", "--print-value-only").stdout());
             assertTrue(read(proxyLog).contains("cannot be reached"), read(proxyLog));
         } finally {
             for (Process p : new Process[] {watch, proxy}) {
@@ -119,8 +123,9 @@ class GrpcProxyIT {
         try (ClusterProcess cluster = ClusterProcess.start(MemberProcess.Kind.VETCD, "grpc-proxy-coalescing")) {
             int port = MemberProcess.freePorts(1)[0];
             String via = "127.0.0.1:" + port;
+            String metricsAddr = "127.0.0.1:" + MemberProcess.freePorts(1)[0];
             proxy = startProxy(proxyLog, via, hostPort(cluster.endpoint(1)) + "," + hostPort(cluster.endpoint(2)) + ","
-                    + hostPort(cluster.endpoint(3)));
+                    + hostPort(cluster.endpoint(3)), "--metrics-addr=http://" + metricsAddr);
             assertTrue(etcdctl(via, "put", "shared", "v1").ok());
             assertEquals(0, clusterWatchers(cluster));
 
@@ -157,6 +162,8 @@ class GrpcProxyIT {
             assertTrue(created.values().stream().noneMatch(WatchResponse::getCanceled), created.values().toString());
             assertEquals(1, clusterWatchers(cluster), "watchers on the members for 1,000 on the proxy");
             assertEquals(streams * perStream - 1, metric(scrape("http://" + via), "etcd_grpc_proxy_watchers_coalescing_total"));
+            assertEquals(streams * perStream - 1, metric(scrape("http://" + metricsAddr),
+                    "etcd_grpc_proxy_watchers_coalescing_total"), "the same on --metrics-addr");
 
             assertTrue(etcdctl(via, "put", "shared", "v2").ok());
             awaitTrue("the put reaches all 1,000", () -> seen.size() == streams * perStream);
